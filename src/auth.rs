@@ -1,0 +1,332 @@
+//! OAuth client credentials: the token call and the token cache.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde::Deserialize;
+
+use crate::clock::Clock;
+use crate::transport::{lock, with_retries, Answer, Attempt, Http};
+use crate::{Error, RetryPolicy};
+
+/// A string that is never shown: its `Debug` prints a placeholder.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Secret(String);
+
+impl Secret {
+    pub fn new(s: String) -> Self {
+        Secret(s)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// An access token, kept as the ready `Authorization` header value.
+#[derive(Clone)]
+pub(crate) struct Token {
+    bearer: Arc<str>,
+}
+
+impl Token {
+    pub fn header(&self) -> &str {
+        &self.bearer
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token([redacted])")
+    }
+}
+
+struct Cached {
+    token: Token,
+    refresh_at: std::time::Instant,
+}
+
+/// Fetches tokens and caches one. The mutex is held during a fetch, so many
+/// threads asking at once cause one token call.
+pub(crate) struct Auth {
+    url: String,
+    basic: Secret,
+    timeout: Duration,
+    cache: Mutex<Option<Cached>>,
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cached = lock(&self.cache).is_some();
+        f.debug_struct("Auth")
+            .field("token_url", &self.url)
+            .field(
+                "token",
+                &if cached {
+                    "[cached, redacted]"
+                } else {
+                    "[none]"
+                },
+            )
+            .finish()
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+    expires_in: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct OAuthError {
+    error: Option<String>,
+    error_description: Option<String>,
+    description: Option<String>,
+}
+
+impl Auth {
+    pub fn new(login_base: &str, client_id: &str, secret: &Secret, timeout: Duration) -> Self {
+        let pair = format!("{client_id}:{}", secret.expose());
+        let basic = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        );
+        Auth {
+            url: format!("{login_base}/oauth/token"),
+            basic: Secret(basic),
+            timeout,
+            cache: Mutex::new(None),
+        }
+    }
+
+    /// A valid token: the cached one, or a new one fetched now.
+    pub fn token(
+        &self,
+        http: &Http,
+        policy: &RetryPolicy,
+        clock: &dyn Clock,
+    ) -> Result<Token, Error> {
+        let mut cache = lock(&self.cache);
+        if let Some(cached) = cache.as_ref() {
+            if clock.now() < cached.refresh_at {
+                return Ok(cached.token.clone());
+            }
+            log::debug!(target: "genesys_inject::auth", "token due for refresh");
+        }
+        let (token, expires_in) = self.fetch(http, policy, clock)?;
+        let refresh_at = clock.now() + refresh_after(expires_in);
+        *cache = Some(Cached {
+            token: token.clone(),
+            refresh_at,
+        });
+        Ok(token)
+    }
+
+    /// Forgets `token` (after a 401), unless another thread already replaced it.
+    pub fn invalidate(&self, token: &Token) {
+        let mut cache = lock(&self.cache);
+        if cache
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(&c.token.bearer, &token.bearer))
+        {
+            log::info!(target: "genesys_inject::auth", "token refused by the API (401): fetching a new one");
+            *cache = None;
+        }
+    }
+
+    fn fetch(
+        &self,
+        http: &Http,
+        policy: &RetryPolicy,
+        clock: &dyn Clock,
+    ) -> Result<(Token, u64), Error> {
+        with_retries(policy, clock, || {
+            let answer = match http.post(
+                &self.url,
+                Some(self.basic.expose()),
+                "application/x-www-form-urlencoded",
+                b"grant_type=client_credentials",
+                Some(self.timeout),
+            ) {
+                Ok(answer) => answer,
+                Err(e) if e.retryable => return Attempt::NotSent(e.error),
+                Err(e) => return Attempt::Done(Err(e.error.before_message())),
+            };
+            log::debug!(target: "genesys_inject::auth", "POST {} -> {}", self.url, answer.status);
+            if answer.is_success() {
+                return Attempt::Done(parse_token(&answer));
+            }
+            let error = token_error(&answer);
+            let text = String::from_utf8_lossy(&answer.body).to_ascii_lowercase();
+            if answer.status == 429
+                || (answer.status == 400 && text.contains("rate limit exceeded"))
+            {
+                let retry_after = crate::retry::parse_retry_after(
+                    answer.retry_after.as_deref(),
+                    std::time::SystemTime::now(),
+                );
+                Attempt::Throttled { retry_after, error }
+            } else {
+                Attempt::Done(Err(error))
+            }
+        })
+    }
+}
+
+/// How long a token is used: until 60 s before it expires, or half its life
+/// when that is shorter than two minutes.
+fn refresh_after(expires_in: u64) -> Duration {
+    if expires_in >= 120 {
+        Duration::from_secs(expires_in - 60)
+    } else {
+        Duration::from_secs(expires_in) / 2
+    }
+}
+
+fn parse_token(answer: &Answer) -> Result<(Token, u64), Error> {
+    // Never quote a 2xx body: it may hold a token.
+    let not_a_token = |why: &str| Error::Auth {
+        status: Some(answer.status),
+        error: None,
+        description: format!(
+            "the token endpoint answered HTTP {} but {why}",
+            answer.status
+        ),
+        correlation_id: answer.correlation_id.clone(),
+    };
+    let parsed: TokenAnswer = serde_json::from_slice(&answer.body).map_err(|_| {
+        not_a_token("its body is not a JSON token answer (is the region or base URL right?)")
+    })?;
+    let expires_in = match parsed.expires_in {
+        Some(0) | None => {
+            return Err(not_a_token(
+                "with a token that has no lifetime (expires_in missing or 0)",
+            ))
+        }
+        Some(n) => n,
+    };
+    if parsed.access_token.is_empty()
+        || parsed
+            .access_token
+            .chars()
+            .any(|c| c.is_control() || c == ' ')
+    {
+        return Err(not_a_token("with an empty or malformed access_token"));
+    }
+    log::debug!(target: "genesys_inject::auth", "new token, expires in {expires_in} s");
+    let bearer = format!("Bearer {}", parsed.access_token);
+    Ok((
+        Token {
+            bearer: bearer.into(),
+        },
+        expires_in,
+    ))
+}
+
+fn token_error(answer: &Answer) -> Error {
+    let parsed: OAuthError = serde_json::from_slice(&answer.body).unwrap_or_default();
+    let description = parsed
+        .error_description
+        .or(parsed.description)
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| match answer.body_excerpt(200) {
+            s if s.is_empty() => "the credentials were refused".to_owned(),
+            s => s,
+        });
+    Error::Auth {
+        status: Some(answer.status),
+        error: parsed.error,
+        description,
+        correlation_id: answer.correlation_id.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: &str) -> Answer {
+        Answer {
+            status,
+            retry_after: None,
+            correlation_id: None,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn refresh_schedule() {
+        assert_eq!(refresh_after(86_399), Duration::from_secs(86_339));
+        assert_eq!(refresh_after(120), Duration::from_secs(60));
+        assert_eq!(refresh_after(119), Duration::from_millis(59_500));
+        assert_eq!(refresh_after(1), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn token_answers() {
+        let (t, e) = parse_token(&answer(
+            200,
+            r#"{"access_token":"abc","token_type":"bearer","expires_in":86399}"#,
+        ))
+        .unwrap();
+        assert_eq!((t.header(), e), ("Bearer abc", 86_399));
+        for bad in [
+            "",
+            "<html>login</html>",
+            "{}",
+            r#"{"access_token":"abc","expires_in":0}"#,
+            r#"{"access_token":"","expires_in":5}"#,
+            r#"{"access_token":"a\nb","expires_in":5}"#,
+        ] {
+            let err = parse_token(&answer(200, bad)).unwrap_err();
+            assert!(matches!(err, Error::Auth { .. }), "{bad}");
+            assert!(!err.to_string().contains("abc"), "{err}");
+        }
+    }
+
+    #[test]
+    fn oauth_error_body() {
+        let e = token_error(&answer(
+            401,
+            r#"{"error":"invalid_client","description":"bad creds","error_description":"client not found"}"#,
+        ));
+        match e {
+            Error::Auth {
+                status,
+                error,
+                description,
+                ..
+            } => {
+                assert_eq!(status, Some(401));
+                assert_eq!(error.as_deref(), Some("invalid_client"));
+                assert_eq!(description, "client not found");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let auth = Auth::new(
+            "https://login.example",
+            "id",
+            &Secret::new("s3cr3t".into()),
+            Duration::from_secs(1),
+        );
+        let shown = format!("{auth:?} {:?}", auth.basic);
+        assert!(
+            !shown.contains("s3cr3t") && !shown.contains("Basic"),
+            "{shown}"
+        );
+    }
+}

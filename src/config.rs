@@ -1,0 +1,530 @@
+//! The builder: regions, base URLs, credentials, environment variables and
+//! every tunable default.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::auth::Secret;
+use crate::clock::{Clock, SystemClock};
+use crate::validate::MESSAGING_MAX_TEXT_CHARS;
+use crate::{Error, Injector, RetryPolicy, SafetyPolicy};
+
+/// Genesys Cloud regions by AWS name, with their domain.
+const REGIONS: &[(&str, &str)] = &[
+    ("us-east-1", "mypurecloud.com"),
+    ("us-east-2", "use2.us-gov-pure.cloud"),
+    ("us-west-2", "usw2.pure.cloud"),
+    ("ca-central-1", "cac1.pure.cloud"),
+    ("sa-east-1", "sae1.pure.cloud"),
+    ("mx-central-1", "mxc1.pure.cloud"),
+    ("eu-west-1", "mypurecloud.ie"),
+    ("eu-west-2", "euw2.pure.cloud"),
+    ("eu-central-1", "mypurecloud.de"),
+    ("eu-central-2", "euc2.pure.cloud"),
+    ("eusc-de-east-1", "edee1.eusc-pure.cloud"),
+    ("me-central-1", "mec1.pure.cloud"),
+    ("ap-south-1", "aps1.pure.cloud"),
+    ("ap-southeast-1", "apse1.pure.cloud"),
+    ("ap-southeast-2", "mypurecloud.com.au"),
+    ("ap-northeast-1", "mypurecloud.jp"),
+    ("ap-northeast-2", "apne2.pure.cloud"),
+    ("ap-northeast-3", "apne3.pure.cloud"),
+];
+
+/// The region used when none is given, as in the official SDKs.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// Whether the typing indicator is sent before each message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TypingMode {
+    /// Send it; if it fails or is rate limited, log a warning and send the
+    /// message anyway, without waiting. The default.
+    #[default]
+    BestEffort,
+    /// Send it, retrying under the [`RetryPolicy`]; if it fails, the message
+    /// is not sent and the error is returned.
+    Required,
+    /// Do not send it.
+    Off,
+}
+
+/// Where HTTP requests go through.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+enum ProxyChoice {
+    #[default]
+    Direct,
+    FromEnv,
+    Url(String),
+}
+
+/// Builds an [`Injector`]. Start with [`Injector::builder`] or
+/// [`InjectorBuilder::from_env`]; every setter states its default.
+///
+/// `build` checks everything it is given and makes no network call.
+#[derive(Clone)]
+pub struct InjectorBuilder {
+    region: Option<String>,
+    base_url: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<Secret>,
+    webhook_url: Option<String>,
+    retry_policy: RetryPolicy,
+    safety_policy: SafetyPolicy,
+    max_text_chars: usize,
+    typing: TypingMode,
+    proxy: ProxyChoice,
+    webhook_queue_capacity: usize,
+    webhook_timeout: Duration,
+    shutdown_timeout: Duration,
+    token_timeout: Duration,
+    typing_timeout: Duration,
+    message_timeout: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for InjectorBuilder {
+    fn default() -> Self {
+        InjectorBuilder {
+            region: None,
+            base_url: None,
+            client_id: None,
+            client_secret: None,
+            webhook_url: None,
+            retry_policy: RetryPolicy::default(),
+            safety_policy: SafetyPolicy::default(),
+            max_text_chars: MESSAGING_MAX_TEXT_CHARS,
+            typing: TypingMode::default(),
+            proxy: ProxyChoice::default(),
+            webhook_queue_capacity: 1024,
+            webhook_timeout: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(5),
+            token_timeout: Duration::from_secs(10),
+            typing_timeout: Duration::from_secs(5),
+            message_timeout: Duration::from_secs(10),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl InjectorBuilder {
+    /// A builder with every default and no credentials.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A builder filled from the environment:
+    ///
+    /// | variable | meaning | default |
+    /// |---|---|---|
+    /// | `GENESYS_CLIENT_ID` | OAuth client id | required |
+    /// | `GENESYS_CLIENT_SECRET` | OAuth client secret | required |
+    /// | `GENESYS_REGION` | region or domain, as [`region`](Self::region) | `us-east-1` |
+    /// | `GENESYS_BASE_URL` | as [`base_url`](Self::base_url) | unset |
+    /// | `WEBHOOK_URL` | as [`webhook_url`](Self::webhook_url) | unset |
+    ///
+    /// Empty variables count as unset.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the required variable that is missing.
+    pub fn from_env() -> Result<Self, Error> {
+        fn var(name: &str) -> Option<String> {
+            std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+        }
+        let required = |name: &str| {
+            var(name)
+                .ok_or_else(|| Error::Config(format!("environment variable {name} is not set")))
+        };
+        let mut b = InjectorBuilder::new().credentials(
+            required("GENESYS_CLIENT_ID")?,
+            required("GENESYS_CLIENT_SECRET")?,
+        );
+        b.region = var("GENESYS_REGION");
+        b.base_url = var("GENESYS_BASE_URL");
+        b.webhook_url = var("WEBHOOK_URL");
+        Ok(b)
+    }
+
+    /// The organisation's region: an AWS name (`eu-west-1`) or its domain
+    /// (`mypurecloud.ie`, `api.mypurecloud.ie`, `https://api.mypurecloud.ie`).
+    /// Default: `us-east-1` (`mypurecloud.com`), as the official SDKs.
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// Sends both the token call (`{base_url}/oauth/token`) and the API calls
+    /// (`{base_url}/api/v2/...`) to one server: for tests, mock platforms and
+    /// API gateways. Takes precedence over [`region`](Self::region). Must be
+    /// `https://`, or `http://` to a loopback host. Default: unset.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// The OAuth client-credentials client. Required. The secret is never
+    /// logged nor shown by `Debug`.
+    pub fn credentials(
+        mut self,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        self.client_id = Some(client_id.into());
+        self.client_secret = Some(Secret::new(client_secret.into()));
+        self
+    }
+
+    /// Posts every injection's audit event to this URL from a background
+    /// thread (see the crate docs). Must be `https://`, or `http://` to a
+    /// loopback host. Default: unset (no webhook, no thread).
+    pub fn webhook_url(mut self, url: impl Into<String>) -> Self {
+        self.webhook_url = Some(url.into());
+        self
+    }
+
+    /// How 429 answers and connection failures are retried.
+    /// Default: [`RetryPolicy::default`] (3 retries, the tutorial's formula).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry_policy = policy;
+        self
+    }
+
+    /// The content-safety rules. Default: [`SafetyPolicy::default`], the
+    /// tutorial's `password`, `ssn`, `credit.card`.
+    pub fn safety_policy(mut self, policy: SafetyPolicy) -> Self {
+        self.safety_policy = policy;
+        self
+    }
+
+    /// The text limit in UTF-16 code units, for each block and for the joined
+    /// message. Default: 2000, the messaging limit
+    /// ([`MESSAGING_MAX_TEXT_CHARS`](crate::MESSAGING_MAX_TEXT_CHARS)). An
+    /// agentless SMS is held to 765 whatever this says.
+    pub fn max_text_chars(mut self, n: usize) -> Self {
+        self.max_text_chars = n;
+        self
+    }
+
+    /// Whether the typing indicator goes out before each message.
+    /// Default: [`TypingMode::BestEffort`].
+    pub fn typing(mut self, mode: TypingMode) -> Self {
+        self.typing = mode;
+        self
+    }
+
+    /// Sends every request through this proxy (`http://host:port`,
+    /// `socks5://host:port`). Default: no proxy; `HTTPS_PROXY` and friends
+    /// are ignored unless [`proxy_from_env`](Self::proxy_from_env) is called.
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy = ProxyChoice::Url(url.into());
+        self
+    }
+
+    /// Uses the proxy named by `ALL_PROXY`/`HTTPS_PROXY`/`HTTP_PROXY` (and
+    /// honours `NO_PROXY`). Default: off.
+    pub fn proxy_from_env(mut self) -> Self {
+        self.proxy = ProxyChoice::FromEnv;
+        self
+    }
+
+    /// Most webhook events waiting to be posted; when full, new events are
+    /// dropped (and counted) rather than blocking `inject`. Default: 1024.
+    pub fn webhook_queue_capacity(mut self, n: usize) -> Self {
+        self.webhook_queue_capacity = n;
+        self
+    }
+
+    /// Time limit of each phase (connect, send, answer) of one webhook POST.
+    /// Default: 5 s, the tutorial's.
+    pub fn webhook_timeout(mut self, d: Duration) -> Self {
+        self.webhook_timeout = d;
+        self
+    }
+
+    /// How long dropping the `Injector` waits for queued webhook events to be
+    /// posted before it gives up on them. Default: 5 s.
+    pub fn shutdown_timeout(mut self, d: Duration) -> Self {
+        self.shutdown_timeout = d;
+        self
+    }
+
+    /// Time limit of each phase of the token call. Default: 10 s.
+    pub fn token_timeout(mut self, d: Duration) -> Self {
+        self.token_timeout = d;
+        self
+    }
+
+    /// Time limit of each phase of the typing call. Default: 5 s.
+    pub fn typing_timeout(mut self, d: Duration) -> Self {
+        self.typing_timeout = d;
+        self
+    }
+
+    /// Time limit of each phase (connect, send, answer) of the message call.
+    /// Default: 10 s. When the answer does not come in time the error's
+    /// outcome is [`Outcome::Unknown`](crate::Outcome::Unknown).
+    pub fn message_timeout(mut self, d: Duration) -> Self {
+        self.message_timeout = d;
+        self
+    }
+
+    /// The clock used for every wait (delivery delay, `Retry-After`, backoff)
+    /// and for token expiry. Default: [`SystemClock`]. Tests use a fake.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Checks the configuration and builds the injector. No network call is
+    /// made: the first token is fetched by the first `inject`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the option that is missing or unusable.
+    pub fn build(self) -> Result<Injector, Error> {
+        Injector::from_settings(self.into_settings()?)
+    }
+
+    fn into_settings(self) -> Result<Settings, Error> {
+        let client_id = self.client_id.ok_or_else(|| {
+            Error::Config("credentials are required: call .credentials(id, secret)".into())
+        })?;
+        let client_secret = self.client_secret.expect("set together with client_id");
+        check_credential("client id", &client_id)?;
+        check_credential("client secret", client_secret.expose())?;
+        if client_id.contains(':') {
+            return Err(Error::Config(
+                "the client id contains ':', which HTTP Basic authentication cannot carry".into(),
+            ));
+        }
+        let (api_base, login_base) = match &self.base_url {
+            Some(url) => {
+                let url = check_url("base_url", url, false)?;
+                (url.clone(), url)
+            }
+            None => {
+                let domain = region_domain(self.region.as_deref().unwrap_or(DEFAULT_REGION))?;
+                (
+                    format!("https://api.{domain}"),
+                    format!("https://login.{domain}"),
+                )
+            }
+        };
+        let webhook_url = self
+            .webhook_url
+            .as_deref()
+            .map(|u| check_url("webhook_url", u, true))
+            .transpose()?;
+        if self.max_text_chars == 0 {
+            return Err(Error::Config("max_text_chars must be at least 1".into()));
+        }
+        if self.webhook_queue_capacity == 0 {
+            return Err(Error::Config(
+                "webhook_queue_capacity must be at least 1".into(),
+            ));
+        }
+        let proxy = match self.proxy {
+            ProxyChoice::Direct => None,
+            ProxyChoice::FromEnv => ureq::Proxy::try_from_env(),
+            ProxyChoice::Url(url) => Some(
+                ureq::Proxy::new(&url)
+                    .map_err(|e| Error::Config(format!("invalid proxy URL: {e}")))?,
+            ),
+        };
+        Ok(Settings {
+            api_base,
+            login_base,
+            client_id,
+            client_secret,
+            webhook_url,
+            retry_policy: self.retry_policy,
+            safety_policy: self.safety_policy,
+            max_text_chars: self.max_text_chars,
+            typing: self.typing,
+            proxy,
+            webhook_queue_capacity: self.webhook_queue_capacity,
+            webhook_timeout: self.webhook_timeout,
+            shutdown_timeout: self.shutdown_timeout,
+            token_timeout: self.token_timeout,
+            typing_timeout: self.typing_timeout,
+            message_timeout: self.message_timeout,
+            clock: self.clock,
+        })
+    }
+}
+
+impl fmt::Debug for InjectorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InjectorBuilder")
+            .field("region", &self.region)
+            .field("base_url", &self.base_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .field("webhook_url", &self.webhook_url.as_ref().map(|_| "[set]"))
+            .field("retry_policy", &self.retry_policy)
+            .field("safety_policy", &self.safety_policy)
+            .field("max_text_chars", &self.max_text_chars)
+            .field("typing", &self.typing)
+            .field("proxy", &self.proxy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A checked configuration, as the injector uses it.
+pub(crate) struct Settings {
+    pub api_base: String,
+    pub login_base: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub webhook_url: Option<String>,
+    pub retry_policy: RetryPolicy,
+    pub safety_policy: SafetyPolicy,
+    pub max_text_chars: usize,
+    pub typing: TypingMode,
+    pub proxy: Option<ureq::Proxy>,
+    pub webhook_queue_capacity: usize,
+    pub webhook_timeout: Duration,
+    pub shutdown_timeout: Duration,
+    pub token_timeout: Duration,
+    pub typing_timeout: Duration,
+    pub message_timeout: Duration,
+    pub clock: Arc<dyn Clock>,
+}
+
+fn check_credential(what: &str, value: &str) -> Result<(), Error> {
+    if value.is_empty() {
+        return Err(Error::Config(format!("the {what} is empty")));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(Error::Config(format!(
+            "the {what} contains a control character (a stray newline?)"
+        )));
+    }
+    Ok(())
+}
+
+/// The domain of a region given as an AWS name or as a known domain.
+pub(crate) fn region_domain(input: &str) -> Result<&'static str, Error> {
+    let s = input.trim().to_ascii_lowercase();
+    if let Some((_, domain)) = REGIONS.iter().find(|(name, _)| *name == s) {
+        return Ok(domain);
+    }
+    let host = s.strip_prefix("https://").unwrap_or(&s);
+    let host = host.strip_suffix('/').unwrap_or(host);
+    let host = host.strip_prefix("api.").unwrap_or(host);
+    REGIONS
+        .iter()
+        .find(|(_, domain)| *domain == host)
+        .map(|(_, domain)| *domain)
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "unknown region {input:?}: use an AWS region name such as eu-west-1 or a \
+                 Genesys Cloud domain such as mypurecloud.ie (for anything else, base_url)"
+            ))
+        })
+}
+
+/// Checks an absolute URL: https, or http to a loopback host; no user info,
+/// fragment, white space or control characters; a query only where allowed.
+/// Returns it without a trailing `/`.
+pub(crate) fn check_url(what: &str, url: &str, allow_query: bool) -> Result<String, Error> {
+    let bad = |why: &str| Error::Config(format!("{what} {why}"));
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("contains white space or a control character"));
+    }
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| bad("must be an absolute URL such as https://host"))?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "https" && scheme != "http" {
+        return Err(bad("must use https (or http to a loopback host)"));
+    }
+    if url.contains('#') || (!allow_query && url.contains('?')) {
+        return Err(bad("must not have a query or fragment"));
+    }
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    if authority.is_empty() || authority.contains('@') {
+        return Err(bad("must name a host (and no user name or password)"));
+    }
+    let uri: ureq::http::Uri = url
+        .parse()
+        .map_err(|e| bad(&format!("is not a valid URL: {e}")))?;
+    let host = uri.host().ok_or_else(|| bad("must name a host"))?;
+    if scheme == "http" && !is_loopback(host) {
+        return Err(bad(
+            "must use https; plain http is accepted only for 127.0.0.1, ::1 or localhost",
+        ));
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_in_every_accepted_form() {
+        for input in [
+            "eu-west-1",
+            "EU-WEST-1",
+            "mypurecloud.ie",
+            "api.mypurecloud.ie",
+            "https://api.mypurecloud.ie",
+            "https://api.mypurecloud.ie/",
+        ] {
+            assert_eq!(region_domain(input).unwrap(), "mypurecloud.ie", "{input}");
+        }
+        assert_eq!(region_domain(DEFAULT_REGION).unwrap(), "mypurecloud.com");
+        for bad in [
+            "",
+            "eu-west-9",
+            "evil.example.com",
+            "http://api.mypurecloud.ie",
+            "mypurecloud.ie/x",
+            "us-east-1 ",
+        ] {
+            if bad == "us-east-1 " {
+                assert!(region_domain(bad).is_ok());
+                continue;
+            }
+            assert!(matches!(region_domain(bad), Err(Error::Config(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            check_url("u", "http://127.0.0.1:8080/", false).unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert!(check_url("u", "http://localhost:1/x", false).is_ok());
+        assert!(check_url("u", "http://[::1]:1", false).is_ok());
+        assert!(check_url("u", "https://gw.example.com/genesys", false).is_ok());
+        assert!(check_url("u", "https://hooks.example.com/a?key=1", true).is_ok());
+        for bad in [
+            "http://example.com",
+            "http://10.0.0.1",
+            "file:///etc/passwd",
+            "ftp://127.0.0.1",
+            "https://hooks.example.com/a b",
+            "https://a.example.com/\n",
+            "https://user:pw@example.com",
+            "https://example.com/#x",
+            "https://example.com/?q",
+            "127.0.0.1:80",
+            "https://",
+            "",
+        ] {
+            assert!(
+                matches!(check_url("u", bad, false), Err(Error::Config(_))),
+                "{bad:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! The one error type of the crate, and what a caller can learn from it.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Whether a failed call may still have put the message into the conversation.
+///
+/// Sending a message is not idempotent: a request that was sent and then timed
+/// out may have been delivered. The library never retries such a request;
+/// it tells you instead, so that you decide (for example, check the
+/// conversation before sending again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// The message certainly did not reach the platform (or the platform
+    /// refused it). Sending it again cannot produce a duplicate.
+    NotDelivered,
+    /// The request left this process but no usable answer came back (a timeout
+    /// after sending, a reset connection, a 502/504 from a gateway). The
+    /// message may or may not be in the conversation.
+    Unknown,
+}
+
+/// Why an injection failed.
+///
+/// Every message says what to do about it. Match on the variant to decide
+/// programmatically, or call [`Error::outcome`] to learn whether the message
+/// may have been delivered anyway. No variant ever contains the client secret
+/// or an access token.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The request was refused before any network traffic: fix the content or
+    /// the ids. Never delivered.
+    #[error("invalid request: {0}")]
+    Validation(#[from] ValidationError),
+
+    /// The injector's configuration (builder options or environment
+    /// variables) is unusable; the text says which option and why.
+    #[error("configuration error: {0}")]
+    Config(String),
+
+    /// The token endpoint refused the client credentials (or answered
+    /// something that is not a token). Check `GENESYS_CLIENT_ID`,
+    /// `GENESYS_CLIENT_SECRET` and the region. Never delivered.
+    #[error(
+        "authentication failed{}: {description}; check GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET \
+         and the region (the OAuth client must use the client-credentials grant){}",
+        status.map(|s| format!(" (HTTP {s})")).unwrap_or_default(),
+        correlation(correlation_id)
+    )]
+    Auth {
+        /// HTTP status of the token endpoint, when it answered.
+        status: Option<u16>,
+        /// The OAuth `error` code (`invalid_client`, …), when there was one.
+        error: Option<String>,
+        /// What went wrong, in the server's words where it gave any.
+        description: String,
+        /// The `ININ-Correlation-Id` of the answer, for Genesys support.
+        correlation_id: Option<String>,
+    },
+
+    /// HTTP 403: the token is valid but lacks a permission. Never delivered.
+    #[error(
+        "forbidden (HTTP 403): {message}; give the OAuth client's role the permission \
+         {permission} and make sure the conversation is a messaging conversation of this \
+         organisation{}",
+        correlation(correlation_id)
+    )]
+    Forbidden {
+        /// The platform's message.
+        message: String,
+        /// The permission this route needs.
+        permission: &'static str,
+        /// The `ININ-Correlation-Id` of the answer.
+        correlation_id: Option<String>,
+    },
+
+    /// HTTP 429 on every attempt allowed by the [`RetryPolicy`](crate::RetryPolicy).
+    /// Never delivered. Send less often, or share one `Injector` (one token)
+    /// so that its rate-limit gate can pace all threads.
+    #[error(
+        "rate limited (HTTP 429) after {attempts} attempts; the platform allows about 300 \
+         requests a minute per token: slow down or retry later{}",
+        correlation(correlation_id)
+    )]
+    RateLimited {
+        /// Requests made, the first one included.
+        attempts: u32,
+        /// The last `Retry-After` the platform sent, if it was readable.
+        retry_after: Option<Duration>,
+        /// The `ININ-Correlation-Id` of the last answer.
+        correlation_id: Option<String>,
+    },
+
+    /// Any other error answer from the platform, with its error body parsed.
+    #[error(
+        "Genesys Cloud answered HTTP {status}{}: {message}{}{}",
+        code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default(),
+        hint(*status),
+        correlation(correlation_id)
+    )]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// The error body's `code` (`bad.request`, `not.found`, …).
+        code: Option<String>,
+        /// The error body's `message`, or the start of the raw body when it
+        /// was not a Genesys error body.
+        message: String,
+        /// The `ININ-Correlation-Id` header (or the body's `contextId`).
+        correlation_id: Option<String>,
+        /// The whole parsed error body, when the answer had one.
+        body: Option<Box<ApiErrorBody>>,
+        /// Whether the message may have been delivered anyway.
+        outcome: Outcome,
+    },
+
+    /// The HTTP exchange itself failed (connection refused, timeout, reset, TLS).
+    #[error("{}: {source}", transport_summary(*outcome))]
+    Transport {
+        /// Whether the message may have been delivered anyway.
+        outcome: Outcome,
+        /// True when a timeout (rather than an I/O error) ended the exchange.
+        timed_out: bool,
+        /// The underlying error. `ureq::Error` is not part of this crate's
+        /// stable API: match on `outcome` and `timed_out` instead.
+        #[source]
+        source: ureq::Error,
+    },
+}
+
+fn correlation(id: &Option<String>) -> String {
+    id.as_deref()
+        .map(|c| format!(" [ININ-Correlation-Id: {c}]"))
+        .unwrap_or_default()
+}
+
+fn hint(status: u16) -> &'static str {
+    match status {
+        400 => {
+            "; the request was malformed: check the ids belong to an active messaging conversation"
+        }
+        404 => "; no such conversation or communication: is the conversation still active?",
+        500..=599 => "; a platform or gateway error",
+        _ => "",
+    }
+}
+
+fn transport_summary(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::NotDelivered => "could not reach Genesys Cloud; the message was not sent",
+        Outcome::Unknown => {
+            "the request was sent but no answer came back: the message may have been \
+             delivered, so check the conversation before sending it again"
+        }
+    }
+}
+
+impl Error {
+    /// Whether the message may have been delivered despite this error.
+    ///
+    /// Only [`Error::Transport`] and [`Error::Api`] can be
+    /// [`Outcome::Unknown`]; every other variant is [`Outcome::NotDelivered`].
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Error::Transport { outcome, .. } | Error::Api { outcome, .. } => *outcome,
+            _ => Outcome::NotDelivered,
+        }
+    }
+
+    /// Shorthand for `self.outcome() == Outcome::Unknown`.
+    pub fn is_outcome_unknown(&self) -> bool {
+        self.outcome() == Outcome::Unknown
+    }
+
+    /// The `ININ-Correlation-Id` of the answer that caused this error, if any.
+    /// Genesys support asks for it.
+    pub fn correlation_id(&self) -> Option<&str> {
+        match self {
+            Error::Auth { correlation_id, .. }
+            | Error::Forbidden { correlation_id, .. }
+            | Error::RateLimited { correlation_id, .. }
+            | Error::Api { correlation_id, .. } => correlation_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// A short stable name for the variant (`validation`, `config`, `auth`,
+    /// `forbidden`, `rate_limited`, `api`, `transport`), for logs and JSON.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Validation(_) => "validation",
+            Error::Config(_) => "config",
+            Error::Auth { .. } => "auth",
+            Error::Forbidden { .. } => "forbidden",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::Api { .. } => "api",
+            Error::Transport { .. } => "transport",
+        }
+    }
+
+    /// The same error with its outcome forced to [`Outcome::NotDelivered`]:
+    /// used for calls made before the message (token, typing).
+    pub(crate) fn before_message(mut self) -> Self {
+        if let Error::Transport { outcome, .. } | Error::Api { outcome, .. } = &mut self {
+            *outcome = Outcome::NotDelivered;
+        }
+        self
+    }
+}
+
+/// The error body Genesys Cloud sends with most error answers.
+///
+/// Every field is optional; unknown fields are ignored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[non_exhaustive]
+pub struct ApiErrorBody {
+    /// Human-readable message.
+    pub message: Option<String>,
+    /// Machine-readable code, e.g. `too.many.requests.retry.after`.
+    pub code: Option<String>,
+    /// HTTP status repeated in the body.
+    pub status: Option<u16>,
+    /// The request's correlation id.
+    pub context_id: Option<String>,
+    /// Field-level details.
+    pub details: Vec<ApiErrorDetail>,
+    /// Nested errors.
+    pub errors: Vec<ApiErrorBody>,
+}
+
+/// One entry of [`ApiErrorBody::details`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+#[non_exhaustive]
+pub struct ApiErrorDetail {
+    /// Error code of this detail.
+    pub error_code: Option<String>,
+    /// The request field it is about.
+    pub field_name: Option<String>,
+    /// The entity it is about.
+    pub entity_id: Option<String>,
+    /// The entity's name.
+    pub entity_name: Option<String>,
+}
+
+/// Why content or ids were refused before any network traffic.
+///
+/// No variant contains the message text, and ids or phone numbers are named
+/// by field only, so a validation error is safe to log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValidationError {
+    /// The list of content blocks was empty.
+    #[error("the content block list is empty: give at least one text block")]
+    NoBlocks,
+    /// The joined text is empty or only white space.
+    #[error("the message text is empty or only white space")]
+    BlankText,
+    /// One block is longer than the limit on its own.
+    #[error("content block {index} is {len} UTF-16 units long; the limit is {max}")]
+    BlockTooLong {
+        /// Zero-based index of the block.
+        index: usize,
+        /// Its length in UTF-16 code units.
+        len: usize,
+        /// The limit in force.
+        max: usize,
+    },
+    /// The joined text is longer than the limit.
+    #[error(
+        "the joined message is {len} UTF-16 units long; the limit is {max} \
+         (split it into several messages)"
+    )]
+    TooLong {
+        /// Length of the joined text in UTF-16 code units.
+        len: usize,
+        /// The limit in force.
+        max: usize,
+    },
+    /// A content-safety rule matched. The text itself is not repeated.
+    #[error("content safety check failed: the message matches the restricted pattern `{rule}`")]
+    Unsafe {
+        /// The pattern that matched, as it was configured.
+        rule: String,
+    },
+    /// An id is not a GUID (8-4-4-4-12 hexadecimal digits).
+    #[error("{field} must be a GUID like ec35f2a8-289b-42d4-8893-c50eaf81a3c1")]
+    InvalidId {
+        /// Which id (`conversation_id`, `communication_id`, …).
+        field: &'static str,
+    },
+    /// A phone number is not in E.164 form (`+` then 8 to 15 digits).
+    #[error("{field} must be an E.164 phone number: + followed by 8 to 15 digits")]
+    InvalidPhoneNumber {
+        /// Which address (`from_address`, `to_address`).
+        field: &'static str,
+    },
+    /// A required address is empty or contains control characters.
+    #[error("{field} must be a non-empty address without control characters")]
+    InvalidAddress {
+        /// Which address.
+        field: &'static str,
+    },
+    /// The messenger type cannot carry free text.
+    #[error("{0}")]
+    Unsupported(&'static str),
+}

@@ -1,0 +1,361 @@
+//! The [`Injector`]: the whole pipeline of one injection.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use crate::audit::{self, AUDIT_TARGET};
+use crate::auth::Auth;
+use crate::config::Settings;
+use crate::request::{PreparedMessage, Route};
+use crate::retry::parse_retry_after;
+use crate::transport::{with_retries, Answer, Attempt, Gate, Http};
+use crate::webhook::{Webhook, WebhookStats};
+use crate::{
+    ApiErrorBody, Error, InjectRequest, InjectorBuilder, Outcome, Receipt, RetryPolicy, TypingMode,
+};
+
+/// Permission named in [`Error::Forbidden`] on the communication route.
+const COMMUNICATION_PERMISSION: &str =
+    "conversation:message:create (or conversation:webmessaging:create)";
+/// Permission named in [`Error::Forbidden`] on the agentless route.
+const AGENTLESS_PERMISSION: &str = "conversation:message:create";
+
+/// Injects bot messages into Genesys Cloud messaging conversations.
+///
+/// Build one with [`Injector::builder`] or [`Injector::from_env`] and share it
+/// (`&Injector` or `Arc<Injector>`) among all threads: it holds one connection
+/// pool, one token cache, one rate-limit gate and one webhook thread.
+/// Dropping it drains the webhook queue (for at most the builder's
+/// `shutdown_timeout`) and joins the thread.
+pub struct Injector {
+    settings: Settings,
+    http: Http,
+    auth: Auth,
+    gate: Gate,
+    webhook: Option<Webhook>,
+}
+
+/// One API call: where, how long to wait, which permission a 403 names.
+struct Call<'a> {
+    url: &'a str,
+    body: &'a [u8],
+    timeout: Duration,
+    permission: &'static str,
+}
+
+impl Injector {
+    /// A builder with every default; see [`InjectorBuilder`].
+    pub fn builder() -> InjectorBuilder {
+        InjectorBuilder::new()
+    }
+
+    /// An injector configured from the environment; see
+    /// [`InjectorBuilder::from_env`] for the variables and their defaults.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when a required variable is missing or a value is
+    /// unusable.
+    pub fn from_env() -> Result<Self, Error> {
+        InjectorBuilder::from_env()?.build()
+    }
+
+    pub(crate) fn from_settings(settings: Settings) -> Result<Self, Error> {
+        let http = Http::new(settings.proxy.clone(), settings.message_timeout);
+        let auth = Auth::new(
+            &settings.login_base,
+            &settings.client_id,
+            &settings.client_secret,
+            settings.token_timeout,
+        );
+        let webhook = match &settings.webhook_url {
+            None => None,
+            Some(url) => Some(
+                Webhook::start(
+                    url.clone(),
+                    Http::new(settings.proxy.clone(), settings.webhook_timeout),
+                    settings.webhook_queue_capacity,
+                    settings.shutdown_timeout,
+                    settings.clock.clone(),
+                )
+                .map_err(|e| Error::Config(format!("could not start the webhook thread: {e}")))?,
+            ),
+        };
+        Ok(Injector {
+            settings,
+            http,
+            auth,
+            gate: Gate::default(),
+            webhook,
+        })
+    }
+
+    /// Validates `request` with this injector's settings and builds the exact
+    /// HTTP request, without any network traffic.
+    ///
+    /// # Errors
+    /// [`Error::Validation`], or [`Error::Config`] when the request cannot be
+    /// sent with this configuration ([`TypingMode::Required`] with an
+    /// agentless request).
+    pub fn prepare(&self, request: &InjectRequest) -> Result<PreparedMessage, Error> {
+        if request.is_agentless() && self.settings.typing == TypingMode::Required {
+            return Err(Error::Config(
+                "TypingMode::Required cannot be met on the agentless route: it has no \
+                 communication to type on; use TypingMode::BestEffort or Off"
+                    .into(),
+            ));
+        }
+        Ok(request.prepare(self.settings.max_text_chars, &self.settings.safety_policy)?)
+    }
+
+    /// Injects one message: validate, token, delay, typing, message (with
+    /// 429 retries), then one audit record and one webhook event, whatever the
+    /// result.
+    ///
+    /// Blocks the calling thread until the platform answers (or the retry
+    /// policy gives up); never blocks on the webhook.
+    ///
+    /// # Errors
+    /// See [`Error`]; [`Error::outcome`] tells whether the message may have
+    /// been delivered anyway.
+    pub fn inject(&self, request: &InjectRequest) -> Result<Receipt, Error> {
+        let clock = &*self.settings.clock;
+        let start = clock.now();
+        let mut message_size = 0;
+        let result = self.run(request, &mut message_size);
+        let latency_ms = u64::try_from(clock.now().saturating_duration_since(start).as_millis())
+            .unwrap_or(u64::MAX);
+        let interaction_id = match &result {
+            Ok(Receipt {
+                conversation_id: Some(id),
+                ..
+            }) => id.clone(),
+            _ => request.audit_id(),
+        };
+        let success = result.is_ok();
+        let record = audit::record(&interaction_id, success, latency_ms, message_size);
+        log::info!(target: AUDIT_TARGET, "{record}");
+        if let Some(webhook) = &self.webhook {
+            webhook.enqueue(audit::webhook_body(&record, success, latency_ms));
+        }
+        if let Err(e) = &result {
+            log::warn!(target: "genesys_inject", "injection failed ({}): {e}", e.kind());
+        }
+        result
+    }
+
+    fn run(&self, request: &InjectRequest, message_size: &mut usize) -> Result<Receipt, Error> {
+        let prepared = self.prepare(request)?;
+        *message_size = prepared.message_size;
+        let clock = &*self.settings.clock;
+        // Fetch (or reuse) the token first: a refused token stops here, before
+        // the delay and before any API call.
+        self.auth
+            .token(&self.http, &self.settings.retry_policy, clock)?;
+        clock.sleep(request.delay);
+        if let Some(path) = &prepared.typing_path {
+            self.typing(path)?;
+        }
+        let permission = match request.route {
+            Route::Communication { .. } => COMMUNICATION_PERMISSION,
+            Route::Agentless { .. } => AGENTLESS_PERMISSION,
+        };
+        let url = format!("{}{}", self.settings.api_base, prepared.path);
+        let call = Call {
+            url: &url,
+            body: &prepared.body,
+            timeout: self.settings.message_timeout,
+            permission,
+        };
+        let mut attempts = 0;
+        let answer = self.call(&call, &self.settings.retry_policy, &mut attempts)?;
+        Ok(Receipt::from_answer(
+            request,
+            &answer.body,
+            attempts,
+            answer.correlation_id,
+        ))
+    }
+
+    /// The typing indicator, as [`TypingMode`] says.
+    fn typing(&self, path: &str) -> Result<(), Error> {
+        let mode = self.settings.typing;
+        if mode == TypingMode::Off {
+            return Ok(());
+        }
+        let url = format!("{}{path}", self.settings.api_base);
+        let call = Call {
+            url: &url,
+            body: br#"{"typing":{"type":"On"}}"#,
+            timeout: self.settings.typing_timeout,
+            permission: COMMUNICATION_PERMISSION,
+        };
+        let mut attempts = 0;
+        if mode == TypingMode::Required {
+            return self
+                .call(&call, &self.settings.retry_policy, &mut attempts)
+                .map(drop)
+                .map_err(Error::before_message);
+        }
+        if self.gate.is_closed(&*self.settings.clock) {
+            log::debug!(target: "genesys_inject", "typing indicator skipped: rate-limit pause in force");
+            return Ok(());
+        }
+        let once = RetryPolicy::none();
+        if let Err(e) = self.call(&call, &once, &mut attempts) {
+            log::warn!(target: "genesys_inject", "typing indicator failed, sending the message anyway: {e}");
+        }
+        Ok(())
+    }
+
+    /// One API call with the token, the gate, a 401 refresh and `policy`'s
+    /// retries. `attempts` counts the requests made.
+    fn call(
+        &self,
+        call: &Call<'_>,
+        policy: &RetryPolicy,
+        attempts: &mut u32,
+    ) -> Result<Answer, Error> {
+        let clock = &*self.settings.clock;
+        let mut refreshed = false;
+        with_retries(policy, clock, || {
+            self.gate.wait(clock);
+            let token = match self
+                .auth
+                .token(&self.http, &self.settings.retry_policy, clock)
+            {
+                Ok(token) => token,
+                Err(e) => return Attempt::Done(Err(e)),
+            };
+            *attempts += 1;
+            let answer = match self.http.post(
+                call.url,
+                Some(token.header()),
+                "application/json",
+                call.body,
+                Some(call.timeout),
+            ) {
+                Ok(answer) => answer,
+                Err(e) if e.retryable => return Attempt::NotSent(e.error),
+                Err(e) => return Attempt::Done(Err(e.error)),
+            };
+            log::debug!(target: "genesys_inject::transport", "POST {} -> HTTP {}", call.url, answer.status);
+            match answer.status {
+                200..=299 => Attempt::Done(Ok(answer)),
+                401 if !refreshed => {
+                    refreshed = true;
+                    self.auth.invalidate(&token);
+                    Attempt::Again
+                }
+                429 => {
+                    let retry_after =
+                        parse_retry_after(answer.retry_after.as_deref(), SystemTime::now());
+                    let pause = retry_after
+                        .unwrap_or(policy.default_retry_after)
+                        .min(policy.max_wait);
+                    if !pause.is_zero() {
+                        self.gate.close(clock.now() + pause, clock);
+                    }
+                    Attempt::Throttled {
+                        retry_after,
+                        error: Error::RateLimited {
+                            attempts: *attempts,
+                            retry_after,
+                            correlation_id: answer.correlation_id,
+                        },
+                    }
+                }
+                status => {
+                    let error = api_error(&answer, call.permission);
+                    if policy.retry_server_errors
+                        && matches!(status, 500 | 503)
+                        && error.outcome() == Outcome::NotDelivered
+                    {
+                        let retry_after =
+                            parse_retry_after(answer.retry_after.as_deref(), SystemTime::now());
+                        Attempt::Throttled { retry_after, error }
+                    } else {
+                        Attempt::Done(Err(error))
+                    }
+                }
+            }
+        })
+    }
+
+    /// Waits until every webhook event queued before this call has been
+    /// delivered or given up on. Returns whether that happened within
+    /// `timeout`. Without a webhook, returns `true` at once.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        self.webhook.as_ref().is_none_or(|w| w.flush(timeout))
+    }
+
+    /// Webhook delivery counts (all zero without a webhook).
+    pub fn webhook_stats(&self) -> WebhookStats {
+        self.webhook
+            .as_ref()
+            .map(Webhook::stats)
+            .unwrap_or_default()
+    }
+}
+
+/// The error for a non-2xx answer other than 429 (and a first 401).
+fn api_error(answer: &Answer, permission: &'static str) -> Error {
+    let body: Option<ApiErrorBody> = serde_json::from_slice(&answer.body)
+        .ok()
+        .filter(|b: &ApiErrorBody| b.message.is_some() || b.code.is_some());
+    let message = body
+        .as_ref()
+        .and_then(|b| b.message.clone())
+        .unwrap_or_else(|| match answer.body_excerpt(200) {
+            s if s.is_empty() => "no error body".to_owned(),
+            s => s,
+        });
+    let correlation_id = answer
+        .correlation_id
+        .clone()
+        .or_else(|| body.as_ref().and_then(|b| b.context_id.clone()));
+    match answer.status {
+        401 => Error::Auth {
+            status: Some(401),
+            error: body.as_ref().and_then(|b| b.code.clone()),
+            description: format!("the API refused a freshly fetched token: {message}"),
+            correlation_id,
+        },
+        403 => Error::Forbidden {
+            message,
+            permission,
+            correlation_id,
+        },
+        status => {
+            let outcome = match status {
+                500 | 503 if body.is_some() => Outcome::NotDelivered,
+                500..=599 => Outcome::Unknown,
+                _ => Outcome::NotDelivered,
+            };
+            Error::Api {
+                status,
+                code: body.as_ref().and_then(|b| b.code.clone()),
+                message,
+                correlation_id,
+                body: body.map(Box::new),
+                outcome,
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Injector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.settings;
+        f.debug_struct("Injector")
+            .field("api_base", &s.api_base)
+            .field("client_id", &s.client_id)
+            .field("client_secret", &s.client_secret)
+            .field("auth", &self.auth)
+            .field("webhook", &self.webhook)
+            .field("retry_policy", &s.retry_policy)
+            .field("safety_policy", &s.safety_policy)
+            .field("max_text_chars", &s.max_text_chars)
+            .field("typing", &s.typing)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,96 @@
+//! Inject bot messages into live Genesys Cloud messaging conversations from
+//! ordinary, blocking Rust: cron binaries, command-line tools, legacy services.
+//! No async runtime.
+//!
+//! ```no_run
+//! use genesys_inject::{ContentBlock, InjectRequest, Injector};
+//!
+//! let injector = Injector::builder()
+//!     .region("eu-west-1")
+//!     .credentials("my-client-id", "my-client-secret")
+//!     .webhook_url("https://hooks.example.com/audit")
+//!     .build()?;
+//!
+//! let request = InjectRequest::new(
+//!     "ec35f2a8-289b-42d4-8893-c50eaf81a3c1", // conversation
+//!     "0b2d9a4e-6f1c-4c7e-9a55-1d3f8e2b7c90", // communication to send as
+//!     vec![ContentBlock::text("Hello "), ContentBlock::text("there")],
+//! )
+//! .delay(std::time::Duration::from_millis(500));
+//!
+//! let receipt = injector.inject(&request)?;
+//! println!("message {:?} after {} attempt(s)", receipt.message_id, receipt.attempts);
+//! # Ok::<_, genesys_inject::Error>(())
+//! ```
+//!
+//! # What one `inject` does
+//! 1. **Validates** before any network traffic ([`validate`],
+//!    [`InjectRequest::prepare`]): ids are GUIDs; there is at least one
+//!    block; each block and the joined text fit the limit (2000 UTF-16 code
+//!    units by default, counted as JavaScript's `.length` does); the text is
+//!    not blank; no [`SafetyPolicy`] rule matches.
+//! 2. **Gets a token** (OAuth client credentials, HTTP Basic) from a cache
+//!    guarded by a mutex: one fetch at a time however many threads ask,
+//!    refreshed 60 s before it expires, dropped and fetched again after a 401.
+//! 3. **Waits** the request's delivery delay ([`InjectRequest::delay`]).
+//! 4. **Sends the typing indicator** (communication route only;
+//!    [`TypingMode`]).
+//! 5. **Sends the message**, retrying a 429 after `Retry-After × 2^(n-1)`
+//!    ([`RetryPolicy`]). A request that was sent is never sent again after a
+//!    timeout: the error says the outcome is unknown ([`Error::outcome`]).
+//!    After a 429, every thread of the injector holds its API calls until the
+//!    `Retry-After` instant.
+//! 6. **Audits**: one JSON record through `log` (target
+//!    `genesys_inject::audit`, level info) and, with a webhook URL, the same
+//!    event queued for a background thread that posts it
+//!    ([`Injector::flush`], [`Injector::webhook_stats`]). The webhook never
+//!    slows nor fails an injection.
+//!
+//! # Two routes
+//! [`InjectRequest::new`] sends as a participant's communication (usually the
+//! agent's) into a conversation; [`InjectRequest::agentless`] with an
+//! [`AgentlessTarget`] sends as an API participant that is not in the
+//! conversation, joining the customer's active conversation.
+//!
+//! # Modules
+//! The crate is flat: everything is re-exported here. Its source files, one
+//! concern each: `config` (builder, regions, environment), `auth` (token
+//! cache), `validate` (blocks, length, safety, ids), `request` (routes and
+//! bodies), `transport` (HTTP, retries, rate-limit gate), `retry`
+//! ([`RetryPolicy`]), `audit` (record format), `webhook` (worker thread),
+//! `clock` (the time seam), `error`, `injector` (the pipeline).
+//!
+//! # Logging
+//! Through the `log` crate. Targets: `genesys_inject` (failures),
+//! `genesys_inject::audit` (records), `genesys_inject::transport` (each HTTP
+//! exchange at debug), `genesys_inject::auth`, `genesys_inject::gate`,
+//! `genesys_inject::webhook`. No line contains the client secret or a token.
+//! ureq logs raw request bytes, `Authorization` header included, at `trace`
+//! under its own `ureq` targets: do not enable `ureq=trace` in production.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod audit;
+mod auth;
+mod clock;
+mod config;
+mod error;
+mod injector;
+mod request;
+mod retry;
+mod transport;
+mod validate;
+mod webhook;
+
+pub use audit::AUDIT_TARGET;
+pub use clock::{Clock, SystemClock};
+pub use config::{InjectorBuilder, TypingMode, DEFAULT_REGION};
+pub use error::{ApiErrorBody, ApiErrorDetail, Error, Outcome, ValidationError};
+pub use injector::Injector;
+pub use request::{AgentlessTarget, InjectRequest, MessengerType, PreparedMessage, Receipt};
+pub use retry::RetryPolicy;
+pub use validate::{
+    validate, ContentBlock, SafetyPolicy, ValidatedText, MESSAGING_MAX_TEXT_CHARS,
+    SMS_MAX_TEXT_CHARS,
+};
+pub use webhook::WebhookStats;

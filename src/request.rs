@@ -1,0 +1,592 @@
+//! What to send and where: [`InjectRequest`], its two routes, and the
+//! [`Receipt`] that comes back.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::validate::{
+    check_e164, check_guid, validate, MESSAGING_MAX_TEXT_CHARS, SMS_MAX_TEXT_CHARS,
+};
+use crate::{ContentBlock, SafetyPolicy, ValidationError};
+
+/// One message to inject: where it goes, its content blocks, and an optional
+/// delivery delay.
+///
+/// Two routes exist (see the README's "Which route?"):
+/// [`InjectRequest::new`] sends as a participant of the conversation (its
+/// communication), with a typing indicator first;
+/// [`InjectRequest::agentless`] sends as an API participant that is not in
+/// the conversation.
+#[derive(Debug, Clone)]
+pub struct InjectRequest {
+    pub(crate) route: Route,
+    pub(crate) blocks: Vec<ContentBlock>,
+    pub(crate) delay: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Route {
+    Communication {
+        conversation_id: String,
+        communication_id: String,
+    },
+    Agentless {
+        target: AgentlessTarget,
+        use_existing: bool,
+    },
+}
+
+impl InjectRequest {
+    /// A message sent as the participant whose communication is
+    /// `communication_id` (in practice the connected agent) into the messaging
+    /// conversation `conversation_id`. Both ids must be GUIDs.
+    ///
+    /// ```
+    /// use genesys_inject::{ContentBlock, InjectRequest};
+    /// let conversation = String::from("ec35f2a8-289b-42d4-8893-c50eaf81a3c1");
+    /// let request = InjectRequest::new(&conversation, "0b2d9a4e-6f1c-4c7e-9a55-1d3f8e2b7c90",
+    ///     vec![ContentBlock::text("Hello "), ContentBlock::text("there")]);
+    /// ```
+    pub fn new(
+        conversation_id: impl Into<String>,
+        communication_id: impl Into<String>,
+        blocks: impl Into<Vec<ContentBlock>>,
+    ) -> Self {
+        InjectRequest {
+            route: Route::Communication {
+                conversation_id: conversation_id.into(),
+                communication_id: communication_id.into(),
+            },
+            blocks: blocks.into(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// A message sent through the agentless route to `target`: by default it
+    /// joins the customer's active conversation with that sender
+    /// ([`use_existing_conversation`](Self::use_existing_conversation)).
+    pub fn agentless(target: AgentlessTarget, blocks: impl Into<Vec<ContentBlock>>) -> Self {
+        InjectRequest {
+            route: Route::Agentless {
+                target,
+                use_existing: true,
+            },
+            blocks: blocks.into(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// Waits this long (after validation, before the typing indicator and the
+    /// message). Default: no delay.
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
+    /// Agentless route only: `true` (the default) sends into the active
+    /// conversation between sender and recipient if there is one; `false`
+    /// always starts a new conversation. Ignored on the communication route.
+    pub fn use_existing_conversation(mut self, yes: bool) -> Self {
+        if let Route::Agentless { use_existing, .. } = &mut self.route {
+            *use_existing = yes;
+        }
+        self
+    }
+
+    /// The content blocks.
+    pub fn blocks(&self) -> &[ContentBlock] {
+        &self.blocks
+    }
+
+    /// Whether this request uses the agentless route.
+    pub fn is_agentless(&self) -> bool {
+        matches!(self.route, Route::Agentless { .. })
+    }
+
+    /// Validates the request and builds the exact HTTP request that would be
+    /// sent, without any network traffic (for dry runs and tests).
+    /// `max_text_chars` and `policy` are the injector's settings; the
+    /// agentless route also applies its channel's limit.
+    ///
+    /// # Errors
+    /// The first [`ValidationError`] found.
+    pub fn prepare(
+        &self,
+        max_text_chars: usize,
+        policy: &SafetyPolicy,
+    ) -> Result<PreparedMessage, ValidationError> {
+        match &self.route {
+            Route::Communication {
+                conversation_id,
+                communication_id,
+            } => {
+                check_guid(conversation_id, "conversation_id")?;
+                check_guid(communication_id, "communication_id")?;
+                let text = validate(&self.blocks, max_text_chars, policy)?;
+                let base = format!("/api/v2/conversations/messages/{conversation_id}/communications/{communication_id}");
+                Ok(PreparedMessage {
+                    path: format!("{base}/messages"),
+                    typing_path: Some(format!("{base}/typing")),
+                    body: serde_json::to_vec(&TextBody {
+                        text_body: text.as_str(),
+                    })
+                    .expect("serializable"),
+                    message_size: text.utf16_len(),
+                })
+            }
+            Route::Agentless {
+                target,
+                use_existing,
+            } => {
+                target.check()?;
+                let limit = max_text_chars.min(target.messenger.max_text_chars());
+                let text = validate(&self.blocks, limit, policy)?;
+                let body = AgentlessBody {
+                    from_address: &target.from_address,
+                    to_address_messenger_type: target.messenger.as_str(),
+                    to_address: target.to_address.as_deref(),
+                    external_contact_id: target.external_contact_id.as_deref(),
+                    text_body: text.as_str(),
+                    use_existing_active_conversation: *use_existing,
+                };
+                Ok(PreparedMessage {
+                    path: "/api/v2/conversations/messages/agentless".to_owned(),
+                    typing_path: None,
+                    body: serde_json::to_vec(&body).expect("serializable"),
+                    message_size: text.utf16_len(),
+                })
+            }
+        }
+    }
+
+    /// The `interactionId` of an audit record when the platform gave no
+    /// conversation id: the conversation id, the external contact id, or the
+    /// recipient address with all but its last four characters masked.
+    pub(crate) fn audit_id(&self) -> String {
+        let id = match &self.route {
+            Route::Communication {
+                conversation_id, ..
+            } => conversation_id.clone(),
+            Route::Agentless { target, .. } => {
+                match (&target.external_contact_id, &target.to_address) {
+                    (Some(contact), _) => contact.clone(),
+                    (None, Some(to)) => mask(to),
+                    (None, None) => String::new(),
+                }
+            }
+        };
+        // A crafted id must not bloat the log; JSON escaping handles the rest.
+        id.chars().take(128).collect()
+    }
+}
+
+#[derive(Serialize)]
+struct TextBody<'a> {
+    #[serde(rename = "textBody")]
+    text_body: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AgentlessBody<'a> {
+    from_address: &'a str,
+    to_address_messenger_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to_address: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external_contact_id: Option<&'a str>,
+    text_body: &'a str,
+    use_existing_active_conversation: bool,
+}
+
+/// A validated request, ready to send: its path and exact JSON body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedMessage {
+    pub(crate) path: String,
+    pub(crate) typing_path: Option<String>,
+    pub(crate) body: Vec<u8>,
+    pub(crate) message_size: usize,
+}
+
+impl PreparedMessage {
+    /// The path the message is POSTed to, below the API base URL.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The path of the typing indicator, on the communication route.
+    pub fn typing_path(&self) -> Option<&str> {
+        self.typing_path.as_deref()
+    }
+
+    /// The exact JSON body (compact, as the official SDKs send it).
+    pub fn body(&self) -> &str {
+        std::str::from_utf8(&self.body).expect("serde_json writes UTF-8")
+    }
+
+    /// Length of the joined text in UTF-16 code units (the audit record's
+    /// `messageSize`).
+    pub fn message_size(&self) -> usize {
+        self.message_size
+    }
+}
+
+/// The channel of an agentless message (`toAddressMessengerType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MessengerType {
+    /// SMS: from a provisioned number to an E.164 number; 765 UTF-16 units.
+    Sms,
+    /// WhatsApp: needs a message template, which this crate does not send yet.
+    WhatsApp,
+    /// Open messaging: from an integration to that integration's address.
+    Open,
+    /// Web messaging: from a deployment to an external contact.
+    WebMessaging,
+    /// Apple Messages for Business: from an integration to an address.
+    Apple,
+}
+
+impl MessengerType {
+    /// The platform's name (`sms`, `whatsapp`, `open`, `webmessaging`, `apple`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessengerType::Sms => "sms",
+            MessengerType::WhatsApp => "whatsapp",
+            MessengerType::Open => "open",
+            MessengerType::WebMessaging => "webmessaging",
+            MessengerType::Apple => "apple",
+        }
+    }
+
+    /// The text limit of this channel in UTF-16 code units: 765 for SMS,
+    /// 2000 otherwise.
+    pub fn max_text_chars(self) -> usize {
+        match self {
+            MessengerType::Sms => SMS_MAX_TEXT_CHARS,
+            _ => MESSAGING_MAX_TEXT_CHARS,
+        }
+    }
+}
+
+/// The sender and recipient of an agentless message.
+///
+/// Its `Debug` masks the recipient address, which may be a phone number.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AgentlessTarget {
+    messenger: MessengerType,
+    from_address: String,
+    to_address: Option<String>,
+    external_contact_id: Option<String>,
+}
+
+impl AgentlessTarget {
+    /// Web messaging: from a Messenger deployment (GUID) to an external
+    /// contact (GUID).
+    pub fn web_messaging(
+        deployment_id: impl Into<String>,
+        external_contact_id: impl Into<String>,
+    ) -> Self {
+        AgentlessTarget {
+            messenger: MessengerType::WebMessaging,
+            from_address: deployment_id.into(),
+            to_address: None,
+            external_contact_id: Some(external_contact_id.into()),
+        }
+    }
+
+    /// SMS: from a provisioned number to a customer's number, both E.164
+    /// (`+13175555555`).
+    pub fn sms(from_number: impl Into<String>, to_number: impl Into<String>) -> Self {
+        Self::addressed(MessengerType::Sms, from_number.into(), to_number.into())
+    }
+
+    /// Open messaging: from an integration (GUID) to an address of that
+    /// integration.
+    pub fn open(integration_id: impl Into<String>, to_address: impl Into<String>) -> Self {
+        Self::addressed(
+            MessengerType::Open,
+            integration_id.into(),
+            to_address.into(),
+        )
+    }
+
+    /// Apple Messages for Business: from an integration (GUID) to an E.164
+    /// number.
+    pub fn apple(integration_id: impl Into<String>, to_address: impl Into<String>) -> Self {
+        Self::addressed(
+            MessengerType::Apple,
+            integration_id.into(),
+            to_address.into(),
+        )
+    }
+
+    /// WhatsApp. Free text cannot be sent to WhatsApp (it needs a template),
+    /// so `inject` refuses this target with a [`ValidationError`]; it exists
+    /// so that the refusal is explicit.
+    pub fn whatsapp(integration_id: impl Into<String>, to_address: impl Into<String>) -> Self {
+        Self::addressed(
+            MessengerType::WhatsApp,
+            integration_id.into(),
+            to_address.into(),
+        )
+    }
+
+    fn addressed(messenger: MessengerType, from: String, to: String) -> Self {
+        AgentlessTarget {
+            messenger,
+            from_address: from,
+            to_address: Some(to),
+            external_contact_id: None,
+        }
+    }
+
+    /// Also names the external contact (SMS and Open accept it beside the
+    /// address). Default: none.
+    pub fn external_contact_id(mut self, id: impl Into<String>) -> Self {
+        self.external_contact_id = Some(id.into());
+        self
+    }
+
+    /// The channel.
+    pub fn messenger(&self) -> MessengerType {
+        self.messenger
+    }
+
+    fn check(&self) -> Result<(), ValidationError> {
+        use MessengerType as M;
+        let to = self.to_address.as_deref();
+        match self.messenger {
+            M::WhatsApp => return Err(ValidationError::Unsupported(
+                "WhatsApp needs a message template, not free text; templates are not supported yet",
+            )),
+            M::WebMessaging => {
+                check_guid(&self.from_address, "deployment_id")?;
+                if to.is_some() {
+                    return Err(ValidationError::Unsupported(
+                        "web messaging takes an external contact id, not a to address",
+                    ));
+                }
+                match &self.external_contact_id {
+                    Some(id) => check_guid(id, "external_contact_id")?,
+                    None => {
+                        return Err(ValidationError::InvalidId {
+                            field: "external_contact_id",
+                        })
+                    }
+                }
+            }
+            M::Sms => {
+                check_e164(&self.from_address, "from_address")?;
+                check_e164(to.unwrap_or_default(), "to_address")?;
+            }
+            M::Apple => {
+                check_guid(&self.from_address, "integration_id")?;
+                check_e164(to.unwrap_or_default(), "to_address")?;
+            }
+            M::Open => {
+                check_guid(&self.from_address, "integration_id")?;
+                let to = to.unwrap_or_default();
+                if to.trim().is_empty() || to.chars().any(char::is_control) || to.len() > 256 {
+                    return Err(ValidationError::InvalidAddress {
+                        field: "to_address",
+                    });
+                }
+            }
+        }
+        if let (Some(id), M::Sms | M::Open) = (&self.external_contact_id, self.messenger) {
+            check_guid(id, "external_contact_id")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for AgentlessTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentlessTarget")
+            .field("messenger", &self.messenger)
+            .field("from_address", &self.from_address)
+            .field("to_address", &self.to_address.as_deref().map(mask))
+            .field("external_contact_id", &self.external_contact_id)
+            .finish()
+    }
+}
+
+/// `+13175555555` → `+*******5555`: all but the last four characters (and a
+/// leading `+`) replaced with `*`.
+pub(crate) fn mask(address: &str) -> String {
+    let n = address.chars().count();
+    address
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if i + 4 >= n || (i == 0 && c == '+') {
+                c
+            } else {
+                '*'
+            }
+        })
+        .collect()
+}
+
+/// What the platform answered to a successful injection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Receipt {
+    /// The message id (`MessageData.id`); `None` when the platform accepted
+    /// the message but its answer had no readable id (a warning is logged).
+    pub message_id: Option<String>,
+    /// Message POSTs made, 1 when no retry was needed.
+    pub attempts: u32,
+    /// The conversation the message went into: the platform's
+    /// `conversationId`, or on the communication route the request's.
+    pub conversation_id: Option<String>,
+    /// The message status the platform reported (`queued`, `sent`, …).
+    pub status: Option<String>,
+    /// The `ININ-Correlation-Id` of the answer.
+    pub correlation_id: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct MessageData {
+    id: Option<String>,
+    status: Option<String>,
+    conversation_id: Option<String>,
+    message: Option<Box<MessageData>>,
+}
+
+impl Receipt {
+    /// Reads a `MessageData` (communication route) or a
+    /// `SendAgentlessOutboundMessageResponse` (agentless route).
+    pub(crate) fn from_answer(
+        request: &InjectRequest,
+        body: &[u8],
+        attempts: u32,
+        correlation_id: Option<String>,
+    ) -> Receipt {
+        let data: Option<MessageData> = serde_json::from_slice(body).ok();
+        let (message_id, status, conversation_id) = match (&request.route, data) {
+            (_, None) => (None, None, None),
+            (Route::Communication { .. }, Some(d)) => (d.id, d.status, d.conversation_id),
+            (Route::Agentless { .. }, Some(d)) => {
+                let message = d.message.map(|m| *m).unwrap_or_default();
+                (message.id, message.status, d.conversation_id)
+            }
+        };
+        if message_id.is_none() {
+            log::warn!(target: "genesys_inject", "message accepted, but the answer carried no message id");
+        }
+        let conversation_id = conversation_id.or_else(|| match &request.route {
+            Route::Communication {
+                conversation_id, ..
+            } => Some(conversation_id.clone()),
+            Route::Agentless { .. } => None,
+        });
+        Receipt {
+            message_id,
+            attempts,
+            conversation_id,
+            status,
+            correlation_id,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const G1: &str = "ec35f2a8-289b-42d4-8893-c50eaf81a3c1";
+    const G2: &str = "0b2d9a4e-6f1c-4c7e-9a55-1d3f8e2b7c90";
+
+    #[test]
+    fn masking() {
+        assert_eq!(mask("+13175555555"), "+*******5555");
+        assert_eq!(mask("123"), "123");
+        assert_eq!(mask("user@example.com"), "************.com");
+        let shown = format!("{:?}", AgentlessTarget::sms("+18005550000", "+13175551234"));
+        assert!(
+            !shown.contains("+13175551234") && shown.contains("1234"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn prepared_bodies() {
+        let p = SafetyPolicy::default();
+        let r = InjectRequest::new(G1, G2, vec!["Hi ".into(), "there".into()]);
+        let prepared = r.prepare(2000, &p).unwrap();
+        assert_eq!(prepared.body(), r#"{"textBody":"Hi there"}"#);
+        assert!(prepared
+            .path()
+            .ends_with(&format!("{G1}/communications/{G2}/messages")));
+        let r = InjectRequest::agentless(AgentlessTarget::web_messaging(G1, G2), vec!["x".into()])
+            .use_existing_conversation(false);
+        assert_eq!(
+            r.prepare(2000, &p).unwrap().body(),
+            format!(
+                r#"{{"fromAddress":"{G1}","toAddressMessengerType":"webmessaging","externalContactId":"{G2}","textBody":"x","useExistingActiveConversation":false}}"#
+            )
+        );
+    }
+
+    #[test]
+    fn agentless_checks() {
+        let p = SafetyPolicy::empty();
+        let send = |t: AgentlessTarget, text: &str| {
+            InjectRequest::agentless(t, vec![text.into()])
+                .prepare(2000, &p)
+                .map(|_| ())
+        };
+        assert!(send(AgentlessTarget::sms("+18005550000", "+13175551234"), "x").is_ok());
+        assert_eq!(
+            send(AgentlessTarget::sms("+18005550000", "3175551234"), "x"),
+            Err(ValidationError::InvalidPhoneNumber {
+                field: "to_address"
+            })
+        );
+        assert_eq!(
+            send(
+                AgentlessTarget::sms("+18005550000", "+13175551234"),
+                &"a".repeat(766)
+            ),
+            Err(ValidationError::BlockTooLong {
+                index: 0,
+                len: 766,
+                max: 765
+            })
+        );
+        assert!(send(
+            AgentlessTarget::sms("+18005550000", "+13175551234"),
+            &"a".repeat(765)
+        )
+        .is_ok());
+        assert_eq!(
+            send(AgentlessTarget::web_messaging(G1, ""), "x"),
+            Err(ValidationError::InvalidId {
+                field: "external_contact_id"
+            })
+        );
+        assert!(matches!(
+            send(AgentlessTarget::whatsapp(G1, "13175551234"), "x"),
+            Err(ValidationError::Unsupported(_))
+        ));
+        assert!(send(AgentlessTarget::open(G1, "customer-42"), "x").is_ok());
+        assert_eq!(
+            send(AgentlessTarget::open(G1, " "), "x"),
+            Err(ValidationError::InvalidAddress {
+                field: "to_address"
+            })
+        );
+        assert!(send(AgentlessTarget::apple(G1, "+13175551234"), "x").is_ok());
+        assert_eq!(
+            send(AgentlessTarget::apple("nope", "+13175551234"), "x"),
+            Err(ValidationError::InvalidId {
+                field: "integration_id"
+            })
+        );
+    }
+}

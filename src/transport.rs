@@ -1,0 +1,270 @@
+//! HTTP exchanges, what their failures mean, the retry loop and the shared
+//! rate-limit gate.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::clock::Clock;
+use crate::{Error, Outcome, RetryPolicy};
+
+const USER_AGENT: &str = concat!("genesys-inject/", env!("CARGO_PKG_VERSION"));
+/// Largest answer body read; the platform's answers are a few hundred bytes.
+const MAX_BODY: u64 = 1 << 20;
+
+/// One agent (one connection pool) per injector.
+#[derive(Debug)]
+pub(crate) struct Http {
+    agent: ureq::Agent,
+}
+
+/// An HTTP answer, read to the end so that the connection can be reused.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub status: u16,
+    pub retry_after: Option<String>,
+    pub correlation_id: Option<String>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The body as text, cut to `max` bytes (on a character boundary), for
+    /// error messages.
+    pub fn body_excerpt(&self, max: usize) -> String {
+        let text = String::from_utf8_lossy(&self.body);
+        let text = text.trim();
+        let mut end = text.len().min(max);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text[..end].to_owned()
+    }
+}
+
+/// A failed exchange: the error, and whether retrying it is safe and useful.
+#[derive(Debug)]
+pub(crate) struct SendError {
+    pub error: Error,
+    /// The request certainly did not leave and trying again may help
+    /// (connection refused, DNS failure, connect timeout).
+    pub retryable: bool,
+}
+
+impl Http {
+    /// `timeouts` applies to each phase of an exchange. The global, per-call
+    /// and resolve timeouts are left unset on purpose: setting any of them
+    /// makes ureq spawn a thread per request to resolve the host.
+    pub fn new(proxy: Option<ureq::Proxy>, timeout: Duration) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .max_redirects_will_error(false)
+            .user_agent(USER_AGENT)
+            .proxy(proxy)
+            .timeout_connect(Some(timeout))
+            .timeout_send_request(Some(timeout))
+            .timeout_send_body(Some(timeout))
+            .timeout_recv_response(Some(timeout))
+            .timeout_recv_body(Some(timeout))
+            .build()
+            .new_agent();
+        Http { agent }
+    }
+
+    /// POSTs `body` and reads the whole answer. `timeout` overrides the
+    /// agent's per-phase timeouts for this request when given.
+    pub fn post(
+        &self,
+        url: &str,
+        authorization: Option<&str>,
+        content_type: &str,
+        body: &[u8],
+        timeout: Option<Duration>,
+    ) -> Result<Answer, SendError> {
+        let mut request = self.agent.post(url).header("content-type", content_type);
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let result = match timeout {
+            None => request.send(body),
+            Some(t) => request
+                .config()
+                .timeout_connect(Some(t))
+                .timeout_send_request(Some(t))
+                .timeout_send_body(Some(t))
+                .timeout_recv_response(Some(t))
+                .timeout_recv_body(Some(t))
+                .build()
+                .send(body),
+        };
+        let mut response = result.map_err(classify)?;
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let retry_after = header("retry-after");
+        let correlation_id = header("inin-correlation-id");
+        let status = response.status().as_u16();
+        let body = match response
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_vec()
+        {
+            Ok(body) => body,
+            Err(e) => {
+                log::warn!(target: "genesys_inject::transport", "could not read the answer body (HTTP {status}): {e}");
+                Vec::new()
+            }
+        };
+        Ok(Answer {
+            status,
+            retry_after,
+            correlation_id,
+            body,
+        })
+    }
+}
+
+/// What a ureq error says about the request: did it leave, may it be retried.
+fn classify(e: ureq::Error) -> SendError {
+    use ureq::Error as E;
+    use ureq::Timeout as T;
+    let (outcome, retryable) = match &e {
+        E::ConnectionFailed | E::HostNotFound | E::Timeout(T::Connect | T::Resolve) => {
+            (Outcome::NotDelivered, true)
+        }
+        E::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            (Outcome::NotDelivered, true)
+        }
+        // The request was not completely written: the server cannot act on it.
+        E::Timeout(T::SendRequest | T::SendBody) => (Outcome::NotDelivered, false),
+        E::Tls(_)
+        | E::Rustls(_)
+        | E::BadUri(_)
+        | E::Http(_)
+        | E::InvalidProxyUrl
+        | E::ConnectProxyFailed(_)
+        | E::RequireHttpsOnly(_)
+        | E::TlsRequired => (Outcome::NotDelivered, false),
+        // Sent, and then the answer did not come (timeout, reset, garbage).
+        _ => (Outcome::Unknown, false),
+    };
+    SendError {
+        retryable,
+        error: Error::Transport {
+            outcome,
+            timed_out: matches!(e, E::Timeout(_)),
+            source: e,
+        },
+    }
+}
+
+/// One try of a request, as judged by the caller of [`with_retries`].
+pub(crate) enum Attempt<T> {
+    /// Finished: success or a final error.
+    Done(Result<T, Error>),
+    /// Refused for now (429, or an error the policy retries): wait as the
+    /// policy says and try again; `error` is returned when it allows no more.
+    Throttled {
+        retry_after: Option<Duration>,
+        error: Error,
+    },
+    /// Did not leave this process: retry after the connect backoff.
+    NotSent(Error),
+    /// Try again at once (the token was refreshed after a 401).
+    Again,
+}
+
+/// Runs `attempt` until it is done or the policy allows no more tries,
+/// sleeping between tries through `clock`.
+pub(crate) fn with_retries<T>(
+    policy: &RetryPolicy,
+    clock: &dyn Clock,
+    mut attempt: impl FnMut() -> Attempt<T>,
+) -> Result<T, Error> {
+    let (mut throttled, mut not_sent, mut waited) = (0u32, 0u32, Duration::ZERO);
+    loop {
+        let (wait, error) = match attempt() {
+            Attempt::Done(result) => return result,
+            Attempt::Again => continue,
+            Attempt::Throttled { retry_after, error } => {
+                throttled += 1;
+                if throttled > policy.max_retries {
+                    return Err(error);
+                }
+                (policy.backoff(throttled, retry_after), error)
+            }
+            Attempt::NotSent(error) => {
+                not_sent += 1;
+                if not_sent > policy.connect_retries {
+                    return Err(error);
+                }
+                (policy.connect_backoff(not_sent), error)
+            }
+        };
+        if waited.saturating_add(wait) > policy.max_total_wait {
+            log::warn!(target: "genesys_inject::transport", "giving up: waiting {wait:?} more would exceed the retry policy's total of {:?}", policy.max_total_wait);
+            return Err(error);
+        }
+        waited += wait;
+        log::info!(target: "genesys_inject::transport", "retrying in {} ms: {error}", wait.as_millis());
+        clock.sleep(wait);
+    }
+}
+
+/// Shared by every thread of one injector: after a 429, every API call waits
+/// until the platform's `Retry-After` instant instead of finding the limit on
+/// its own.
+#[derive(Debug, Default)]
+pub(crate) struct Gate {
+    closed_until: Mutex<Option<Instant>>,
+}
+
+impl Gate {
+    /// Closes the gate until `until` (or later, if it is already closed longer).
+    pub fn close(&self, until: Instant, clock: &dyn Clock) {
+        let mut closed = lock(&self.closed_until);
+        if closed.is_none_or(|t| until > t) {
+            if closed.is_none() {
+                log::info!(target: "genesys_inject::gate", "rate limited: holding API calls for {} ms", until.saturating_duration_since(clock.now()).as_millis());
+            }
+            *closed = Some(until);
+        }
+    }
+
+    /// Whether API calls are being held now.
+    pub fn is_closed(&self, clock: &dyn Clock) -> bool {
+        lock(&self.closed_until).is_some_and(|t| clock.now() < t)
+    }
+
+    /// Blocks until the gate is open.
+    pub fn wait(&self, clock: &dyn Clock) {
+        loop {
+            let until = {
+                let mut closed = lock(&self.closed_until);
+                match *closed {
+                    None => return,
+                    Some(t) if clock.now() >= t => {
+                        *closed = None;
+                        log::info!(target: "genesys_inject::gate", "rate-limit pause over: API calls resume");
+                        return;
+                    }
+                    Some(t) => t,
+                }
+            };
+            clock.sleep(until.saturating_duration_since(clock.now()));
+        }
+    }
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

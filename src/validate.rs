@@ -1,0 +1,355 @@
+//! Checks made before any network traffic: content blocks, length, content
+//! safety, ids and phone numbers.
+
+use std::fmt;
+
+use regex::{Regex, RegexBuilder};
+
+use crate::{Error, ValidationError};
+
+/// Text limit of a messaging conversation, in UTF-16 code units (the default
+/// of [`InjectorBuilder::max_text_chars`](crate::InjectorBuilder::max_text_chars)).
+///
+/// The Node.js tutorial used 4000: that was the limit of the retired ACD web
+/// chat, which current messaging conversations do not have.
+pub const MESSAGING_MAX_TEXT_CHARS: usize = 2000;
+
+/// Text limit of an SMS message, in UTF-16 code units.
+pub const SMS_MAX_TEXT_CHARS: usize = 765;
+
+/// One piece of a message. The blocks of a request are joined with no
+/// separator into the single `textBody` the platform receives.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ContentBlock {
+    text: String,
+}
+
+impl ContentBlock {
+    /// A text block. An empty block is allowed; an all-blank message is not.
+    pub fn text(text: impl Into<String>) -> Self {
+        ContentBlock { text: text.into() }
+    }
+
+    /// The block's text.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl From<&str> for ContentBlock {
+    fn from(text: &str) -> Self {
+        ContentBlock::text(text)
+    }
+}
+
+impl From<String> for ContentBlock {
+    fn from(text: String) -> Self {
+        ContentBlock { text }
+    }
+}
+
+/// The content-safety rules: case-insensitive regular expressions that a
+/// message must not match.
+///
+/// [`SafetyPolicy::default`] holds the tutorial's three rules, `password`,
+/// `ssn` and `credit.card` (where `.` is any character). They are crude (they
+/// refuse "passwords" and "lessons" alike); replace them with rules that fit
+/// your bot using [`SafetyPolicy::empty`] and [`SafetyPolicy::deny`].
+#[derive(Clone)]
+pub struct SafetyPolicy {
+    rules: Vec<(String, Regex)>,
+}
+
+impl SafetyPolicy {
+    /// A policy with no rules: every text passes.
+    pub fn empty() -> Self {
+        SafetyPolicy { rules: Vec::new() }
+    }
+
+    /// Adds a rule: `pattern` is a regular expression (syntax of the `regex`
+    /// crate), matched case-insensitively anywhere in the joined text.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the pattern is not a valid expression.
+    pub fn deny(mut self, pattern: &str) -> Result<Self, Error> {
+        let regex = RegexBuilder::new(pattern)
+            .case_insensitive(true)
+            .size_limit(1 << 20)
+            .build()
+            .map_err(|e| Error::Config(format!("invalid safety pattern {pattern:?}: {e}")))?;
+        self.rules.push((pattern.to_owned(), regex));
+        Ok(self)
+    }
+
+    /// The patterns, in the order they are checked.
+    pub fn patterns(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|(p, _)| p.as_str())
+    }
+
+    fn check(&self, text: &str) -> Result<(), ValidationError> {
+        match self.rules.iter().find(|(_, r)| r.is_match(text)) {
+            Some((rule, _)) => Err(ValidationError::Unsafe { rule: rule.clone() }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Default for SafetyPolicy {
+    /// The tutorial's rules: `password`, `ssn`, `credit.card`, case-insensitive.
+    fn default() -> Self {
+        ["password", "ssn", "credit.card"]
+            .iter()
+            .try_fold(SafetyPolicy::empty(), |p, r| p.deny(r))
+            .expect("built-in patterns are valid")
+    }
+}
+
+impl fmt::Debug for SafetyPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.patterns()).finish()
+    }
+}
+
+/// Text that passed [`validate`]: the joined blocks and their length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidatedText {
+    text: String,
+    utf16_len: usize,
+}
+
+impl ValidatedText {
+    /// The joined text, as it will be sent.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Its length in UTF-16 code units (JavaScript's `.length`, the unit the
+    /// platform counts in; an emoji outside the BMP counts 2).
+    pub fn utf16_len(&self) -> usize {
+        self.utf16_len
+    }
+
+    /// The joined text.
+    pub fn into_string(self) -> String {
+        self.text
+    }
+}
+
+/// Checks content blocks as the tutorial's Step 1 does, without any network
+/// traffic.
+///
+/// Each block must be at most `max_chars` UTF-16 units on its own, and so must
+/// the blocks joined with no separator; the joined text must not be blank and
+/// must not match any rule of `policy`.
+///
+/// ```
+/// use genesys_inject::{validate, ContentBlock, SafetyPolicy, ValidationError};
+/// let blocks = [ContentBlock::text("Hello "), ContentBlock::text("there 👋")];
+/// let text = validate(&blocks, 2000, &SafetyPolicy::default())?;
+/// assert_eq!(text.as_str(), "Hello there 👋");
+/// assert_eq!(text.utf16_len(), 14);
+/// # Ok::<_, ValidationError>(())
+/// ```
+pub fn validate(
+    blocks: &[ContentBlock],
+    max_chars: usize,
+    policy: &SafetyPolicy,
+) -> Result<ValidatedText, ValidationError> {
+    if blocks.is_empty() {
+        return Err(ValidationError::NoBlocks);
+    }
+    let mut total = 0;
+    for (index, block) in blocks.iter().enumerate() {
+        let len = utf16_len(&block.text);
+        if len > max_chars {
+            return Err(ValidationError::BlockTooLong {
+                index,
+                len,
+                max: max_chars,
+            });
+        }
+        total += len;
+    }
+    if total > max_chars {
+        return Err(ValidationError::TooLong {
+            len: total,
+            max: max_chars,
+        });
+    }
+    let text = blocks.iter().map(|b| b.text.as_str()).collect::<String>();
+    if text.trim().is_empty() {
+        return Err(ValidationError::BlankText);
+    }
+    policy.check(&text)?;
+    Ok(ValidatedText {
+        text,
+        utf16_len: total,
+    })
+}
+
+/// Length in UTF-16 code units, counted from the UTF-8 bytes.
+fn utf16_len(s: &str) -> usize {
+    // A UTF-8 sequence of 4 bytes is one supplementary character, 2 UTF-16
+    // units; every other character is one unit. Counting lead bytes this way
+    // is what `encode_utf16().count()` computes, without decoding.
+    s.bytes()
+        .map(|b| match b {
+            0x80..=0xBF => 0,
+            0xF0..=0xFF => 2,
+            _ => 1,
+        })
+        .sum()
+}
+
+/// Whether `s` is a GUID in 8-4-4-4-12 hexadecimal form (any case).
+pub(crate) fn is_guid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// Whether `s` is `+` followed by 8 to 15 digits.
+pub(crate) fn is_e164(s: &str) -> bool {
+    s.strip_prefix('+')
+        .is_some_and(|d| (8..=15).contains(&d.len()) && d.bytes().all(|c| c.is_ascii_digit()))
+}
+
+pub(crate) fn check_guid(s: &str, field: &'static str) -> Result<(), ValidationError> {
+    if is_guid(s) {
+        Ok(())
+    } else {
+        Err(ValidationError::InvalidId { field })
+    }
+}
+
+pub(crate) fn check_e164(s: &str, field: &'static str) -> Result<(), ValidationError> {
+    if is_e164(s) {
+        Ok(())
+    } else {
+        Err(ValidationError::InvalidPhoneNumber { field })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blocks(texts: &[&str]) -> Vec<ContentBlock> {
+        texts.iter().map(|t| ContentBlock::text(*t)).collect()
+    }
+
+    #[test]
+    fn utf16_length_matches_std() {
+        for s in [
+            "",
+            "abc",
+            "é",
+            "€",
+            "👋",
+            "a👋b€é\u{10FFFF}",
+            "\u{7FF}\u{800}\u{FFFF}",
+        ] {
+            assert_eq!(utf16_len(s), s.encode_utf16().count(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn limit_is_inclusive_and_counts_emoji_as_two() {
+        let policy = SafetyPolicy::empty();
+        let at_limit = format!("{}{}", "a".repeat(1998), "👋");
+        assert_eq!(
+            validate(&blocks(&[&at_limit]), 2000, &policy)
+                .unwrap()
+                .utf16_len(),
+            2000
+        );
+        let over = format!("{}{}", "a".repeat(1999), "👋");
+        assert_eq!(
+            validate(&blocks(&[&over]), 2000, &policy),
+            Err(ValidationError::BlockTooLong {
+                index: 0,
+                len: 2001,
+                max: 2000
+            })
+        );
+        let halves = [&"a".repeat(1000)[..], &format!("{}👋", "b".repeat(999))];
+        assert_eq!(
+            validate(&blocks(&halves), 2000, &policy),
+            Err(ValidationError::TooLong {
+                len: 2001,
+                max: 2000
+            })
+        );
+    }
+
+    #[test]
+    fn empty_and_blank_are_refused() {
+        let p = SafetyPolicy::default();
+        assert_eq!(validate(&[], 10, &p), Err(ValidationError::NoBlocks));
+        assert_eq!(
+            validate(&blocks(&[" ", "\n\t"]), 10, &p),
+            Err(ValidationError::BlankText)
+        );
+        assert_eq!(validate(&blocks(&["", "x"]), 10, &p).unwrap().as_str(), "x");
+    }
+
+    #[test]
+    fn default_policy_is_the_tutorials() {
+        let p = SafetyPolicy::default();
+        for (text, rule) in [
+            ("your PassWord is", "password"),
+            ("SSN: 1", "ssn"),
+            ("credit-card", "credit.card"),
+            ("CREDIT CARD", "credit.card"),
+        ] {
+            assert_eq!(
+                validate(&blocks(&[text]), 100, &p),
+                Err(ValidationError::Unsafe { rule: rule.into() })
+            );
+        }
+        // Joined before checking: a rule can span two blocks.
+        assert!(validate(&blocks(&["pass", "word"]), 100, &p).is_err());
+        assert!(validate(&blocks(&["creditcard"]), 100, &p).is_ok());
+        let msg = validate(&blocks(&["my password"]), 100, &p)
+            .unwrap_err()
+            .to_string();
+        assert!(!msg.contains("my password"), "{msg}");
+    }
+
+    #[test]
+    fn custom_rules_and_bad_patterns() {
+        let p = SafetyPolicy::empty().deny(r"\bIBAN\b").unwrap();
+        assert!(validate(&blocks(&["an iban here"]), 100, &p).is_err());
+        assert!(validate(&blocks(&["password"]), 100, &p).is_ok());
+        assert!(matches!(
+            SafetyPolicy::empty().deny("("),
+            Err(Error::Config(_))
+        ));
+    }
+
+    #[test]
+    fn guid_and_e164() {
+        assert!(is_guid("ec35f2a8-289b-42d4-8893-c50eaf81a3c1"));
+        assert!(is_guid("EC35F2A8-289B-42D4-8893-C50EAF81A3C1"));
+        for bad in [
+            "",
+            "ec35f2a8289b42d48893c50eaf81a3c1",
+            "ec35f2a8-289b-42d4-8893-c50eaf81a3c",
+            "ec35f2a8-289b-42d4-8893-c50eaf81a3cg",
+            "../../users/me-8893-c50eaf81a3c1xxxx",
+            "ec35f2a8-289b-42d4-8893-c50eaf81a3c1/",
+        ] {
+            assert!(!is_guid(bad), "{bad}");
+        }
+        assert!(is_e164("+13175555555"));
+        assert!(is_e164("+12345678"));
+        assert!(!is_e164("+1234567"));
+        assert!(!is_e164("+1234567890123456"));
+        assert!(!is_e164("13175555555"));
+        assert!(!is_e164("+1 317 555"));
+        assert!(!is_e164("+１２３４５６７８"));
+    }
+}

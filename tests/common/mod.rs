@@ -1,0 +1,121 @@
+//! Shared test helpers: a fake clock, ids, and mocks of the platform's routes.
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use genesys_inject::{Clock, ContentBlock, InjectRequest, InjectorBuilder};
+use mockito::{Matcher, Mock, ServerGuard};
+
+pub const CONV: &str = "ec35f2a8-289b-42d4-8893-c50eaf81a3c1";
+pub const COMM: &str = "0b2d9a4e-6f1c-4c7e-9a55-1d3f8e2b7c90";
+pub const CLIENT_ID: &str = "test-client-id";
+pub const CLIENT_SECRET: &str = "test-client-s3cret";
+pub const TOKEN: &str = "tok-AAAA1111";
+/// base64("test-client-id:test-client-s3cret")
+pub const BASIC: &str = "Basic dGVzdC1jbGllbnQtaWQ6dGVzdC1jbGllbnQtczNjcmV0";
+
+pub fn message_path() -> String {
+    format!("/api/v2/conversations/messages/{CONV}/communications/{COMM}/messages")
+}
+
+pub fn typing_path() -> String {
+    format!("/api/v2/conversations/messages/{CONV}/communications/{COMM}/typing")
+}
+
+/// A clock whose `sleep` only moves its `now` forward, and remembers.
+#[derive(Debug)]
+pub struct FakeClock {
+    base: Instant,
+    offset: Mutex<Duration>,
+    sleeps: Mutex<Vec<Duration>>,
+}
+
+impl FakeClock {
+    pub fn new() -> Arc<Self> {
+        Arc::new(FakeClock {
+            base: Instant::now(),
+            offset: Mutex::new(Duration::ZERO),
+            sleeps: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Every non-zero sleep so far.
+    pub fn sleeps(&self) -> Vec<Duration> {
+        self.sleeps
+            .lock()
+            .unwrap()
+            .iter()
+            .copied()
+            .filter(|d| !d.is_zero())
+            .collect()
+    }
+
+    pub fn advance(&self, d: Duration) {
+        *self.offset.lock().unwrap() += d;
+    }
+}
+
+impl Clock for FakeClock {
+    fn now(&self) -> Instant {
+        self.base + *self.offset.lock().unwrap()
+    }
+
+    fn sleep(&self, d: Duration) {
+        self.sleeps.lock().unwrap().push(d);
+        self.advance(d);
+    }
+}
+
+/// A builder pointed at `server`, with a fake clock.
+pub fn builder(server: &ServerGuard, clock: &Arc<FakeClock>) -> InjectorBuilder {
+    InjectorBuilder::new()
+        .base_url(server.url())
+        .credentials(CLIENT_ID, CLIENT_SECRET)
+        .clock(clock.clone())
+}
+
+pub fn token_mock(server: &mut ServerGuard, expires_in: u64) -> Mock {
+    server
+        .mock("POST", "/oauth/token")
+        .match_header("authorization", BASIC)
+        .match_header("content-type", "application/x-www-form-urlencoded")
+        .match_body(Matcher::Exact("grant_type=client_credentials".into()))
+        .with_status(200)
+        .with_header("content-type", "application/json")
+        .with_body(format!(
+            r#"{{"access_token":"{TOKEN}","token_type":"bearer","expires_in":{expires_in}}}"#
+        ))
+}
+
+pub fn typing_mock(server: &mut ServerGuard) -> Mock {
+    server
+        .mock("POST", typing_path().as_str())
+        .match_header("authorization", format!("Bearer {TOKEN}").as_str())
+        .match_body(Matcher::Json(serde_json::json!({"typing": {"type": "On"}})))
+        .with_status(204)
+}
+
+pub fn message_ok(id: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","status":"queued","conversationId":"{CONV}","direction":"outbound","messengerType":"webmessaging","textBody":"x"}}"#
+    )
+}
+
+pub fn request(texts: &[&str]) -> InjectRequest {
+    InjectRequest::new(
+        CONV,
+        COMM,
+        texts
+            .iter()
+            .map(|t| ContentBlock::text(*t))
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// Bytes of a Genesys error body.
+pub fn genesys_error(status: u16, code: &str, message: &str) -> String {
+    format!(
+        r#"{{"message":"{message}","code":"{code}","status":{status},"contextId":"ctx-{status}","details":[],"errors":[]}}"#
+    )
+}
