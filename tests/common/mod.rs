@@ -119,3 +119,77 @@ pub fn genesys_error(status: u16, code: &str, message: &str) -> String {
         r#"{{"message":"{message}","code":"{code}","status":{status},"contextId":"ctx-{status}","details":[],"errors":[]}}"#
     )
 }
+
+pub mod rawserver;
+
+/// Log lines captured by [`capture_logs`]: (target, level, message).
+pub type Line = (String, log::Level, String);
+
+static LINES: Mutex<Vec<Line>> = Mutex::new(Vec::new());
+
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record) {
+        LINES.lock().unwrap().push((
+            record.target().to_owned(),
+            record.level(),
+            record.args().to_string(),
+        ));
+    }
+    fn flush(&self) {}
+}
+
+/// Installs a logger (once per test binary) that keeps every line at every
+/// level, ureq's included.
+pub fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        log::set_boxed_logger(Box::new(Capture)).unwrap();
+        log::set_max_level(log::LevelFilter::Trace);
+    });
+}
+
+pub fn logged() -> Vec<Line> {
+    LINES.lock().unwrap().clone()
+}
+
+/// The audit records logged so far, parsed.
+pub fn audit_records() -> Vec<serde_json::Value> {
+    logged()
+        .into_iter()
+        .filter(|(target, ..)| target == genesys_inject::AUDIT_TARGET)
+        .map(|(_, _, msg)| serde_json::from_str(&msg).unwrap())
+        .collect()
+}
+
+/// The path of example `name`. `cargo test` builds every example before it
+/// runs the tests; when one is missing (a filtered run such as
+/// `cargo test --test cli`), it is built here.
+pub fn example_bin(name: &str) -> std::path::PathBuf {
+    static BUILD: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = BUILD.lock().unwrap();
+    // target/<profile>/deps/<this test> -> target/<profile>/examples/<name>
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let path = profile_dir.join("examples").join(name);
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = std::process::Command::new(cargo);
+        build.args(["build", "--quiet", "--example", name]);
+        // The variables cargo sets for a test would make build scripts rerun.
+        for (key, _) in std::env::vars() {
+            if key.starts_with("CARGO_") && key != "CARGO_HOME" && key != "CARGO_TARGET_DIR" {
+                build.env_remove(key);
+            }
+        }
+        if profile_dir.file_name().is_some_and(|p| p == "release") {
+            build.arg("--release");
+        }
+        assert!(build.status().unwrap().success(), "could not build example {name}");
+    }
+    path
+}

@@ -1,0 +1,26 @@
+//! Injects `BURST_N` messages (default 5) and returns from `main` without
+//! calling `flush`: dropping the injector must still deliver every webhook
+//! event. Used by `tests/webhook.rs` as a child process; configure it with the
+//! usual environment variables (`GENESYS_BASE_URL`, `WEBHOOK_URL`, …) and
+//! `BURST_CONVERSATION_ID`, `BURST_COMMUNICATION_ID`.
+
+use genesys_inject::{ContentBlock, InjectRequest, Injector};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let n: usize = std::env::var("BURST_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let conversation = std::env::var("BURST_CONVERSATION_ID")?;
+    let communication = std::env::var("BURST_COMMUNICATION_ID")?;
+    let injector = Injector::from_env()?;
+    for i in 0..n {
+        let request = InjectRequest::new(
+            &conversation,
+            &communication,
+            vec![ContentBlock::text(format!("burst {i}"))],
+        );
+        injector.inject(&request)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! A tiny HTTP/1.1 server on 127.0.0.1 for what mockito cannot do: stall,
+//! reset a connection, answer slowly. Each connection serves one request.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What the server does with one request.
+pub enum Action {
+    /// Answer after `delay`.
+    Respond {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: String,
+        delay: Duration,
+    },
+    /// Read the request, then answer nothing for this long, then close.
+    Stall(Duration),
+    /// Close the connection with a TCP reset before reading the request.
+    ResetBeforeReading,
+}
+
+impl Action {
+    pub fn ok(body: &str) -> Action {
+        Action::Respond {
+            status: 200,
+            headers: vec![],
+            body: body.into(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    pub fn status(status: u16, body: &str) -> Action {
+        Action::Respond {
+            status,
+            headers: vec![],
+            body: body.into(),
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+/// One received request.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+pub struct RawServer {
+    pub port: u16,
+    stop: Arc<AtomicBool>,
+    received: Arc<Mutex<Vec<Received>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+type Handler = dyn Fn(&Received) -> Action + Send + Sync;
+
+impl RawServer {
+    /// Starts a server whose `handler` decides each answer. `ResetBeforeReading`
+    /// is decided before the request is read, so the handler sees an empty
+    /// `Received` for it only through `on_connect`.
+    pub fn start(handler: impl Fn(&Received) -> Action + Send + Sync + 'static) -> RawServer {
+        Self::start_with(None, Arc::new(handler))
+    }
+
+    /// Like `start`, but `reset_first` connections are reset before reading.
+    pub fn start_with(reset_first: Option<usize>, handler: Arc<Handler>) -> RawServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let (stop2, received2) = (stop.clone(), received.clone());
+        let thread = std::thread::spawn(move || {
+            let mut resets_left = reset_first.unwrap_or(0);
+            for stream in listener.incoming() {
+                if stop2.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(stream) = stream else { continue };
+                if resets_left > 0 {
+                    resets_left -= 1;
+                    reset(stream);
+                    continue;
+                }
+                let (handler, received) = (handler.clone(), received2.clone());
+                std::thread::spawn(move || serve(stream, &*handler, &received));
+            }
+        });
+        RawServer {
+            port,
+            stop,
+            received,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+impl Drop for RawServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn reset(stream: TcpStream) {
+    // SO_LINGER 0 makes close() send RST instead of FIN.
+    let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+    drop(stream);
+}
+
+fn serve(stream: TcpStream, handler: &Handler, received: &Mutex<Vec<Received>>) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_owned();
+    let path = parts.next().unwrap_or_default().to_owned();
+    let mut headers = Vec::new();
+    let mut length = 0;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = h.trim_end().split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+            headers.push((k.to_ascii_lowercase(), v.trim().to_owned()));
+        }
+    }
+    let mut body = vec![0; length];
+    let _ = reader.read_exact(&mut body);
+    let request = Received {
+        method,
+        path,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    };
+    received.lock().unwrap().push(request.clone());
+    let mut stream = stream;
+    match handler(&request) {
+        Action::Respond {
+            status,
+            headers,
+            body,
+            delay,
+        } => {
+            std::thread::sleep(delay);
+            let mut head = format!(
+                "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n",
+                body.len()
+            );
+            for (k, v) in headers {
+                head.push_str(&format!("{k}: {v}\r\n"));
+            }
+            head.push_str("\r\n");
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(body.as_bytes());
+        }
+        Action::Stall(d) => std::thread::sleep(d),
+        Action::ResetBeforeReading => reset(stream),
+    }
+}
