@@ -189,7 +189,10 @@ pub fn example_bin(name: &str) -> std::path::PathBuf {
         if profile_dir.file_name().is_some_and(|p| p == "release") {
             build.arg("--release");
         }
-        assert!(build.status().unwrap().success(), "could not build example {name}");
+        assert!(
+            build.status().unwrap().success(),
+            "could not build example {name}"
+        );
     }
     path
 }
