@@ -19,8 +19,8 @@ pub enum Action {
     },
     /// Read the request, then answer nothing for this long, then close.
     Stall(Duration),
-    /// Close the connection with a TCP reset before reading the request.
-    ResetBeforeReading,
+    /// Read the request, then close the connection with a TCP reset.
+    Reset,
 }
 
 impl Action {
@@ -62,32 +62,20 @@ pub struct RawServer {
 type Handler = dyn Fn(&Received) -> Action + Send + Sync;
 
 impl RawServer {
-    /// Starts a server whose `handler` decides each answer. `ResetBeforeReading`
-    /// is decided before the request is read, so the handler sees an empty
-    /// `Received` for it only through `on_connect`.
+    /// Starts a server whose `handler` decides each answer.
     pub fn start(handler: impl Fn(&Received) -> Action + Send + Sync + 'static) -> RawServer {
-        Self::start_with(None, Arc::new(handler))
-    }
-
-    /// Like `start`, but `reset_first` connections are reset before reading.
-    pub fn start_with(reset_first: Option<usize>, handler: Arc<Handler>) -> RawServer {
+        let handler: Arc<Handler> = Arc::new(handler);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
         let received = Arc::new(Mutex::new(Vec::new()));
         let (stop2, received2) = (stop.clone(), received.clone());
         let thread = std::thread::spawn(move || {
-            let mut resets_left = reset_first.unwrap_or(0);
             for stream in listener.incoming() {
                 if stop2.load(Ordering::SeqCst) {
                     return;
                 }
                 let Ok(stream) = stream else { continue };
-                if resets_left > 0 {
-                    resets_left -= 1;
-                    reset(stream);
-                    continue;
-                }
                 let (handler, received) = (handler.clone(), received2.clone());
                 std::thread::spawn(move || serve(stream, &*handler, &received));
             }
@@ -179,6 +167,33 @@ fn serve(stream: TcpStream, handler: &Handler, received: &Mutex<Vec<Received>>) 
             let _ = stream.write_all(body.as_bytes());
         }
         Action::Stall(d) => std::thread::sleep(d),
-        Action::ResetBeforeReading => reset(stream),
+        Action::Reset => reset(stream),
+    }
+}
+
+/// A raw platform: token and typing answered normally, the message route (and
+/// anything else) by `message`.
+pub fn platform(message: impl Fn(&Received) -> Action + Send + Sync + 'static) -> RawServer {
+    RawServer::start(move |req| {
+        if req.path == "/oauth/token" {
+            Action::ok(&format!(
+                r#"{{"access_token":"{}","expires_in":86399}}"#,
+                super::TOKEN
+            ))
+        } else if req.path.ends_with("/typing") {
+            Action::status(204, "")
+        } else {
+            message(req)
+        }
+    })
+}
+
+impl RawServer {
+    /// Requests received on paths ending with `suffix`.
+    pub fn count(&self, suffix: &str) -> usize {
+        self.received()
+            .iter()
+            .filter(|r| r.path.ends_with(suffix))
+            .count()
     }
 }

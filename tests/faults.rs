@@ -1,0 +1,361 @@
+//! Servers that misbehave: each fault, the error it gives, and that a sent
+//! message is never sent twice. Also the shared rate-limit gate.
+
+mod common;
+
+use std::time::Duration;
+
+use common::rawserver::{platform, Action};
+use common::*;
+use genesys_inject::{Error, InjectorBuilder, Outcome, RetryPolicy};
+use mockito::Matcher;
+
+fn raw_builder(url: &str, clock: &std::sync::Arc<FakeClock>) -> InjectorBuilder {
+    InjectorBuilder::new()
+        .base_url(url)
+        .credentials(CLIENT_ID, CLIENT_SECRET)
+        .clock(clock.clone())
+}
+
+#[test]
+fn a_message_answer_slower_than_the_timeout_is_outcome_unknown_and_sent_once() {
+    let server = platform(|_| Action::Respond {
+        status: 200,
+        headers: vec![],
+        body: message_ok("late"),
+        delay: Duration::from_millis(600),
+    });
+    let injector = raw_builder(&server.url(), &FakeClock::new())
+        .message_timeout(Duration::from_millis(150))
+        .build()
+        .unwrap();
+    let err = injector.inject(&request(&["slow"])).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Transport {
+                outcome: Outcome::Unknown,
+                timed_out: true,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_outcome_unknown());
+    assert!(err.to_string().contains("may have been delivered"), "{err}");
+    assert_eq!(server.count("/messages"), 1);
+}
+
+#[test]
+fn a_reset_after_sending_is_outcome_unknown_and_not_retried() {
+    let server = platform(|_| Action::Reset);
+    let injector = raw_builder(&server.url(), &FakeClock::new())
+        .build()
+        .unwrap();
+    let err = injector.inject(&request(&["reset"])).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Transport {
+                outcome: Outcome::Unknown,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(server.count("/messages"), 1);
+}
+
+#[test]
+fn a_refused_connection_is_retried_under_the_policy_then_a_transport_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let clock = FakeClock::new();
+    let injector = raw_builder(&format!("http://127.0.0.1:{port}"), &clock)
+        .build()
+        .unwrap();
+    let err = injector.inject(&request(&["hi"])).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Transport {
+                outcome: Outcome::NotDelivered,
+                timed_out: false,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // Default policy: 2 connect retries after 200 ms and 400 ms.
+    assert_eq!(
+        clock.sleeps(),
+        vec![Duration::from_millis(200), Duration::from_millis(400)]
+    );
+
+    let clock = FakeClock::new();
+    let injector = raw_builder(&format!("http://127.0.0.1:{port}"), &clock)
+        .retry_policy(RetryPolicy::default().connect_retries(4, Duration::from_millis(10)))
+        .build()
+        .unwrap();
+    injector.inject(&request(&["hi"])).unwrap_err();
+    assert_eq!(clock.sleeps().len(), 4);
+}
+
+#[test]
+fn server_errors_are_not_retried_and_say_whether_delivery_is_possible() {
+    let cases = [
+        (
+            500,
+            genesys_error(500, "internal.server.error", "boom"),
+            Outcome::NotDelivered,
+        ),
+        (
+            503,
+            genesys_error(503, "service.unavailable", "later"),
+            Outcome::NotDelivered,
+        ),
+        (500, "<html>proxy error</html>".to_owned(), Outcome::Unknown),
+        (502, "<html>bad gateway</html>".to_owned(), Outcome::Unknown),
+        (
+            504,
+            genesys_error(504, "gateway.timeout", "timeout"),
+            Outcome::Unknown,
+        ),
+    ];
+    for (status, body, outcome) in cases {
+        let mut server = mockito::Server::new();
+        token_mock(&mut server, 86399).create();
+        typing_mock(&mut server).create();
+        let message = server
+            .mock("POST", message_path().as_str())
+            .with_status(status)
+            .with_body(&body)
+            .expect(1)
+            .create();
+        let injector = builder(&server, &FakeClock::new()).build().unwrap();
+        let err = injector.inject(&request(&["hi"])).unwrap_err();
+        assert!(
+            matches!(err, Error::Api { status: s, .. } if s == status as u16),
+            "{err:?}"
+        );
+        assert_eq!(err.outcome(), outcome, "{status} {body}");
+        message.assert();
+    }
+}
+
+#[test]
+fn retry_server_errors_retries_only_what_was_certainly_refused() {
+    let mut server = mockito::Server::new();
+    token_mock(&mut server, 86399).create();
+    typing_mock(&mut server).create();
+    let refused = server
+        .mock("POST", message_path().as_str())
+        .with_status(503)
+        .with_body(genesys_error(503, "service.unavailable", "later"))
+        .expect(1)
+        .create();
+    let ok = server
+        .mock("POST", message_path().as_str())
+        .with_body(message_ok("m"))
+        .expect(1)
+        .create();
+    let policy = RetryPolicy::default().retry_server_errors(true);
+    let injector = builder(&server, &FakeClock::new())
+        .retry_policy(policy.clone())
+        .build()
+        .unwrap();
+    assert_eq!(injector.inject(&request(&["hi"])).unwrap().attempts, 2);
+    refused.assert();
+    ok.assert();
+
+    let mut server = mockito::Server::new();
+    token_mock(&mut server, 86399).create();
+    typing_mock(&mut server).create();
+    let gateway = server
+        .mock("POST", message_path().as_str())
+        .with_status(502)
+        .expect(1)
+        .create();
+    let injector = builder(&server, &FakeClock::new())
+        .retry_policy(policy)
+        .build()
+        .unwrap();
+    assert!(injector
+        .inject(&request(&["hi"]))
+        .unwrap_err()
+        .is_outcome_unknown());
+    gateway.assert();
+}
+
+#[test]
+fn a_200_without_json_or_id_is_ok_with_no_message_id_and_a_warning() {
+    capture_logs();
+    for body in ["not json at all", r#"{"status":"queued"}"#, ""] {
+        let mut server = mockito::Server::new();
+        token_mock(&mut server, 86399).create();
+        typing_mock(&mut server).create();
+        server
+            .mock("POST", message_path().as_str())
+            .with_body(body)
+            .create();
+        let injector = builder(&server, &FakeClock::new()).build().unwrap();
+        let receipt = injector.inject(&request(&["hi"])).unwrap();
+        assert_eq!(receipt.message_id, None, "{body}");
+        assert_eq!(receipt.attempts, 1);
+    }
+    assert!(logged().iter().any(|(t, l, m)| t == "genesys_inject"
+        && *l == log::Level::Warn
+        && m.contains("no message id")));
+}
+
+#[test]
+fn a_token_endpoint_that_answers_garbage_is_an_auth_error_and_no_api_call() {
+    for (status, body) in [
+        (200, "garbage"),
+        (200, "<html><body>Sign in</body></html>"),
+        (
+            200,
+            r#"{"access_token":"tok","token_type":"bearer","expires_in":0}"#,
+        ),
+        (200, r#"{"token_type":"bearer","expires_in":100}"#),
+        (302, ""),
+        (500, "<html>oops</html>"),
+    ] {
+        let mut server = mockito::Server::new();
+        server
+            .mock("POST", "/oauth/token")
+            .with_status(status)
+            .with_body(body)
+            .create();
+        let api = server
+            .mock("POST", Matcher::Regex("^/api/".into()))
+            .expect(0)
+            .create();
+        let injector = builder(&server, &FakeClock::new()).build().unwrap();
+        let err = injector.inject(&request(&["hi"])).unwrap_err();
+        assert!(
+            matches!(err, Error::Auth { .. }),
+            "{status} {body}: {err:?}"
+        );
+        api.assert();
+    }
+}
+
+#[test]
+fn unusable_retry_after_values_fall_back_to_the_default_or_the_cap() {
+    let past = "Wed, 21 Oct 2015 07:28:00 GMT";
+    for (header, expected) in [
+        (None, 5),
+        (Some("-3"), 5),
+        (Some("soon"), 5),
+        (Some(past), 5),
+        (Some("99999"), 60),
+    ] {
+        let mut server = mockito::Server::new();
+        token_mock(&mut server, 86399).create();
+        typing_mock(&mut server).create();
+        let mut limited = server
+            .mock("POST", message_path().as_str())
+            .with_status(429)
+            .expect(1);
+        if let Some(value) = header {
+            limited = limited.with_header("retry-after", value);
+        }
+        limited.create();
+        server
+            .mock("POST", message_path().as_str())
+            .with_body(message_ok("m"))
+            .create();
+        let clock = FakeClock::new();
+        let injector = builder(&server, &clock).build().unwrap();
+        injector.inject(&request(&["hi"])).unwrap();
+        assert_eq!(
+            clock.sleeps(),
+            vec![Duration::from_secs(expected)],
+            "{header:?}"
+        );
+    }
+}
+
+#[test]
+fn the_total_wait_cap_stops_retrying() {
+    let mut server = mockito::Server::new();
+    token_mock(&mut server, 86399).create();
+    typing_mock(&mut server).create();
+    let limited = server
+        .mock("POST", message_path().as_str())
+        .with_status(429)
+        .with_header("retry-after", "30")
+        .expect(2)
+        .create();
+    let clock = FakeClock::new();
+    let policy = RetryPolicy::default().max_total_wait(Duration::from_secs(60));
+    let injector = builder(&server, &clock)
+        .retry_policy(policy)
+        .build()
+        .unwrap();
+    // 30 s, then 60 s would make 90 s > 60 s: give up after the second POST.
+    let err = injector.inject(&request(&["hi"])).unwrap_err();
+    assert!(
+        matches!(err, Error::RateLimited { attempts: 2, .. }),
+        "{err:?}"
+    );
+    assert_eq!(clock.sleeps(), vec![Duration::from_secs(30)]);
+    limited.assert();
+}
+
+#[test]
+fn a_429_closes_the_gate_for_every_caller_and_typing_is_skipped_meanwhile() {
+    capture_logs();
+    let mut server = mockito::Server::new();
+    token_mock(&mut server, 86399).create();
+    // Typing for the first and third calls only.
+    let typing = typing_mock(&mut server).expect(2).create();
+    let limited = server
+        .mock("POST", message_path().as_str())
+        .with_status(429)
+        .with_header("retry-after", "30")
+        .expect(1)
+        .create();
+    let ok = server
+        .mock("POST", message_path().as_str())
+        .with_body(message_ok("m"))
+        .expect(2)
+        .create();
+    let clock = FakeClock::new();
+    let injector = builder(&server, &clock)
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap();
+
+    // The first call is refused and, with no retries, returns at once.
+    assert!(matches!(
+        injector.inject(&request(&["first"])),
+        Err(Error::RateLimited { attempts: 1, .. })
+    ));
+    assert!(clock.sleeps().is_empty());
+
+    // Another thread's call now waits for the Retry-After instant before its
+    // message, and skips its typing indicator.
+    std::thread::scope(|s| {
+        s.spawn(|| injector.inject(&request(&["second"])).unwrap());
+    });
+    assert_eq!(clock.sleeps(), vec![Duration::from_secs(30)]);
+    // Once the pause is over, everything is back to normal.
+    injector.inject(&request(&["third"])).unwrap();
+    assert_eq!(clock.sleeps(), vec![Duration::from_secs(30)]);
+    typing.assert();
+    limited.assert();
+    ok.assert();
+    let gate: Vec<_> = logged()
+        .into_iter()
+        .filter(|(t, l, _)| t == "genesys_inject::gate" && *l == log::Level::Info)
+        .collect();
+    assert!(
+        gate.len() >= 2,
+        "gate closing and opening are logged: {gate:?}"
+    );
+}
