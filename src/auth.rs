@@ -162,7 +162,7 @@ impl Auth {
                 Err(e) if e.retryable => return Attempt::NotSent(e.error),
                 Err(e) => return Attempt::Done(Err(e.error.before_message())),
             };
-            log::debug!(target: "genesys_inject::auth", "POST {} -> {}", self.url, answer.status);
+            log::debug!(target: "genesys_inject::auth", "POST {} -> HTTP {}", self.url, answer.status);
             if answer.is_success() {
                 return Attempt::Done(parse_token(&answer));
             }
