@@ -3,30 +3,8 @@
 
 use std::time::SystemTime;
 
-use serde::Serialize;
-
 /// The `log` target of audit records.
 pub const AUDIT_TARGET: &str = "genesys_inject::audit";
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct AuditRecord<'a> {
-    timestamp: String,
-    interaction_id: &'a str,
-    status: &'static str,
-    latency_ms: u64,
-    message_size: usize,
-    event_type: &'static str,
-    governance_channel: &'static str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct WebhookBody<'a> {
-    audit_entry: &'a str,
-    display_rate: u8,
-    latency_ms: u64,
-}
 
 /// The audit record as one line of JSON, fields in the tutorial's order:
 /// `timestamp` (`toISOString()` form), `interactionId`, `status`
@@ -38,27 +16,38 @@ pub(crate) fn record(
     latency_ms: u64,
     message_size: usize,
 ) -> String {
-    let record = AuditRecord {
-        timestamp: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-        interaction_id,
-        status: if success { "SUCCESS" } else { "FAILURE" },
-        latency_ms,
-        message_size,
-        event_type: "bot_message_injection",
-        governance_channel: "digital_chat",
-    };
-    serde_json::to_string(&record).expect("serializable")
+    // Written by hand rather than through a serde struct: this runs on every
+    // `inject`, and only the id needs escaping.
+    let id = serde_json::to_string(interaction_id).expect("a string serializes");
+    format!(
+        r#"{{"timestamp":"{}","interactionId":{id},"status":"{}","latencyMs":{latency_ms},"messageSize":{message_size},"eventType":"bot_message_injection","governanceChannel":"digital_chat"}}"#,
+        humantime::format_rfc3339_millis(SystemTime::now()),
+        if success { "SUCCESS" } else { "FAILURE" },
+    )
 }
 
 /// The webhook POST body: `{"auditEntry": "<record as a string>",
 /// "displayRate": 1 or 0, "latencyMs": n}`.
 pub(crate) fn webhook_body(record: &str, success: bool, latency_ms: u64) -> Vec<u8> {
-    serde_json::to_vec(&WebhookBody {
-        audit_entry: record,
-        display_rate: u8::from(success),
-        latency_ms,
-    })
-    .expect("serializable")
+    let mut body = Vec::with_capacity(record.len() + 80);
+    body.extend_from_slice(br#"{"auditEntry":""#);
+    // `record` is JSON written by `record`: it has no control characters, so
+    // as a JSON string it only needs `"` and `\` escaped (both ASCII, so
+    // working on bytes keeps the UTF-8 intact).
+    for &byte in record.as_bytes() {
+        if byte == b'"' || byte == b'\\' {
+            body.push(b'\\');
+        }
+        body.push(byte);
+    }
+    body.extend_from_slice(if success {
+        br#"","displayRate":1,"latencyMs":"#
+    } else {
+        br#"","displayRate":0,"latencyMs":"#
+    });
+    body.extend_from_slice(latency_ms.to_string().as_bytes());
+    body.push(b'}');
+    body
 }
 
 #[cfg(test)]
@@ -94,6 +83,17 @@ mod tests {
         // 2026-11-26T12:56:33.123Z
         assert_eq!(ts.len(), 24, "{ts}");
         assert!(ts.ends_with('Z') && ts.as_bytes()[19] == b'.', "{ts}");
+    }
+
+    #[test]
+    fn record_escapes_the_id_and_the_webhook_escapes_the_record() {
+        let id = "a\"b\\c\nd\u{1}é";
+        let line = record(id, true, 1, 2);
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["interactionId"], id);
+        let body: serde_json::Value =
+            serde_json::from_slice(&webhook_body(&line, true, 1)).unwrap();
+        assert_eq!(body["auditEntry"], line);
     }
 
     #[test]

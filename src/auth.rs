@@ -1,7 +1,7 @@
 //! OAuth client credentials: the token call and the token cache.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -54,18 +54,20 @@ struct Cached {
     refresh_at: std::time::Instant,
 }
 
-/// Fetches tokens and caches one. The mutex is held during a fetch, so many
-/// threads asking at once cause one token call.
+/// Fetches tokens and caches one. Reading the cached token takes a shared
+/// lock; a fetch holds `fetching`, so many threads asking at once cause one
+/// token call.
 pub(crate) struct Auth {
     url: String,
     basic: Secret,
     timeout: Duration,
-    cache: Mutex<Option<Cached>>,
+    cache: RwLock<Option<Cached>>,
+    fetching: Mutex<()>,
 }
 
 impl fmt::Debug for Auth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let cached = lock(&self.cache).is_some();
+        let cached = self.read().is_some();
         f.debug_struct("Auth")
             .field("token_url", &self.url)
             .field(
@@ -105,7 +107,8 @@ impl Auth {
             url: format!("{login_base}/oauth/token"),
             basic: Secret(basic),
             timeout,
-            cache: Mutex::new(None),
+            cache: RwLock::new(None),
+            fetching: Mutex::new(()),
         }
     }
 
@@ -116,25 +119,39 @@ impl Auth {
         policy: &RetryPolicy,
         clock: &dyn Clock,
     ) -> Result<Token, Error> {
-        let mut cache = lock(&self.cache);
-        if let Some(cached) = cache.as_ref() {
-            if clock.now() < cached.refresh_at {
-                return Ok(cached.token.clone());
-            }
-            log::debug!(target: "genesys_inject::auth", "token due for refresh");
+        if let Some(token) = self.cached(clock) {
+            return Ok(token);
         }
+        let _one_fetch_at_a_time = lock(&self.fetching);
+        // Another thread may have fetched one while this one waited.
+        if let Some(token) = self.cached(clock) {
+            return Ok(token);
+        }
+        log::debug!(target: "genesys_inject::auth", "fetching a token");
         let (token, expires_in) = self.fetch(http, policy, clock)?;
         let refresh_at = clock.now() + refresh_after(expires_in);
-        *cache = Some(Cached {
+        *self.cache.write().unwrap_or_else(PoisonError::into_inner) = Some(Cached {
             token: token.clone(),
             refresh_at,
         });
         Ok(token)
     }
 
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Option<Cached>> {
+        self.cache.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn cached(&self, clock: &dyn Clock) -> Option<Token> {
+        let cache = self.read();
+        cache
+            .as_ref()
+            .filter(|c| clock.now() < c.refresh_at)
+            .map(|c| c.token.clone())
+    }
+
     /// Forgets `token` (after a 401), unless another thread already replaced it.
     pub fn invalidate(&self, token: &Token) {
-        let mut cache = lock(&self.cache);
+        let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
         if cache
             .as_ref()
             .is_some_and(|c| Arc::ptr_eq(&c.token.bearer, &token.bearer))

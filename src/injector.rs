@@ -39,7 +39,8 @@ pub struct Injector {
 struct Call<'a> {
     url: &'a str,
     body: &'a [u8],
-    timeout: Duration,
+    /// `None`: the agent's own timeouts (the message timeout).
+    timeout: Option<Duration>,
     permission: &'static str,
 }
 
@@ -80,11 +81,12 @@ impl Injector {
                 .map_err(|e| Error::Config(format!("could not start the webhook thread: {e}")))?,
             ),
         };
+        let gate = Gate::new(&*settings.clock);
         Ok(Injector {
             settings,
             http,
             auth,
-            gate: Gate::default(),
+            gate,
             webhook,
         })
     }
@@ -159,11 +161,11 @@ impl Injector {
             Route::Communication { .. } => COMMUNICATION_PERMISSION,
             Route::Agentless { .. } => AGENTLESS_PERMISSION,
         };
-        let url = format!("{}{}", self.settings.api_base, prepared.path);
+        let url = [self.settings.api_base.as_str(), &prepared.path].concat();
         let call = Call {
             url: &url,
             body: &prepared.body,
-            timeout: self.settings.message_timeout,
+            timeout: None,
             permission,
         };
         let mut attempts = 0;
@@ -182,11 +184,11 @@ impl Injector {
         if mode == TypingMode::Off {
             return Ok(());
         }
-        let url = format!("{}{path}", self.settings.api_base);
+        let url = [self.settings.api_base.as_str(), path].concat();
         let call = Call {
             url: &url,
             body: br#"{"typing":{"type":"On"}}"#,
-            timeout: self.settings.typing_timeout,
+            timeout: Some(self.settings.typing_timeout),
             permission: COMMUNICATION_PERMISSION,
         };
         let mut attempts = 0;
@@ -232,7 +234,7 @@ impl Injector {
                 Some(token.header()),
                 "application/json",
                 call.body,
-                Some(call.timeout),
+                call.timeout,
             ) {
                 Ok(answer) => answer,
                 Err(e) if e.retryable => return Attempt::NotSent(e.error),

@@ -125,10 +125,16 @@ impl InjectRequest {
                 check_guid(conversation_id, "conversation_id")?;
                 check_guid(communication_id, "communication_id")?;
                 let text = validate(&self.blocks, max_text_chars, policy)?;
-                let base = format!("/api/v2/conversations/messages/{conversation_id}/communications/{communication_id}");
+                let base = [
+                    "/api/v2/conversations/messages/",
+                    conversation_id,
+                    "/communications/",
+                    communication_id,
+                ]
+                .concat();
                 Ok(PreparedMessage {
-                    path: format!("{base}/messages"),
-                    typing_path: Some(format!("{base}/typing")),
+                    path: [&base, "/messages"].concat(),
+                    typing_path: Some(base + "/typing"),
                     body: serde_json::to_vec(&TextBody {
                         text_body: text.as_str(),
                     })

@@ -1,6 +1,7 @@
 //! HTTP exchanges, what their failures mean, the retry loop and the shared
 //! rate-limit gate.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -8,6 +9,8 @@ use crate::clock::Clock;
 use crate::{Error, Outcome, RetryPolicy};
 
 const USER_AGENT: &str = concat!("genesys-inject/", env!("CARGO_PKG_VERSION"));
+/// Idle connections kept per host (ureq's default is 3).
+const POOL_SIZE: usize = 16;
 /// Largest answer body read; the platform's answers are a few hundred bytes.
 const MAX_BODY: u64 = 1 << 20;
 
@@ -64,6 +67,9 @@ impl Http {
             .max_redirects_will_error(false)
             .user_agent(USER_AGENT)
             .proxy(proxy)
+            // Enough idle connections for many threads sharing one injector.
+            .max_idle_connections(POOL_SIZE)
+            .max_idle_connections_per_host(POOL_SIZE)
             .timeout_connect(Some(timeout))
             .timeout_send_request(Some(timeout))
             .timeout_send_body(Some(timeout))
@@ -222,44 +228,66 @@ pub(crate) fn with_retries<T>(
 /// Shared by every thread of one injector: after a 429, every API call waits
 /// until the platform's `Retry-After` instant instead of finding the limit on
 /// its own.
-#[derive(Debug, Default)]
+///
+/// The instant is kept as nanoseconds after `origin` in one atomic (0: open),
+/// so the check every call makes is a single load.
+#[derive(Debug)]
 pub(crate) struct Gate {
-    closed_until: Mutex<Option<Instant>>,
+    origin: Instant,
+    closed_until: AtomicU64,
 }
 
 impl Gate {
+    pub fn new(clock: &dyn Clock) -> Self {
+        Gate {
+            origin: clock.now(),
+            closed_until: AtomicU64::new(0),
+        }
+    }
+
+    /// Nanoseconds after `origin`, plus 1 so that no instant encodes as 0
+    /// (which means open).
+    fn offset(&self, t: Instant) -> u64 {
+        u64::try_from(t.saturating_duration_since(self.origin).as_nanos())
+            .unwrap_or(u64::MAX - 1)
+            .saturating_add(1)
+    }
+
     /// Closes the gate until `until` (or later, if it is already closed longer).
     pub fn close(&self, until: Instant, clock: &dyn Clock) {
-        let mut closed = lock(&self.closed_until);
-        if closed.is_none_or(|t| until > t) {
-            if closed.is_none() {
-                log::info!(target: "genesys_inject::gate", "rate limited: holding API calls for {} ms", until.saturating_duration_since(clock.now()).as_millis());
-            }
-            *closed = Some(until);
+        let until = self.offset(until);
+        let before = self.closed_until.fetch_max(until, Ordering::AcqRel);
+        if before == 0 {
+            log::info!(target: "genesys_inject::gate", "rate limited: holding API calls for {} ms", Duration::from_nanos(until.saturating_sub(self.offset(clock.now()))).as_millis());
         }
     }
 
     /// Whether API calls are being held now.
     pub fn is_closed(&self, clock: &dyn Clock) -> bool {
-        lock(&self.closed_until).is_some_and(|t| clock.now() < t)
+        let until = self.closed_until.load(Ordering::Acquire);
+        until != 0 && self.offset(clock.now()) < until
     }
 
     /// Blocks until the gate is open.
     pub fn wait(&self, clock: &dyn Clock) {
         loop {
-            let until = {
-                let mut closed = lock(&self.closed_until);
-                match *closed {
-                    None => return,
-                    Some(t) if clock.now() >= t => {
-                        *closed = None;
-                        log::info!(target: "genesys_inject::gate", "rate-limit pause over: API calls resume");
-                        return;
-                    }
-                    Some(t) => t,
+            let until = self.closed_until.load(Ordering::Acquire);
+            if until == 0 {
+                return;
+            }
+            let now = self.offset(clock.now());
+            if now >= until {
+                // Whoever reopens it says so, once.
+                if self
+                    .closed_until
+                    .compare_exchange(until, 0, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    log::info!(target: "genesys_inject::gate", "rate-limit pause over: API calls resume");
                 }
-            };
-            clock.sleep(until.saturating_duration_since(clock.now()));
+                return;
+            }
+            clock.sleep(Duration::from_nanos(until - now));
         }
     }
 }

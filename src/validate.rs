@@ -58,12 +58,18 @@ impl From<String> for ContentBlock {
 #[derive(Clone)]
 pub struct SafetyPolicy {
     rules: Vec<(String, Regex)>,
+    /// All rules as one alternation: one scan of the text (with the literal
+    /// prefilter) however many rules there are. `None` when there are none.
+    any: Option<Regex>,
 }
 
 impl SafetyPolicy {
     /// A policy with no rules: every text passes.
     pub fn empty() -> Self {
-        SafetyPolicy { rules: Vec::new() }
+        SafetyPolicy {
+            rules: Vec::new(),
+            any: None,
+        }
     }
 
     /// Adds a rule: `pattern` is a regular expression (syntax of the `regex`
@@ -72,12 +78,17 @@ impl SafetyPolicy {
     /// # Errors
     /// [`Error::Config`] when the pattern is not a valid expression.
     pub fn deny(mut self, pattern: &str) -> Result<Self, Error> {
-        let regex = RegexBuilder::new(pattern)
-            .case_insensitive(true)
-            .size_limit(1 << 20)
-            .build()
-            .map_err(|e| Error::Config(format!("invalid safety pattern {pattern:?}: {e}")))?;
+        let invalid =
+            |e: regex::Error| Error::Config(format!("invalid safety pattern {pattern:?}: {e}"));
+        let regex = case_insensitive(pattern).map_err(invalid)?;
         self.rules.push((pattern.to_owned(), regex));
+        let alternation = self
+            .rules
+            .iter()
+            .map(|(p, _)| format!("(?:{p})"))
+            .collect::<Vec<_>>()
+            .join("|");
+        self.any = Some(case_insensitive(&alternation).map_err(invalid)?);
         Ok(self)
     }
 
@@ -87,11 +98,23 @@ impl SafetyPolicy {
     }
 
     fn check(&self, text: &str) -> Result<(), ValidationError> {
-        match self.rules.iter().find(|(_, r)| r.is_match(text)) {
-            Some((rule, _)) => Err(ValidationError::Unsafe { rule: rule.clone() }),
-            None => Ok(()),
+        if !self.any.as_ref().is_some_and(|any| any.is_match(text)) {
+            return Ok(());
         }
+        let rule = self
+            .rules
+            .iter()
+            .find(|(_, r)| r.is_match(text))
+            .map_or_else(String::new, |(p, _)| p.clone());
+        Err(ValidationError::Unsafe { rule })
     }
+}
+
+fn case_insensitive(pattern: &str) -> Result<Regex, regex::Error> {
+    RegexBuilder::new(pattern)
+        .case_insensitive(true)
+        .size_limit(1 << 22)
+        .build()
 }
 
 impl Default for SafetyPolicy {

@@ -40,6 +40,11 @@ struct State {
     /// Events delivered or given up on so far (they leave in order).
     handled: u64,
     shutdown: bool,
+    /// The worker is blocked on `wake`: only then is a notification needed
+    /// (a notification is a syscall, one per `inject` otherwise).
+    worker_waiting: bool,
+    /// Threads blocked in `flush`: only then does the worker notify `progress`.
+    flushers: usize,
 }
 
 struct Shared {
@@ -89,6 +94,8 @@ impl Webhook {
                 accepted: 0,
                 handled: 0,
                 shutdown: false,
+                worker_waiting: false,
+                flushers: 0,
             }),
             wake: Condvar::new(),
             progress: Condvar::new(),
@@ -127,8 +134,11 @@ impl Webhook {
         }
         state.queue.push_back(body);
         state.accepted += 1;
+        let wake = state.worker_waiting;
         drop(state);
-        self.shared.wake.notify_one();
+        if wake {
+            self.shared.wake.notify_one();
+        }
     }
 
     /// Waits until every event queued before this call was handled.
@@ -136,10 +146,11 @@ impl Webhook {
         let deadline = Instant::now() + timeout;
         let mut state = lock(&self.shared.state);
         let target = state.accepted;
+        state.flushers += 1;
         while state.handled < target {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return false;
+                break;
             }
             state = self
                 .shared
@@ -148,7 +159,8 @@ impl Webhook {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
-        true
+        state.flushers -= 1;
+        state.handled >= target
     }
 
     pub fn stats(&self) -> WebhookStats {
@@ -193,31 +205,35 @@ struct Worker {
 
 impl Worker {
     fn run(self) {
+        let mut state = lock(&self.shared.state);
         loop {
-            let body = {
-                let mut state = lock(&self.shared.state);
-                loop {
-                    if let Some(body) = state.queue.pop_front() {
-                        break body;
-                    }
-                    if state.shutdown {
-                        return;
-                    }
-                    state = self
-                        .shared
-                        .wake
-                        .wait(state)
-                        .unwrap_or_else(|e| e.into_inner());
+            let body = loop {
+                if let Some(body) = state.queue.pop_front() {
+                    break body;
                 }
+                if state.shutdown {
+                    return;
+                }
+                state.worker_waiting = true;
+                state = self
+                    .shared
+                    .wake
+                    .wait(state)
+                    .unwrap_or_else(|e| e.into_inner());
+                state.worker_waiting = false;
             };
+            drop(state);
             let counter = if self.deliver(&body) {
                 &self.shared.delivered
             } else {
                 &self.shared.failed
             };
             counter.fetch_add(1, Relaxed);
-            lock(&self.shared.state).handled += 1;
-            self.shared.progress.notify_all();
+            state = lock(&self.shared.state);
+            state.handled += 1;
+            if state.flushers > 0 {
+                self.shared.progress.notify_all();
+            }
         }
     }
 

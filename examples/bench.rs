@@ -1,0 +1,602 @@
+//! What one injection costs, beside the floor: the same HTTP requests made
+//! with a bare `ureq::Agent`.
+//!
+//! ```text
+//! cargo run --release --example bench -- [--n 5000] [--threads K] [--only library|floor]
+//!                                        [--base-url URL --webhook-url URL] [--json]
+//! ```
+//!
+//! Without `--base-url`, an in-process keep-alive HTTP/1.1 server on
+//! 127.0.0.1 plays the platform and the webhook. Without `--threads`, the
+//! runs use K = 1 and K = 8 threads sharing one `Injector`.
+//!
+//! CPU figures: "process" is getrusage(RUSAGE_SELF), which includes the
+//! in-process server; "client" counts only the threads of the measured side
+//! (the calling threads, plus the library's webhook thread).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use genesys_inject::{validate, ContentBlock, InjectRequest, Injector, SafetyPolicy};
+use serde_json::{json, Value};
+
+const CONV: &str = "ec35f2a8-289b-42d4-8893-c50eaf81a3c1";
+const COMM: &str = "0b2d9a4e-6f1c-4c7e-9a55-1d3f8e2b7c90";
+/// The library's per-phase timeouts, used by the floor too (see the README).
+const TIMEOUT: Duration = Duration::from_secs(10);
+const POOL: usize = 16;
+
+struct Options {
+    n: usize,
+    threads: Vec<usize>,
+    only: Option<String>,
+    base_url: Option<String>,
+    webhook_url: Option<String>,
+    json: bool,
+    repeat: usize,
+}
+
+fn options() -> Result<Options, String> {
+    let mut o = Options {
+        n: 5000,
+        threads: vec![1, 8],
+        only: None,
+        base_url: None,
+        webhook_url: None,
+        json: false,
+        repeat: 3,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--n" => o.n = value()?.parse().map_err(|e| format!("--n: {e}"))?,
+            "--threads" => {
+                o.threads = vec![value()?.parse().map_err(|e| format!("--threads: {e}"))?]
+            }
+            "--only" => {
+                o.only = Some(value()?)
+                    .filter(|v| v == "library" || v == "floor")
+                    .ok_or("--only takes library or floor")?
+                    .into()
+            }
+            "--base-url" => o.base_url = Some(value()?),
+            "--webhook-url" => o.webhook_url = Some(value()?),
+            "--json" => o.json = true,
+            "--repeat" => o.repeat = value()?.parse().map_err(|e| format!("--repeat: {e}"))?,
+            "-h" | "--help" => {
+                println!("usage: bench [--n N] [--threads K] [--repeat R] [--only library|floor] [--base-url URL --webhook-url URL] [--json]");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if o.n == 0 || o.repeat == 0 || o.threads.contains(&0) {
+        return Err("--n, --threads and --repeat must be at least 1".into());
+    }
+    if o.base_url.is_some() != o.webhook_url.is_some() {
+        return Err("--base-url and --webhook-url go together".into());
+    }
+    Ok(o)
+}
+
+/// Counts what the in-process server received.
+#[derive(Default)]
+struct Counts {
+    token: AtomicU64,
+    typing: AtomicU64,
+    messages: AtomicU64,
+    webhooks: AtomicU64,
+}
+
+/// A keep-alive HTTP/1.1 server answering like the platform: one thread per
+/// connection, each connection serving requests until the client closes it.
+/// (tiny_http was tried first: its task pool can leave a new connection
+/// queued behind busy keep-alive connections, stalling a client until its
+/// timeout.)
+fn start_server(counts: Arc<Counts>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    let port = listener.local_addr().expect("local address").port();
+    std::thread::Builder::new()
+        .name("bench-server".into())
+        .spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let counts = counts.clone();
+                let _ = std::thread::Builder::new()
+                    .name("bench-server".into())
+                    .spawn(move || serve(stream, &counts));
+            }
+        })
+        .expect("spawn server thread");
+    format!("http://127.0.0.1:{port}")
+}
+
+fn serve(stream: TcpStream, counts: &Counts) {
+    let _ = stream.set_nodelay(true);
+    let mut writer = match stream.try_clone() {
+        Ok(w) => w,
+        Err(_) => return,
+    };
+    let mut reader = BufReader::new(stream);
+    let message = format!(
+        r#"{{"id":"9f3c6a52-51f1-4d6e-a2b3-6c1d2e3f4a5b","status":"queued","conversationId":"{CONV}","direction":"outbound","messengerType":"webmessaging"}}"#
+    );
+    let (mut line, mut body) = (String::new(), Vec::new());
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let path = line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
+        let mut length = 0;
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            if line == "\r\n" {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        body.resize(length, 0);
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let (status, answer) = if path == "/oauth/token" {
+            counts.token.fetch_add(1, Relaxed);
+            (
+                "200 OK",
+                r#"{"access_token":"bench-token","token_type":"bearer","expires_in":86399}"#,
+            )
+        } else if path.ends_with("/typing") {
+            counts.typing.fetch_add(1, Relaxed);
+            ("204 No Content", "")
+        } else if path.ends_with("/messages") {
+            counts.messages.fetch_add(1, Relaxed);
+            ("200 OK", message.as_str())
+        } else if path == "/webhook" {
+            counts.webhooks.fetch_add(1, Relaxed);
+            ("200 OK", "")
+        } else {
+            ("404 Not Found", "")
+        };
+        let head = if status.starts_with("204") {
+            format!("HTTP/1.1 {status}\r\n\r\n")
+        } else {
+            format!("HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}", answer.len())
+        };
+        if writer.write_all(head.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+/// User+system CPU time of the process or of the calling thread.
+fn cpu(who: libc::c_int) -> Duration {
+    // SAFETY: getrusage only writes into the struct we pass.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(who, &mut usage) };
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// CPU time of this process's threads whose name starts with `prefix`
+/// (from /proc, in clock ticks).
+fn threads_cpu(prefix: &str) -> Duration {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let mut total = 0.0;
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.trim_end().starts_with(prefix) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        if fields.len() > 12 {
+            total +=
+                fields[11].parse::<f64>().unwrap_or(0.0) + fields[12].parse::<f64>().unwrap_or(0.0);
+        }
+    }
+    Duration::from_secs_f64(total / ticks)
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A 2-block, 200-character message; `i` makes each one unique.
+fn blocks(i: usize) -> Vec<ContentBlock> {
+    let head = format!("Your order {i:08} has shipped and will arrive tomorrow between nine and noon. Track it from the app ");
+    let tail = "or reply here if anything about the delivery needs to change; we are happy to help you any time today!!";
+    vec![
+        ContentBlock::text(&head[..100]),
+        ContentBlock::text(&tail[..100]),
+    ]
+}
+
+struct Run {
+    side: &'static str,
+    threads: usize,
+    wall: Duration,
+    drain: Duration,
+    latencies: Vec<Duration>,
+    cpu_process: Duration,
+    cpu_client: Duration,
+}
+
+/// Runs `per_call(i)` n times over k threads; returns wall time, sorted
+/// latencies and the calling threads' CPU time.
+fn drive(
+    n: usize,
+    k: usize,
+    per_call: &(dyn Fn(usize) + Sync),
+) -> (Duration, Vec<Duration>, Duration) {
+    let start = Instant::now();
+    let (mut latencies, cpu) = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..k)
+            .map(|t| {
+                std::thread::Builder::new()
+                    .name(format!("bench-client-{t}"))
+                    .spawn_scoped(s, move || {
+                        let mut lat = Vec::with_capacity(n / k + 1);
+                        for i in (t..n).step_by(k) {
+                            let call = Instant::now();
+                            per_call(i);
+                            lat.push(call.elapsed());
+                        }
+                        (lat, cpu(libc::RUSAGE_THREAD))
+                    })
+                    .expect("spawn client thread")
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("client thread"))
+            .fold((Vec::new(), Duration::ZERO), |(mut all, c), (lat, tc)| {
+                all.extend(lat);
+                (all, c + tc)
+            })
+    });
+    latencies.sort_unstable();
+    (start.elapsed(), latencies, cpu)
+}
+
+fn run_library(n: usize, k: usize, base: &str, webhook: &str) -> Run {
+    let injector = Injector::builder()
+        .base_url(base)
+        .credentials("bench-client", "bench-secret")
+        .webhook_url(webhook)
+        // Hold every event of the run: the webhook thread posts them while
+        // and after the injections run, and the CPU figures include that.
+        .webhook_queue_capacity(n.max(1024))
+        .build()
+        .expect("injector");
+    let cpu0 = cpu(libc::RUSAGE_SELF);
+    let (wall, latencies, cpu_threads) = drive(n, k, &|i| {
+        injector
+            .inject(&InjectRequest::new(CONV, COMM, blocks(i)))
+            .expect("inject");
+    });
+    let drain_start = Instant::now();
+    assert!(
+        injector.flush(Duration::from_secs(60)),
+        "webhook events not delivered"
+    );
+    let drain = drain_start.elapsed();
+    let webhook_cpu = threads_cpu("genesys-inject-");
+    let stats = injector.webhook_stats();
+    assert_eq!(stats.delivered, n as u64, "webhook stats: {stats:?}");
+    let cpu_process = cpu(libc::RUSAGE_SELF) - cpu0;
+    drop(injector);
+    Run {
+        side: "library",
+        threads: k,
+        wall,
+        drain,
+        latencies,
+        cpu_process,
+        cpu_client: cpu_threads + webhook_cpu,
+    }
+}
+
+fn floor_agent() -> ureq::Agent {
+    // The library's agent configuration: per-phase timeouts only (no global,
+    // per-call or resolve timeout, which spawn a resolver thread per request).
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .proxy(None)
+        .max_idle_connections(POOL)
+        .max_idle_connections_per_host(POOL)
+        .timeout_connect(Some(TIMEOUT))
+        .timeout_send_request(Some(TIMEOUT))
+        .timeout_send_body(Some(TIMEOUT))
+        .timeout_recv_response(Some(TIMEOUT))
+        .timeout_recv_body(Some(TIMEOUT))
+        .build()
+        .new_agent()
+}
+
+fn run_floor(n: usize, k: usize, base: &str, webhook: &str) -> Run {
+    let agent = floor_agent();
+    let post = |url: &str, auth: Option<&str>, ctype: &str, body: &[u8]| {
+        let mut req = agent.post(url).header("content-type", ctype);
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        let mut resp = req.send(body).expect("floor request");
+        let body = resp.body_mut().read_to_vec().expect("floor body");
+        (resp.status().as_u16(), body)
+    };
+    let cpu0 = cpu(libc::RUSAGE_SELF);
+    let (_, token) = post(
+        &format!("{base}/oauth/token"),
+        Some("Basic YmVuY2gtY2xpZW50OmJlbmNoLXNlY3JldA=="),
+        "application/x-www-form-urlencoded",
+        b"grant_type=client_credentials",
+    );
+    let token: Value = serde_json::from_slice(&token).expect("token JSON");
+    let bearer = format!(
+        "Bearer {}",
+        token["access_token"].as_str().expect("access_token")
+    );
+    let comm = format!("{base}/api/v2/conversations/messages/{CONV}/communications/{COMM}");
+    let (typing_url, message_url) = (format!("{comm}/typing"), format!("{comm}/messages"));
+    let (wall, latencies, cpu_client) = drive(n, k, &|i| {
+        let text: String = blocks(i).iter().map(ContentBlock::as_str).collect();
+        post(
+            &typing_url,
+            Some(&bearer),
+            "application/json",
+            br#"{"typing":{"type":"On"}}"#,
+        );
+        let body = serde_json::to_vec(&json!({ "textBody": text })).unwrap();
+        let (status, _) = post(&message_url, Some(&bearer), "application/json", &body);
+        assert_eq!(status, 200);
+        let entry = format!(
+            r#"{{"timestamp":"2026-11-26T12:00:00.000Z","interactionId":"{CONV}","status":"SUCCESS","latencyMs":1,"messageSize":200,"eventType":"bot_message_injection","governanceChannel":"digital_chat"}}"#
+        );
+        let event =
+            serde_json::to_vec(&json!({"auditEntry": entry, "displayRate": 1, "latencyMs": 1}))
+                .unwrap();
+        post(webhook, None, "application/json", &event);
+    });
+    let cpu_process = cpu(libc::RUSAGE_SELF) - cpu0;
+    Run {
+        side: "floor",
+        threads: k,
+        wall,
+        drain: Duration::ZERO,
+        latencies,
+        cpu_process,
+        cpu_client,
+    }
+}
+
+fn validate_ns() -> f64 {
+    let words = [
+        "order", "shipped", "arrive", "tomorrow", "between", "nine", "noon", "track", "reply",
+        "delivery", "change", "help",
+    ];
+    let mut text = String::new();
+    let mut i = 0;
+    while text.len() < 2000 {
+        text.push_str(words[i % words.len()]);
+        text.push(' ');
+        i += 1;
+    }
+    text.truncate(2000);
+    let blocks = [ContentBlock::text(text)];
+    let policy = SafetyPolicy::default();
+    assert_eq!(
+        validate(&blocks, 2000, &policy).expect("valid").utf16_len(),
+        2000
+    );
+    let iterations = 20_000;
+    let start = Instant::now();
+    for _ in 0..iterations {
+        std::hint::black_box(
+            validate(std::hint::black_box(&blocks), 2000, &policy).expect("valid"),
+        );
+    }
+    start.elapsed().as_nanos() as f64 / iterations as f64
+}
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i].as_secs_f64() * 1e6
+}
+
+fn figures(r: &Run, n: usize) -> Value {
+    json!({
+        "side": r.side,
+        "threads": r.threads,
+        "injections_per_s": n as f64 / r.wall.as_secs_f64(),
+        "p50_us": pct(&r.latencies, 0.50),
+        "p99_us": pct(&r.latencies, 0.99),
+        "max_us": pct(&r.latencies, 1.0),
+        "cpu_process_us_per_injection": r.cpu_process.as_secs_f64() * 1e6 / n as f64,
+        "cpu_client_us_per_injection": r.cpu_client.as_secs_f64() * 1e6 / n as f64,
+        "webhook_drain_ms": r.drain.as_secs_f64() * 1e3,
+    })
+}
+
+/// Each numeric field's median over the repetitions.
+fn median(reps: &[Value]) -> Value {
+    let mut out = reps[0].clone();
+    for (key, value) in out.as_object_mut().unwrap() {
+        if value.is_f64() {
+            let mut all: Vec<f64> = reps
+                .iter()
+                .map(|r| r[key.as_str()].as_f64().unwrap())
+                .collect();
+            all.sort_by(f64::total_cmp);
+            *value = json!(all[all.len() / 2]);
+        }
+    }
+    out
+}
+
+fn main() {
+    env_logger::init();
+    let o = match options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            std::process::exit(2);
+        }
+    };
+    let counts = Arc::new(Counts::default());
+    let (base, webhook) = match (&o.base_url, &o.webhook_url) {
+        (Some(b), Some(w)) => (b.clone(), w.clone()),
+        _ => {
+            let base = start_server(counts.clone());
+            (base.clone(), format!("{base}/webhook"))
+        }
+    };
+    let sides: Vec<&str> = match o.only.as_deref() {
+        Some(side) => vec![side],
+        None => vec!["library", "floor"],
+    };
+    let mut runs = Vec::new();
+    let mut failures = Vec::new();
+    for &k in &o.threads {
+        // Sides alternate within each repetition, so that drift in the
+        // machine's load affects both alike; each figure is the median.
+        let mut measured: Vec<Vec<Value>> = vec![Vec::new(); sides.len()];
+        for _ in 0..o.repeat {
+            for (s, &side) in sides.iter().enumerate() {
+                let snapshot = || {
+                    [&counts.typing, &counts.messages, &counts.webhooks].map(|c| c.load(Relaxed))
+                };
+                let before = snapshot();
+                let run = if side == "library" {
+                    run_library(o.n, k, &base, &webhook)
+                } else {
+                    run_floor(o.n, k, &base, &webhook)
+                };
+                if o.base_url.is_none() {
+                    let after = snapshot();
+                    let got: Vec<u64> = (0..3).map(|i| after[i] - before[i]).collect();
+                    if got.iter().any(|&g| g != o.n as u64) {
+                        failures.push(format!(
+                            "{side} K={k}: server received {} typing calls, {} messages and {} webhook events, expected {} each",
+                            got[0], got[1], got[2], o.n
+                        ));
+                    }
+                }
+                measured[s].push(figures(&run, o.n));
+            }
+        }
+        runs.extend(measured.iter().map(|reps| median(reps)));
+    }
+    let ratios: Vec<Value> = o
+        .threads
+        .iter()
+        .filter_map(|&k| {
+            let find = |side: &str| runs.iter().find(|r| r["side"] == side && r["threads"] == k);
+            let (lib, floor) = (find("library")?, find("floor")?);
+            let ratio = |key: &str| lib[key].as_f64().unwrap() / floor[key].as_f64().unwrap();
+            Some(json!({
+                "threads": k,
+                "throughput": ratio("injections_per_s"),
+                "cpu_process": ratio("cpu_process_us_per_injection"),
+                "cpu_client": ratio("cpu_client_us_per_injection"),
+            }))
+        })
+        .collect();
+    let validate = validate_ns();
+    let report = json!({
+        "n": o.n,
+        "repeat": o.repeat,
+        "server": if o.base_url.is_some() { "external" } else { "in-process, keep-alive HTTP/1.1" },
+        "runs": runs,
+        "ratios": ratios,
+        "validate_2000_units_ns": validate,
+        "peak_rss_kib": peak_rss_kib(),
+        "checks": if failures.is_empty() { json!("ok") } else { json!(failures) },
+    });
+
+    if o.json {
+        println!("{report}");
+    } else {
+        println!(
+            "genesys-inject bench: N = {} injections of 2 blocks × 100 chars, webhook on; server: {}; median of {} runs",
+            o.n,
+            report["server"].as_str().unwrap(),
+            o.repeat
+        );
+        println!();
+        println!("| side | K | injections/s | p50 µs | p99 µs | CPU µs/inj (process) | CPU µs/inj (client) |");
+        println!("|---|---:|---:|---:|---:|---:|---:|");
+        for r in &runs {
+            println!(
+                "| {} | {} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} |",
+                r["side"].as_str().unwrap(),
+                r["threads"],
+                r["injections_per_s"].as_f64().unwrap(),
+                r["p50_us"].as_f64().unwrap(),
+                r["p99_us"].as_f64().unwrap(),
+                r["cpu_process_us_per_injection"].as_f64().unwrap(),
+                r["cpu_client_us_per_injection"].as_f64().unwrap()
+            );
+        }
+        for r in &ratios {
+            println!(
+                "| library/floor | {} | {:.2}× | | | {:.2}× | {:.2}× |",
+                r["threads"],
+                r["throughput"].as_f64().unwrap(),
+                r["cpu_process"].as_f64().unwrap(),
+                r["cpu_client"].as_f64().unwrap()
+            );
+        }
+        println!();
+        for r in runs.iter().filter(|r| r["side"] == "library") {
+            println!(
+                "library K={}: webhook queue drained {:.0} ms after the last inject returned",
+                r["threads"],
+                r["webhook_drain_ms"].as_f64().unwrap()
+            );
+        }
+        println!("validate, 2000 UTF-16 units, default safety policy: {validate:.0} ns per call");
+        println!(
+            "peak RSS (VmHWM) of the whole bench: {:.1} MiB",
+            report["peak_rss_kib"].as_f64().unwrap() / 1024.0
+        );
+        match &failures[..] {
+            [] if o.base_url.is_none() => println!("server check: every run made exactly N typing calls, N messages and N webhook events"),
+            [] => println!("server check: skipped (external server)"),
+            f => println!("server check FAILED: {}", f.join("; ")),
+        }
+    }
+    if !failures.is_empty() {
+        std::process::exit(1);
+    }
+}
