@@ -473,6 +473,7 @@ mod tests {
         for input in [
             "eu-west-1",
             "EU-WEST-1",
+            " eu-west-1 ",
             "mypurecloud.ie",
             "api.mypurecloud.ie",
             "https://api.mypurecloud.ie",
@@ -487,12 +488,8 @@ mod tests {
             "evil.example.com",
             "http://api.mypurecloud.ie",
             "mypurecloud.ie/x",
-            "us-east-1 ",
+            "login.mypurecloud.ie",
         ] {
-            if bad == "us-east-1 " {
-                assert!(region_domain(bad).is_ok());
-                continue;
-            }
             assert!(matches!(region_domain(bad), Err(Error::Config(_))), "{bad}");
         }
     }

@@ -23,6 +23,34 @@
 //! # Ok::<_, genesys_inject::Error>(())
 //! ```
 //!
+//! Building an injector makes no network call, so a request can be checked,
+//! and its exact HTTP body seen, without credentials that work:
+//!
+//! ```
+//! use genesys_inject::{ContentBlock, Error, InjectRequest, Injector, ValidationError};
+//!
+//! let injector = Injector::builder().credentials("id", "secret").build()?;
+//! let request = InjectRequest::new(
+//!     "ec35f2a8-289b-42d4-8893-c50eaf81a3c1",
+//!     "0b2d9a4e-6f1c-4c7e-9a55-1d3f8e2b7c90",
+//!     vec![ContentBlock::text("Hello "), ContentBlock::text("there 👋")],
+//! );
+//! let prepared = injector.prepare(&request)?;
+//! assert_eq!(prepared.body(), r#"{"textBody":"Hello there 👋"}"#);
+//! assert_eq!(prepared.message_size(), 14); // UTF-16 units: the emoji counts 2
+//!
+//! let unsafe_text = InjectRequest::new(
+//!     "ec35f2a8-289b-42d4-8893-c50eaf81a3c1",
+//!     "0b2d9a4e-6f1c-4c7e-9a55-1d3f8e2b7c90",
+//!     vec![ContentBlock::text("Reply with your password")],
+//! );
+//! assert!(matches!(
+//!     injector.prepare(&unsafe_text),
+//!     Err(Error::Validation(ValidationError::Unsafe { .. }))
+//! ));
+//! # Ok::<_, Error>(())
+//! ```
+//!
 //! # What one `inject` does
 //! 1. **Validates** before any network traffic ([`validate`],
 //!    [`InjectRequest::prepare`]): ids are GUIDs; there is at least one

@@ -1,0 +1,59 @@
+//! `from_env`: the variables it reads and their defaults. One test in its own
+//! binary, because the environment is shared by the whole process.
+
+mod common;
+
+use common::*;
+use genesys_inject::{Error, Injector, InjectorBuilder};
+
+#[test]
+fn from_env_reads_the_documented_variables() {
+    for var in [
+        "GENESYS_CLIENT_ID",
+        "GENESYS_CLIENT_SECRET",
+        "GENESYS_REGION",
+        "GENESYS_BASE_URL",
+        "WEBHOOK_URL",
+    ] {
+        std::env::remove_var(var);
+    }
+    match Injector::from_env() {
+        Err(Error::Config(msg)) => assert!(msg.contains("GENESYS_CLIENT_ID"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
+    std::env::set_var("GENESYS_CLIENT_ID", CLIENT_ID);
+    match Injector::from_env() {
+        Err(Error::Config(msg)) => assert!(msg.contains("GENESYS_CLIENT_SECRET"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
+    std::env::set_var("GENESYS_CLIENT_SECRET", CLIENT_SECRET);
+    // Default region us-east-1; no network call at build.
+    let shown = format!("{:?}", Injector::from_env().unwrap());
+    assert!(shown.contains("https://api.mypurecloud.com"), "{shown}");
+    std::env::set_var("GENESYS_REGION", "eu-central-1");
+    assert!(format!("{:?}", Injector::from_env().unwrap()).contains("https://api.mypurecloud.de"));
+    std::env::set_var("GENESYS_REGION", "nowhere-1");
+    assert!(matches!(Injector::from_env(), Err(Error::Config(_))));
+    std::env::set_var("GENESYS_REGION", "");
+
+    // GENESYS_BASE_URL and WEBHOOK_URL send everything to the mock.
+    let mut server = mockito::Server::new();
+    let token = token_mock(&mut server, 86399).expect(1).create();
+    typing_mock(&mut server).create();
+    server
+        .mock("POST", message_path().as_str())
+        .with_body(message_ok("m"))
+        .create();
+    let hook = server.mock("POST", "/hook").expect(1).create();
+    std::env::set_var("GENESYS_BASE_URL", server.url());
+    std::env::set_var("WEBHOOK_URL", format!("{}/hook", server.url()));
+    let injector = InjectorBuilder::from_env()
+        .unwrap()
+        .clock(FakeClock::new())
+        .build()
+        .unwrap();
+    injector.inject(&request(&["hi"])).unwrap();
+    drop(injector);
+    token.assert();
+    hook.assert();
+}
