@@ -8,9 +8,7 @@ use genesys_inject::{ContentBlock, InjectRequest};
 #[test]
 fn every_inject_writes_one_audit_record() {
     capture_logs();
-    let mut server = mockito::Server::new();
-    token_mock(&mut server, 86399).create();
-    typing_mock(&mut server).create();
+    let mut server = platform_server();
     let ok = server
         .mock("POST", message_path().as_str())
         .with_body(message_ok("m"))

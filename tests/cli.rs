@@ -134,9 +134,7 @@ fn invalid_input_and_configuration_exit_2() {
 
 #[test]
 fn a_send_against_a_mock_platform_exits_0_with_the_receipt() {
-    let mut server = mockito::Server::new();
-    token_mock(&mut server, 86399).create();
-    typing_mock(&mut server).create();
+    let mut server = platform_server();
     let message = server
         .mock("POST", message_path().as_str())
         .match_body(mockito::Matcher::Json(json!({"textBody": "from cron"})))
@@ -158,9 +156,7 @@ fn a_send_against_a_mock_platform_exits_0_with_the_receipt() {
 
 #[test]
 fn rate_limited_until_retries_run_out_exits_4() {
-    let mut server = mockito::Server::new();
-    token_mock(&mut server, 86399).create();
-    typing_mock(&mut server).create();
+    let mut server = platform_server();
     let limited = server
         .mock("POST", message_path().as_str())
         .with_status(429)
@@ -193,9 +189,7 @@ fn auth_refused_exits_3_and_unknown_outcome_exits_5() {
     );
     assert_eq!((code, out["error"]["kind"].as_str()), (3, Some("auth")));
 
-    let mut server = mockito::Server::new();
-    token_mock(&mut server, 86399).create();
-    typing_mock(&mut server).create();
+    let mut server = platform_server();
     server
         .mock("POST", message_path().as_str())
         .with_status(504)

@@ -59,10 +59,8 @@ fn build_makes_no_network_call() {
 
 #[test]
 fn a_429_then_200_waits_retry_after_and_counts_two_attempts() {
-    let mut server = mockito::Server::new();
+    let mut server = platform_server();
     let clock = FakeClock::new();
-    token_mock(&mut server, 86399).create();
-    typing_mock(&mut server).create();
     let limited = server
         .mock("POST", message_path().as_str())
         .with_status(429)
@@ -91,10 +89,8 @@ fn a_429_then_200_waits_retry_after_and_counts_two_attempts() {
 
 #[test]
 fn a_429_on_every_try_gives_rate_limited_after_four_posts() {
-    let mut server = mockito::Server::new();
+    let mut server = platform_server();
     let clock = FakeClock::new();
-    token_mock(&mut server, 86399).create();
-    typing_mock(&mut server).create();
     // No Retry-After header: the tutorial's 5 s default, doubled each time.
     let limited = server
         .mock("POST", message_path().as_str())
@@ -175,9 +171,7 @@ fn a_second_401_is_an_auth_error() {
 
 #[test]
 fn a_403_is_forbidden_and_names_the_permission() {
-    let mut server = mockito::Server::new();
-    token_mock(&mut server, 86399).create();
-    typing_mock(&mut server).create();
+    let mut server = platform_server();
     server
         .mock("POST", message_path().as_str())
         .with_status(403)
@@ -201,9 +195,7 @@ fn a_403_is_forbidden_and_names_the_permission() {
 
 #[test]
 fn a_400_with_a_genesys_body_is_an_api_error_with_code_and_correlation_id() {
-    let mut server = mockito::Server::new();
-    token_mock(&mut server, 86399).create();
-    typing_mock(&mut server).create();
+    let mut server = platform_server();
     server
         .mock("POST", message_path().as_str())
         .with_status(400)
@@ -368,9 +360,7 @@ fn invalid_input_sends_nothing() {
 
 #[test]
 fn the_limit_is_2000_utf16_units_inclusive() {
-    let mut server = mockito::Server::new();
-    token_mock(&mut server, 86399).create();
-    typing_mock(&mut server).create();
+    let mut server = platform_server();
     let at_limit = format!("{}👋", "a".repeat(1998));
     let message = server
         .mock("POST", message_path().as_str())
@@ -426,10 +416,8 @@ fn the_token_is_refreshed_60_seconds_before_it_expires() {
 
 #[test]
 fn the_delay_is_slept_before_typing_and_message() {
-    let mut server = mockito::Server::new();
+    let mut server = platform_server();
     let clock = FakeClock::new();
-    token_mock(&mut server, 86399).create();
-    typing_mock(&mut server).create();
     server
         .mock("POST", message_path().as_str())
         .with_body(message_ok("m"))

@@ -126,9 +126,7 @@ fn server_errors_are_not_retried_and_say_whether_delivery_is_possible() {
         ),
     ];
     for (status, body, outcome) in cases {
-        let mut server = mockito::Server::new();
-        token_mock(&mut server, 86399).create();
-        typing_mock(&mut server).create();
+        let mut server = platform_server();
         let message = server
             .mock("POST", message_path().as_str())
             .with_status(status)
@@ -148,9 +146,7 @@ fn server_errors_are_not_retried_and_say_whether_delivery_is_possible() {
 
 #[test]
 fn retry_server_errors_retries_only_what_was_certainly_refused() {
-    let mut server = mockito::Server::new();
-    token_mock(&mut server, 86399).create();
-    typing_mock(&mut server).create();
+    let mut server = platform_server();
     let refused = server
         .mock("POST", message_path().as_str())
         .with_status(503)
@@ -171,9 +167,7 @@ fn retry_server_errors_retries_only_what_was_certainly_refused() {
     refused.assert();
     ok.assert();
 
-    let mut server = mockito::Server::new();
-    token_mock(&mut server, 86399).create();
-    typing_mock(&mut server).create();
+    let mut server = platform_server();
     let gateway = server
         .mock("POST", message_path().as_str())
         .with_status(502)
@@ -194,9 +188,7 @@ fn retry_server_errors_retries_only_what_was_certainly_refused() {
 fn a_200_without_json_or_id_is_ok_with_no_message_id_and_a_warning() {
     capture_logs();
     for body in ["not json at all", r#"{"status":"queued"}"#, ""] {
-        let mut server = mockito::Server::new();
-        token_mock(&mut server, 86399).create();
-        typing_mock(&mut server).create();
+        let mut server = platform_server();
         server
             .mock("POST", message_path().as_str())
             .with_body(body)
@@ -254,9 +246,7 @@ fn unusable_retry_after_values_fall_back_to_the_default_or_the_cap() {
         (Some(past), 5),
         (Some("99999"), 60),
     ] {
-        let mut server = mockito::Server::new();
-        token_mock(&mut server, 86399).create();
-        typing_mock(&mut server).create();
+        let mut server = platform_server();
         let mut limited = server
             .mock("POST", message_path().as_str())
             .with_status(429)
@@ -282,9 +272,7 @@ fn unusable_retry_after_values_fall_back_to_the_default_or_the_cap() {
 
 #[test]
 fn the_total_wait_cap_stops_retrying() {
-    let mut server = mockito::Server::new();
-    token_mock(&mut server, 86399).create();
-    typing_mock(&mut server).create();
+    let mut server = platform_server();
     let limited = server
         .mock("POST", message_path().as_str())
         .with_status(429)

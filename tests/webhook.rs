@@ -14,9 +14,7 @@ use mockito::{Matcher, ServerGuard};
 
 /// A platform mock that accepts everything.
 fn platform() -> ServerGuard {
-    let mut server = mockito::Server::new();
-    token_mock(&mut server, 86399).create();
-    typing_mock(&mut server).create();
+    let mut server = platform_server();
     server
         .mock("POST", message_path().as_str())
         .with_body(message_ok("m"))

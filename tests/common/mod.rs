@@ -88,6 +88,15 @@ pub fn token_mock(server: &mut ServerGuard, expires_in: u64) -> Mock {
         ))
 }
 
+/// A mock platform whose token and typing routes answer normally; tests add
+/// the message route.
+pub fn platform_server() -> ServerGuard {
+    let mut server = mockito::Server::new();
+    token_mock(&mut server, 86399).create();
+    typing_mock(&mut server).create();
+    server
+}
+
 pub fn typing_mock(server: &mut ServerGuard) -> Mock {
     server
         .mock("POST", typing_path().as_str())
