@@ -146,7 +146,15 @@ fn classify(e: ureq::Error) -> SendError {
         E::ConnectionFailed | E::HostNotFound | E::Timeout(T::Connect | T::Resolve) => {
             (Outcome::NotDelivered, true)
         }
-        E::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+        // Refused: nothing left. Broken pipe: a write failed because the peer
+        // had closed, so the request never arrived whole. (A reset, by
+        // contrast, may come after the whole request was sent and read.)
+        E::Io(io)
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::BrokenPipe
+            ) =>
+        {
             (Outcome::NotDelivered, true)
         }
         // The request was not completely written: the server cannot act on it.
@@ -295,4 +303,60 @@ impl Gate {
 /// Locks a mutex whose data stays consistent even if a holder panicked.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error as IoError, ErrorKind};
+
+    fn judged(e: ureq::Error) -> (Outcome, bool, bool) {
+        let SendError { error, retryable } = classify(e);
+        match error {
+            Error::Transport {
+                outcome, timed_out, ..
+            } => (outcome, retryable, timed_out),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn what_each_failure_says_about_the_request() {
+        use ureq::Timeout as T;
+        let not_sent = (Outcome::NotDelivered, true, false);
+        assert_eq!(judged(ureq::Error::ConnectionFailed), not_sent);
+        assert_eq!(judged(ureq::Error::HostNotFound), not_sent);
+        assert_eq!(
+            judged(ureq::Error::Io(IoError::from(ErrorKind::ConnectionRefused))),
+            not_sent
+        );
+        assert_eq!(
+            judged(ureq::Error::Io(IoError::from(ErrorKind::BrokenPipe))),
+            not_sent
+        );
+        assert_eq!(
+            judged(ureq::Error::Timeout(T::Connect)),
+            (Outcome::NotDelivered, true, true)
+        );
+        assert_eq!(
+            judged(ureq::Error::Timeout(T::SendBody)),
+            (Outcome::NotDelivered, false, true)
+        );
+        assert_eq!(
+            judged(ureq::Error::Io(IoError::from(ErrorKind::ConnectionReset))),
+            (Outcome::Unknown, false, false)
+        );
+        assert_eq!(
+            judged(ureq::Error::Io(IoError::from(ErrorKind::UnexpectedEof))),
+            (Outcome::Unknown, false, false)
+        );
+        assert_eq!(
+            judged(ureq::Error::Timeout(T::RecvResponse)),
+            (Outcome::Unknown, false, true)
+        );
+        assert_eq!(
+            judged(ureq::Error::Timeout(T::RecvBody)),
+            (Outcome::Unknown, false, true)
+        );
+    }
 }
