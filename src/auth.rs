@@ -7,6 +7,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde::Deserialize;
 
+use ureq::http::header::HeaderValue;
+
 use crate::clock::Clock;
 use crate::transport::{lock, with_retries, Answer, Attempt, Http};
 use crate::{Error, RetryPolicy};
@@ -31,14 +33,15 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// An access token, kept as the ready `Authorization` header value.
+/// An access token, kept as the ready `Authorization` header value (marked
+/// sensitive, so that the `http` crate hides it too).
 #[derive(Clone)]
 pub(crate) struct Token {
-    bearer: Arc<str>,
+    bearer: Arc<HeaderValue>,
 }
 
 impl Token {
-    pub fn header(&self) -> &str {
+    pub fn header(&self) -> &HeaderValue {
         &self.bearer
     }
 }
@@ -59,7 +62,8 @@ struct Cached {
 /// token call.
 pub(crate) struct Auth {
     url: String,
-    basic: Secret,
+    /// `Basic base64(id:secret)`, marked sensitive.
+    basic: HeaderValue,
     timeout: Duration,
     cache: RwLock<Option<Cached>>,
     fetching: Mutex<()>,
@@ -103,9 +107,11 @@ impl Auth {
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(pair)
         );
+        let mut basic = HeaderValue::from_str(&basic).expect("base64 is a valid header value");
+        basic.set_sensitive(true);
         Auth {
             url: format!("{login_base}/oauth/token"),
-            basic: Secret(basic),
+            basic,
             timeout,
             cache: RwLock::new(None),
             fetching: Mutex::new(()),
@@ -170,7 +176,7 @@ impl Auth {
         with_retries(policy, clock, || {
             let answer = match http.post(
                 &self.url,
-                Some(self.basic.expose()),
+                Some(&self.basic),
                 "application/x-www-form-urlencoded",
                 b"grant_type=client_credentials",
                 Some(self.timeout),
@@ -240,11 +246,13 @@ fn parse_token(answer: &Answer) -> Result<(Token, u64), Error> {
     {
         return Err(not_a_token("with an empty or malformed access_token"));
     }
+    let mut bearer = HeaderValue::from_str(&format!("Bearer {}", parsed.access_token))
+        .map_err(|_| not_a_token("with an access_token that cannot be sent in a header"))?;
+    bearer.set_sensitive(true);
     log::debug!(target: "genesys_inject::auth", "new token, expires in {expires_in} s");
-    let bearer = format!("Bearer {}", parsed.access_token);
     Ok((
         Token {
-            bearer: bearer.into(),
+            bearer: Arc::new(bearer),
         },
         expires_in,
     ))
@@ -296,7 +304,7 @@ mod tests {
             r#"{"access_token":"abc","token_type":"bearer","expires_in":86399}"#,
         ))
         .unwrap();
-        assert_eq!((t.header(), e), ("Bearer abc", 86_399));
+        assert_eq!((t.header().as_bytes(), e), (&b"Bearer abc"[..], 86_399));
         for bad in [
             "",
             "<html>login</html>",
@@ -341,6 +349,7 @@ mod tests {
             Duration::from_secs(1),
         );
         let shown = format!("{auth:?} {:?}", auth.basic);
+        assert!(auth.basic.is_sensitive());
         assert!(
             !shown.contains("s3cr3t") && !shown.contains("Basic"),
             "{shown}"

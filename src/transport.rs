@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use ureq::http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+
 use crate::clock::Clock;
 use crate::{Error, Outcome, RetryPolicy};
 
@@ -85,14 +87,19 @@ impl Http {
     pub fn post(
         &self,
         url: &str,
-        authorization: Option<&str>,
-        content_type: &str,
+        authorization: Option<&HeaderValue>,
+        content_type: &'static str,
         body: &[u8],
         timeout: Option<Duration>,
     ) -> Result<Answer, SendError> {
-        let mut request = self.agent.post(url).header("content-type", content_type);
+        // Ready-made names and values: parsing them costs more than the
+        // rest of building the request.
+        let mut request = self
+            .agent
+            .post(url)
+            .header(CONTENT_TYPE, HeaderValue::from_static(content_type));
         if let Some(value) = authorization {
-            request = request.header("authorization", value);
+            request = request.header(AUTHORIZATION, value.clone());
         }
         let result = match timeout {
             None => request.send(body),
