@@ -347,3 +347,86 @@ fn a_429_closes_the_gate_for_every_caller_and_typing_is_skipped_meanwhile() {
         "gate closing and opening are logged: {gate:?}"
     );
 }
+
+/// A keep-alive connection that the server resets while it sits idle in the
+/// pool (as load balancers do) is a reset before the next request was sent:
+/// ureq's pool notices it, the request goes out on a new connection, and
+/// nothing fails or is sent twice.
+#[test]
+fn a_pooled_connection_reset_before_sending_is_not_a_failure() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let paths = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = paths.clone();
+    std::thread::spawn(move || {
+        // Each connection serves one request with keep-alive, then is reset.
+        for stream in listener.incoming().take(4) {
+            let stream = stream.unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let path = line.split_whitespace().nth(1).unwrap().to_owned();
+            let mut length = 0;
+            loop {
+                let mut h = String::new();
+                reader.read_line(&mut h).unwrap();
+                if h == "\r\n" {
+                    break;
+                }
+                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+            reader.read_exact(&mut vec![0; length]).unwrap();
+            let body = if path == "/oauth/token" {
+                format!(r#"{{"access_token":"{TOKEN}","expires_in":86399}}"#)
+            } else {
+                message_ok("m")
+            };
+            let status = if path.ends_with("/typing") {
+                "204 No Content"
+            } else {
+                "200 OK"
+            };
+            let mut out = stream.try_clone().unwrap();
+            write!(
+                out,
+                "HTTP/1.1 {status}\r\ncontent-length: {}\r\n\r\n{body}",
+                if status.starts_with("204") {
+                    0
+                } else {
+                    body.len()
+                }
+            )
+            .unwrap();
+            seen.lock().unwrap().push(path);
+            std::thread::sleep(Duration::from_millis(20));
+            socket2::SockRef::from(&stream)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
+        }
+    });
+    let injector = InjectorBuilder::new()
+        .base_url(format!("http://127.0.0.1:{port}"))
+        .credentials(CLIENT_ID, CLIENT_SECRET)
+        .typing(genesys_inject::TypingMode::Off)
+        .build()
+        .unwrap();
+    // Real time: the delay lets each reset arrive before the next request.
+    let request = request(&["hi"]).delay(Duration::from_millis(100));
+    let receipt = injector.inject(&request).unwrap();
+    assert_eq!(receipt.attempts, 1);
+    std::thread::sleep(Duration::from_millis(100));
+    let receipt = injector.inject(&request).unwrap();
+    assert_eq!(receipt.attempts, 1);
+    let paths = paths.lock().unwrap();
+    assert_eq!(
+        paths.iter().filter(|p| p.ends_with("/messages")).count(),
+        2,
+        "{paths:?}"
+    );
+}
