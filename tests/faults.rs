@@ -382,6 +382,8 @@ fn a_pooled_connection_reset_before_sending_is_not_a_failure() {
                 }
             }
             reader.read_exact(&mut vec![0; length]).unwrap();
+            // Recorded before answering, so the client cannot see the answer first.
+            seen.lock().unwrap().push(path.clone());
             let body = if path == "/oauth/token" {
                 format!(r#"{{"access_token":"{TOKEN}","expires_in":86399}}"#)
             } else {
@@ -403,7 +405,6 @@ fn a_pooled_connection_reset_before_sending_is_not_a_failure() {
                 }
             )
             .unwrap();
-            seen.lock().unwrap().push(path);
             std::thread::sleep(Duration::from_millis(20));
             socket2::SockRef::from(&stream)
                 .set_linger(Some(Duration::ZERO))
