@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use ureq::http::header::HeaderValue;
 
-use crate::clock::Clock;
+use crate::clock::{later, Clock};
 use crate::transport::{lock, with_retries, Answer, Attempt, Http};
 use crate::{Error, RetryPolicy};
 
@@ -135,7 +135,7 @@ impl Auth {
         }
         log::debug!(target: "genesys_inject::auth", "fetching a token");
         let (token, expires_in) = self.fetch(http, policy, clock)?;
-        let refresh_at = clock.now() + refresh_after(expires_in);
+        let refresh_at = later(clock.now(), refresh_after(expires_in));
         *self.cache.write().unwrap_or_else(PoisonError::into_inner) = Some(Cached {
             token: token.clone(),
             refresh_at,

@@ -33,3 +33,12 @@ impl Clock for SystemClock {
         }
     }
 }
+
+/// `now + d`, or a far-off instant when that would overflow (an
+/// `expires_in` or a timeout of centuries must not panic).
+pub(crate) fn later(now: Instant, d: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    now.checked_add(d)
+        .or_else(|| now.checked_add(CENTURY))
+        .unwrap_or(now)
+}

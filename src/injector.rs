@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::audit::{self, AUDIT_TARGET};
 use crate::auth::Auth;
+use crate::clock::later;
 use crate::config::Settings;
 use crate::request::{PreparedMessage, Route};
 use crate::retry::parse_retry_after;
@@ -255,7 +256,7 @@ impl Injector {
                         .unwrap_or(policy.default_retry_after)
                         .min(policy.max_wait);
                     if !pause.is_zero() {
-                        self.gate.close(clock.now() + pause, clock);
+                        self.gate.close(later(clock.now(), pause), clock);
                     }
                     Attempt::Throttled {
                         retry_after,

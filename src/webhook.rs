@@ -11,7 +11,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::clock::Clock;
+use crate::clock::{later, Clock};
 use crate::transport::{lock, Http};
 
 /// Webhook delivery counts since the injector was built.
@@ -143,7 +143,7 @@ impl Webhook {
 
     /// Waits until every event queued before this call was handled.
     pub fn flush(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+        let deadline = later(Instant::now(), timeout);
         let mut state = lock(&self.shared.state);
         let target = state.accepted;
         state.flushers += 1;

@@ -431,3 +431,39 @@ fn a_pooled_connection_reset_before_sending_is_not_a_failure() {
         "{paths:?}"
     );
 }
+
+#[test]
+fn extreme_lifetimes_and_timeouts_do_not_panic() {
+    // A token that claims to live for ever, a Retry-After far beyond any cap,
+    // a policy without caps, and flush(Duration::MAX).
+    let mut server = mockito::Server::new();
+    server
+        .mock("POST", "/oauth/token")
+        .with_body(format!(
+            r#"{{"access_token":"{TOKEN}","expires_in":{}}}"#,
+            u64::MAX
+        ))
+        .create();
+    typing_mock(&mut server).create();
+    server
+        .mock("POST", message_path().as_str())
+        .with_status(429)
+        .with_header("retry-after", &u64::MAX.to_string())
+        .expect(1)
+        .create();
+    server
+        .mock("POST", message_path().as_str())
+        .with_body(message_ok("m"))
+        .create();
+    let clock = FakeClock::new();
+    let policy = RetryPolicy::default()
+        .max_wait(Duration::MAX)
+        .max_total_wait(Duration::MAX);
+    let injector = builder(&server, &clock)
+        .retry_policy(policy)
+        .build()
+        .unwrap();
+    injector.inject(&request(&["hi"])).unwrap();
+    assert_eq!(clock.sleeps(), vec![Duration::from_secs(u64::MAX)]);
+    assert!(injector.flush(Duration::MAX));
+}

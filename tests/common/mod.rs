@@ -52,13 +52,16 @@ impl FakeClock {
     }
 
     pub fn advance(&self, d: Duration) {
-        *self.offset.lock().unwrap() += d;
+        let mut offset = self.offset.lock().unwrap();
+        *offset = offset.saturating_add(d);
     }
 }
 
 impl Clock for FakeClock {
     fn now(&self) -> Instant {
-        self.base + *self.offset.lock().unwrap()
+        // Saturates (at about 35 000 years) rather than overflow Instant.
+        let offset = (*self.offset.lock().unwrap()).min(Duration::from_secs(1 << 40));
+        self.base + offset
     }
 
     fn sleep(&self, d: Duration) {
