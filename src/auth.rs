@@ -194,11 +194,10 @@ impl Auth {
             if answer.status == 429
                 || (answer.status == 400 && text.contains("rate limit exceeded"))
             {
-                let retry_after = crate::retry::parse_retry_after(
-                    answer.retry_after.as_deref(),
-                    std::time::SystemTime::now(),
-                );
-                Attempt::Throttled { retry_after, error }
+                Attempt::Throttled {
+                    retry_after: answer.retry_after(),
+                    error,
+                }
             } else {
                 Attempt::Done(Err(error))
             }
@@ -264,10 +263,7 @@ fn token_error(answer: &Answer) -> Error {
         .error_description
         .or(parsed.description)
         .filter(|d| !d.is_empty())
-        .unwrap_or_else(|| match answer.body_excerpt(200) {
-            s if s.is_empty() => "the credentials were refused".to_owned(),
-            s => s,
-        });
+        .unwrap_or_else(|| answer.message_or("the credentials were refused"));
     Error::Auth {
         status: Some(answer.status),
         error: parsed.error,

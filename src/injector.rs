@@ -1,14 +1,13 @@
 //! The [`Injector`]: the whole pipeline of one injection.
 
 use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::audit::{self, AUDIT_TARGET};
 use crate::auth::Auth;
 use crate::clock::later;
 use crate::config::Settings;
 use crate::request::{PreparedMessage, Route};
-use crate::retry::parse_retry_after;
 use crate::transport::{with_retries, Answer, Attempt, Gate, Http};
 use crate::webhook::{Webhook, WebhookStats};
 use crate::{
@@ -250,8 +249,7 @@ impl Injector {
                     Attempt::Again
                 }
                 429 => {
-                    let retry_after =
-                        parse_retry_after(answer.retry_after.as_deref(), SystemTime::now());
+                    let retry_after = answer.retry_after();
                     let pause = retry_after
                         .unwrap_or(policy.default_retry_after)
                         .min(policy.max_wait);
@@ -273,9 +271,10 @@ impl Injector {
                         && matches!(status, 500 | 503)
                         && error.outcome() == Outcome::NotDelivered
                     {
-                        let retry_after =
-                            parse_retry_after(answer.retry_after.as_deref(), SystemTime::now());
-                        Attempt::Throttled { retry_after, error }
+                        Attempt::Throttled {
+                            retry_after: answer.retry_after(),
+                            error,
+                        }
                     } else {
                         Attempt::Done(Err(error))
                     }
@@ -308,10 +307,7 @@ fn api_error(answer: &Answer, permission: &'static str) -> Error {
     let message = body
         .as_ref()
         .and_then(|b| b.message.clone())
-        .unwrap_or_else(|| match answer.body_excerpt(200) {
-            s if s.is_empty() => "no error body".to_owned(),
-            s => s,
-        });
+        .unwrap_or_else(|| answer.message_or("no error body"));
     let correlation_id = answer
         .correlation_id
         .clone()

@@ -108,24 +108,18 @@ impl RetryPolicy {
     /// `Retry-After` (`None` when missing or unusable). Never more than
     /// `max_wait`.
     pub(crate) fn backoff(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
-        let base = retry_after.unwrap_or(self.default_retry_after);
-        let factor = 1u32
-            .checked_shl(retry.saturating_sub(1))
-            .unwrap_or(u32::MAX);
-        base.checked_mul(factor)
-            .unwrap_or(Duration::MAX)
-            .min(self.max_wait)
+        doubled(retry_after.unwrap_or(self.default_retry_after), retry).min(self.max_wait)
     }
 
     pub(crate) fn connect_backoff(&self, retry: u32) -> Duration {
-        let factor = 1u32
-            .checked_shl(retry.saturating_sub(1))
-            .unwrap_or(u32::MAX);
-        self.connect_backoff
-            .checked_mul(factor)
-            .unwrap_or(Duration::MAX)
-            .min(self.max_wait)
+        doubled(self.connect_backoff, retry).min(self.max_wait)
     }
+}
+
+/// `base × 2^(n-1)` for the `n`th retry (1-based), saturating.
+pub(crate) fn doubled(base: Duration, n: u32) -> Duration {
+    let factor = 1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX);
+    base.checked_mul(factor).unwrap_or(Duration::MAX)
 }
 
 /// Reads a `Retry-After` value: whole seconds or an HTTP date. `None` for a

@@ -36,6 +36,19 @@ impl Answer {
         (200..300).contains(&self.status)
     }
 
+    /// The `Retry-After` header, parsed (`None` when missing or unusable).
+    pub fn retry_after(&self) -> Option<Duration> {
+        crate::retry::parse_retry_after(self.retry_after.as_deref(), std::time::SystemTime::now())
+    }
+
+    /// The start of the body, or `fallback` when the body is empty.
+    pub fn message_or(&self, fallback: &str) -> String {
+        match self.body_excerpt(200) {
+            s if s.is_empty() => fallback.to_owned(),
+            s => s,
+        }
+    }
+
     /// The body as text, cut to `max` bytes (on a character boundary), for
     /// error messages.
     pub fn body_excerpt(&self, max: usize) -> String {

@@ -12,6 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::clock::{later, Clock};
+use crate::retry::doubled;
 use crate::transport::{lock, Http};
 
 /// Webhook delivery counts since the injector was built.
@@ -254,11 +255,9 @@ impl Worker {
                 }
                 Ok(answer) if answer.status == 429 || answer.status >= 500 => {
                     log::warn!(target: "genesys_inject::webhook", "webhook {} answered HTTP {} (attempt {attempt}/{ATTEMPTS}): {}", self.endpoint, answer.status, answer.body_excerpt(200));
-                    let retry_after = crate::retry::parse_retry_after(
-                        answer.retry_after.as_deref(),
-                        std::time::SystemTime::now(),
-                    );
-                    retry_after.map_or(BACKOFF * 2u32.pow(attempt - 1), |d| d.min(MAX_RETRY_AFTER))
+                    answer
+                        .retry_after()
+                        .map_or(doubled(BACKOFF, attempt), |d| d.min(MAX_RETRY_AFTER))
                 }
                 Ok(answer) => {
                     log::error!(target: "genesys_inject::webhook", "webhook {} refused the event with HTTP {} (not retried): {}", self.endpoint, answer.status, answer.body_excerpt(200));
@@ -266,7 +265,7 @@ impl Worker {
                 }
                 Err(e) => {
                     log::warn!(target: "genesys_inject::webhook", "webhook {} failed (attempt {attempt}/{ATTEMPTS}): {}", self.endpoint, e.error);
-                    BACKOFF * 2u32.pow(attempt - 1)
+                    doubled(BACKOFF, attempt)
                 }
             };
             if attempt == ATTEMPTS || self.shutting_down() {
