@@ -13,11 +13,14 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
     /// The message certainly did not reach the platform (or the platform
-    /// refused it). Sending it again cannot produce a duplicate.
+    /// refused it): for example a connection refused, or reset before the
+    /// request was completely written. Sending it again cannot produce a
+    /// duplicate.
     NotDelivered,
     /// The request left this process but no usable answer came back (a timeout
-    /// after sending, a reset connection, a 502/504 from a gateway). The
-    /// message may or may not be in the conversation.
+    /// after sending, a connection reset while the answer was awaited, a
+    /// 502/504 from a gateway). The message may or may not be in the
+    /// conversation.
     Unknown,
 }
 

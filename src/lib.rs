@@ -84,7 +84,8 @@
 //! The crate is flat: everything is re-exported here. Its source files, one
 //! concern each: `config` (builder, regions, environment), `auth` (token
 //! cache), `validate` (blocks, length, safety, ids), `request` (routes and
-//! bodies), `transport` (HTTP, retries, rate-limit gate), `retry`
+//! bodies), `transport` (HTTP, retries, rate-limit gate), `phase` (marks a
+//! connection failure that came before the request was written), `retry`
 //! ([`RetryPolicy`]), `audit` (record format), `webhook` (worker thread),
 //! `clock` (the time seam), `error`, `injector` (the pipeline).
 //!
@@ -104,6 +105,7 @@ mod clock;
 mod config;
 mod error;
 mod injector;
+mod phase;
 mod request;
 mod retry;
 mod transport;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use ureq::http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 
 use crate::clock::Clock;
+use crate::phase::{self, PhaseConnector};
 use crate::{Error, Outcome, RetryPolicy};
 
 const USER_AGENT: &str = concat!("genesys-inject/", env!("CARGO_PKG_VERSION"));
@@ -66,8 +67,9 @@ impl Answer {
 #[derive(Debug)]
 pub(crate) struct SendError {
     pub error: Error,
-    /// The request certainly did not leave and trying again may help
-    /// (connection refused, DNS failure, connect timeout).
+    /// The request certainly did not arrive whole and trying again may help
+    /// (DNS failure, connect timeout, connection refused or reset before the
+    /// request was completely written).
     pub retryable: bool,
 }
 
@@ -76,7 +78,7 @@ impl Http {
     /// and resolve timeouts are left unset on purpose: setting any of them
     /// makes ureq spawn a thread per request to resolve the host.
     pub fn new(proxy: Option<ureq::Proxy>, timeout: Duration) -> Self {
-        let agent = ureq::Agent::config_builder()
+        let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
             .max_redirects_will_error(false)
@@ -90,8 +92,14 @@ impl Http {
             .timeout_send_body(Some(timeout))
             .timeout_recv_response(Some(timeout))
             .timeout_recv_body(Some(timeout))
-            .build()
-            .new_agent();
+            .build();
+        // ureq's own connector and resolver; the wrapper only marks the I/O
+        // errors raised before the request was sent (see `phase`).
+        let agent = ureq::Agent::with_parts(
+            config,
+            PhaseConnector::default(),
+            ureq::unversioned::resolver::DefaultResolver::default(),
+        );
         Http { agent }
     }
 
@@ -166,17 +174,10 @@ fn classify(e: ureq::Error) -> SendError {
         E::ConnectionFailed | E::HostNotFound | E::Timeout(T::Connect | T::Resolve) => {
             (Outcome::NotDelivered, true)
         }
-        // Refused: nothing left. Broken pipe: a write failed because the peer
-        // had closed, so the request never arrived whole. (A reset, by
-        // contrast, may come after the whole request was sent and read.)
-        E::Io(io)
-            if matches!(
-                io.kind(),
-                std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::BrokenPipe
-            ) =>
-        {
-            (Outcome::NotDelivered, true)
-        }
+        // Refused, reset, broken pipe... while connecting or writing: the
+        // request never arrived whole. The same error while awaiting the
+        // answer may follow a request the server read, so it is not here.
+        E::Io(io) if phase::before_sending(io) => (Outcome::NotDelivered, true),
         // The request was not completely written: the server cannot act on it.
         E::Timeout(T::SendRequest | T::SendBody) => (Outcome::NotDelivered, false),
         E::Tls(_)
@@ -346,14 +347,22 @@ mod tests {
         let not_sent = (Outcome::NotDelivered, true, false);
         assert_eq!(judged(ureq::Error::ConnectionFailed), not_sent);
         assert_eq!(judged(ureq::Error::HostNotFound), not_sent);
-        assert_eq!(
-            judged(ureq::Error::Io(IoError::from(ErrorKind::ConnectionRefused))),
-            not_sent
-        );
-        assert_eq!(
-            judged(ureq::Error::Io(IoError::from(ErrorKind::BrokenPipe))),
-            not_sent
-        );
+        // Any I/O error while connecting or writing: the request is incomplete.
+        for kind in [
+            ErrorKind::ConnectionRefused,
+            ErrorKind::ConnectionReset,
+            ErrorKind::BrokenPipe,
+            ErrorKind::UnexpectedEof,
+        ] {
+            let before = crate::phase::mark(ureq::Error::Io(IoError::from(kind)));
+            assert_eq!(judged(before), not_sent, "{kind:?}");
+            // The same error while awaiting the answer: maybe delivered.
+            assert_eq!(
+                judged(ureq::Error::Io(IoError::from(kind))),
+                (Outcome::Unknown, false, false),
+                "{kind:?}"
+            );
+        }
         assert_eq!(
             judged(ureq::Error::Timeout(T::Connect)),
             (Outcome::NotDelivered, true, true)
@@ -361,14 +370,6 @@ mod tests {
         assert_eq!(
             judged(ureq::Error::Timeout(T::SendBody)),
             (Outcome::NotDelivered, false, true)
-        );
-        assert_eq!(
-            judged(ureq::Error::Io(IoError::from(ErrorKind::ConnectionReset))),
-            (Outcome::Unknown, false, false)
-        );
-        assert_eq!(
-            judged(ureq::Error::Io(IoError::from(ErrorKind::UnexpectedEof))),
-            (Outcome::Unknown, false, false)
         );
         assert_eq!(
             judged(ureq::Error::Timeout(T::RecvResponse)),

@@ -5,9 +5,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::rawserver::{platform, Action};
+use std::sync::atomic::Ordering::SeqCst;
+
+use common::rawserver::{platform, platform_handler, Action, RawServer};
 use common::*;
-use genesys_inject::{Error, InjectorBuilder, Outcome, RetryPolicy};
+use genesys_inject::{Error, InjectorBuilder, Outcome, RetryPolicy, SafetyPolicy};
 use mockito::Matcher;
 
 fn raw_builder(url: &str, clock: &std::sync::Arc<FakeClock>) -> InjectorBuilder {
@@ -64,6 +66,147 @@ fn a_reset_after_sending_is_outcome_unknown_and_not_retried() {
         "{err:?}"
     );
     assert_eq!(server.count("/messages"), 1);
+}
+
+/// A body larger than this machine's TCP send buffer can ever grow, plus the
+/// server's small receive window: its write cannot finish before the server
+/// resets the connection, so the reset lands while the request is written.
+fn unsendable_text() -> String {
+    let wmem_max = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(2)?.parse::<usize>().ok())
+        .unwrap_or(4 << 20);
+    "x".repeat(wmem_max * 2)
+}
+
+#[test]
+fn a_reset_while_the_request_is_written_is_retried_and_delivered_once() {
+    let text = unsendable_text();
+    let resets_left = std::sync::atomic::AtomicUsize::new(1);
+    let server = RawServer::start_resetting_unread(
+        move |head| {
+            head.path.ends_with("/messages")
+                && resets_left
+                    .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+                    .is_ok()
+        },
+        platform_handler(|_| Action::ok(&message_ok("m-1"))),
+    );
+    let clock = FakeClock::new();
+    let injector = raw_builder(&server.url(), &clock)
+        .max_text_chars(text.len())
+        .safety_policy(SafetyPolicy::empty())
+        .build()
+        .unwrap();
+    let receipt = injector.inject(&request(&[&text])).unwrap();
+    assert_eq!(receipt.message_id.as_deref(), Some("m-1"));
+    assert_eq!(receipt.attempts, 2);
+    // The policy's connect backoff, through the fake clock.
+    assert_eq!(clock.sleeps(), vec![Duration::from_millis(200)]);
+    let heads = server.heads();
+    assert_eq!(
+        heads
+            .iter()
+            .filter(|h| h.path.ends_with("/messages"))
+            .count(),
+        2
+    );
+    let delivered: Vec<_> = server
+        .received()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/messages"))
+        .collect();
+    assert_eq!(delivered.len(), 1);
+    assert!(delivered[0].body.contains(&text));
+}
+
+#[test]
+fn a_reset_while_the_request_is_written_every_time_is_not_delivered() {
+    let text = unsendable_text();
+    let server = RawServer::start_resetting_unread(
+        |head| head.path.ends_with("/messages"),
+        platform_handler(|_| Action::ok(&message_ok("never"))),
+    );
+    let clock = FakeClock::new();
+    let injector = raw_builder(&server.url(), &clock)
+        .max_text_chars(text.len())
+        .safety_policy(SafetyPolicy::empty())
+        .build()
+        .unwrap();
+    let err = injector.inject(&request(&[&text])).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Transport {
+                outcome: Outcome::NotDelivered,
+                timed_out: false,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(!err.is_outcome_unknown());
+    assert!(
+        err.to_string()
+            .contains("before the request was completely sent"),
+        "{err}"
+    );
+    // First try and the policy's 2 connect retries; no body read whole.
+    assert_eq!(server.count("/messages"), 0);
+    assert_eq!(
+        server
+            .heads()
+            .iter()
+            .filter(|h| h.path.ends_with("/messages"))
+            .count(),
+        3
+    );
+    assert_eq!(
+        clock.sleeps(),
+        vec![Duration::from_millis(200), Duration::from_millis(400)]
+    );
+}
+
+#[test]
+fn a_reset_during_the_tls_handshake_is_retried_then_a_transport_error() {
+    // Takes the TLS ClientHello, then resets: no HTTP byte has been sent.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hellos = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = hellos.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut buf = [0u8; 512];
+            if matches!(std::io::Read::read(&mut stream, &mut buf), Ok(n) if n > 0) {
+                // 0x16: a TLS handshake record.
+                assert_eq!(buf[0], 0x16);
+                counted.fetch_add(1, SeqCst);
+            }
+            let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+        }
+    });
+    let clock = FakeClock::new();
+    let injector = raw_builder(&format!("https://127.0.0.1:{port}"), &clock)
+        .build()
+        .unwrap();
+    let err = injector.inject(&request(&["hi"])).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Transport {
+                outcome: Outcome::NotDelivered,
+                timed_out: false,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(hellos.load(SeqCst), 3);
+    assert_eq!(
+        clock.sleeps(),
+        vec![Duration::from_millis(200), Duration::from_millis(400)]
+    );
 }
 
 #[test]

@@ -56,34 +56,67 @@ pub struct RawServer {
     pub port: u16,
     stop: Arc<AtomicBool>,
     received: Arc<Mutex<Vec<Received>>>,
+    heads: Arc<Mutex<Vec<Received>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 type Handler = dyn Fn(&Received) -> Action + Send + Sync;
+type HeadHook = dyn Fn(&Received) -> bool + Send + Sync;
 
 impl RawServer {
     /// Starts a server whose `handler` decides each answer.
     pub fn start(handler: impl Fn(&Received) -> Action + Send + Sync + 'static) -> RawServer {
-        let handler: Arc<Handler> = Arc::new(handler);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::run(listener, Arc::new(|_: &Received| false), Arc::new(handler))
+    }
+
+    /// Like [`start`](Self::start), but `reset_unread` sees each request's
+    /// head (its body empty) first, and when it says so the connection is
+    /// reset before any of the body is read. The receive buffer is small,
+    /// so that a large body cannot all be written before that reset.
+    pub fn start_resetting_unread(
+        reset_unread: impl Fn(&Received) -> bool + Send + Sync + 'static,
+        handler: impl Fn(&Received) -> Action + Send + Sync + 'static,
+    ) -> RawServer {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        // Set before listen(), so that accepted connections inherit it and
+        // the advertised window stays small.
+        socket.set_recv_buffer_size(4096).unwrap();
+        socket
+            .bind(
+                &"127.0.0.1:0"
+                    .parse::<std::net::SocketAddr>()
+                    .unwrap()
+                    .into(),
+            )
+            .unwrap();
+        socket.listen(64).unwrap();
+        Self::run(socket.into(), Arc::new(reset_unread), Arc::new(handler))
+    }
+
+    fn run(listener: TcpListener, head: Arc<HeadHook>, handler: Arc<Handler>) -> RawServer {
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
         let received = Arc::new(Mutex::new(Vec::new()));
-        let (stop2, received2) = (stop.clone(), received.clone());
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let (stop2, received2, heads2) = (stop.clone(), received.clone(), heads.clone());
         let thread = std::thread::spawn(move || {
             for stream in listener.incoming() {
                 if stop2.load(Ordering::SeqCst) {
                     return;
                 }
                 let Ok(stream) = stream else { continue };
-                let (handler, received) = (handler.clone(), received2.clone());
-                std::thread::spawn(move || serve(stream, &*handler, &received));
+                let (head, handler) = (head.clone(), handler.clone());
+                let (received, heads) = (received2.clone(), heads2.clone());
+                std::thread::spawn(move || serve(stream, &*head, &*handler, &heads, &received));
             }
         });
         RawServer {
             port,
             stop,
             received,
+            heads,
             thread: Some(thread),
         }
     }
@@ -92,8 +125,14 @@ impl RawServer {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// Requests read whole (head and body).
     pub fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
+    }
+
+    /// Request heads read, including those reset before their body.
+    pub fn heads(&self) -> Vec<Received> {
+        self.heads.lock().unwrap().clone()
     }
 }
 
@@ -113,7 +152,13 @@ fn reset(stream: TcpStream) {
     drop(stream);
 }
 
-fn serve(stream: TcpStream, handler: &Handler, received: &Mutex<Vec<Received>>) {
+fn serve(
+    stream: TcpStream,
+    reset_unread: &HeadHook,
+    handler: &Handler,
+    heads: &Mutex<Vec<Received>>,
+    received: &Mutex<Vec<Received>>,
+) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut line = String::new();
@@ -137,14 +182,20 @@ fn serve(stream: TcpStream, handler: &Handler, received: &Mutex<Vec<Received>>) 
             headers.push((k.to_ascii_lowercase(), v.trim().to_owned()));
         }
     }
-    let mut body = vec![0; length];
-    let _ = reader.read_exact(&mut body);
-    let request = Received {
+    let mut request = Received {
         method,
         path,
         headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
+        body: String::new(),
     };
+    heads.lock().unwrap().push(request.clone());
+    if reset_unread(&request) {
+        drop(reader);
+        return reset(stream);
+    }
+    let mut body = vec![0; length];
+    let _ = reader.read_exact(&mut body);
+    request.body = String::from_utf8_lossy(&body).into_owned();
     received.lock().unwrap().push(request.clone());
     let mut stream = stream;
     match handler(&request) {
@@ -174,7 +225,15 @@ fn serve(stream: TcpStream, handler: &Handler, received: &Mutex<Vec<Received>>) 
 /// A raw platform: token and typing answered normally, the message route (and
 /// anything else) by `message`.
 pub fn platform(message: impl Fn(&Received) -> Action + Send + Sync + 'static) -> RawServer {
-    RawServer::start(move |req| {
+    RawServer::start(platform_handler(message))
+}
+
+/// The handler of [`platform`]: token and typing answered normally, the rest
+/// by `message`.
+pub fn platform_handler(
+    message: impl Fn(&Received) -> Action + Send + Sync + 'static,
+) -> impl Fn(&Received) -> Action + Send + Sync + 'static {
+    move |req| {
         if req.path == "/oauth/token" {
             Action::ok(&format!(
                 r#"{{"access_token":"{}","expires_in":86399}}"#,
@@ -185,7 +244,7 @@ pub fn platform(message: impl Fn(&Received) -> Action + Send + Sync + 'static) -
         } else {
             message(req)
         }
-    })
+    }
 }
 
 impl RawServer {
