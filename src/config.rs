@@ -51,12 +51,29 @@ pub enum TypingMode {
 }
 
 /// Where HTTP requests go through.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Clone, PartialEq, Eq, Default)]
 enum ProxyChoice {
     #[default]
     Direct,
     FromEnv,
     Url(String),
+}
+
+impl fmt::Debug for ProxyChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProxyChoice::Direct => f.write_str("Direct"),
+            ProxyChoice::FromEnv => f.write_str("FromEnv"),
+            // A proxy URL may carry a user name and password.
+            ProxyChoice::Url(url) => match url.split_once("://") {
+                Some((scheme, rest)) if rest.contains('@') => {
+                    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+                    write!(f, "Url({scheme}://[credentials]@{host})")
+                }
+                _ => write!(f, "Url({url})"),
+            },
+        }
+    }
 }
 
 /// Builds an [`Injector`]. Start with [`Injector::builder`] or
@@ -213,16 +230,19 @@ impl InjectorBuilder {
         self
     }
 
-    /// Sends every request through this proxy (`http://host:port`,
-    /// `socks5://host:port`). Default: no proxy; `HTTPS_PROXY` and friends
-    /// are ignored unless [`proxy_from_env`](Self::proxy_from_env) is called.
+    /// Sends every request through this HTTP CONNECT proxy
+    /// (`http://host:port`, `http://user:password@host:port`; `https://` for
+    /// TLS to the proxy). SOCKS proxies are refused with [`Error::Config`].
+    /// Default: no proxy; `HTTPS_PROXY` and friends are ignored unless
+    /// [`proxy_from_env`](Self::proxy_from_env) is called.
     pub fn proxy(mut self, url: impl Into<String>) -> Self {
         self.proxy = ProxyChoice::Url(url.into());
         self
     }
 
     /// Uses the proxy named by `ALL_PROXY`/`HTTPS_PROXY`/`HTTP_PROXY` (and
-    /// honours `NO_PROXY`). Default: off.
+    /// honours `NO_PROXY`); a SOCKS proxy there makes
+    /// [`build`](Self::build) fail with [`Error::Config`]. Default: off.
     pub fn proxy_from_env(mut self) -> Self {
         self.proxy = ProxyChoice::FromEnv;
         self
@@ -331,6 +351,9 @@ impl InjectorBuilder {
                     .map_err(|e| Error::Config(format!("invalid proxy URL: {e}")))?,
             ),
         };
+        if let Some(proxy) = &proxy {
+            check_proxy(proxy)?;
+        }
         Ok(Settings {
             api_base,
             login_base,
@@ -389,6 +412,19 @@ pub(crate) struct Settings {
     pub typing_timeout: Duration,
     pub message_timeout: Duration,
     pub clock: Arc<dyn Clock>,
+}
+
+/// Only HTTP CONNECT proxies: this crate builds ureq without SOCKS support,
+/// and ureq would panic on a SOCKS proxy given by hand (or go around one
+/// given by the environment).
+fn check_proxy(proxy: &ureq::Proxy) -> Result<(), Error> {
+    use ureq::ProxyProtocol as P;
+    match proxy.protocol() {
+        P::Http | P::Https => Ok(()),
+        other => Err(Error::Config(format!(
+            "{other:?} proxies are not supported; use an http:// (CONNECT) proxy"
+        ))),
+    }
 }
 
 fn check_credential(what: &str, value: &str) -> Result<(), Error> {
@@ -492,6 +528,23 @@ mod tests {
         ] {
             assert!(matches!(region_domain(bad), Err(Error::Config(_))), "{bad}");
         }
+    }
+
+    #[test]
+    fn proxies() {
+        for ok in ["http://127.0.0.1:3128", "https://proxy.example.com:443"] {
+            assert!(check_proxy(&ureq::Proxy::new(ok).unwrap()).is_ok(), "{ok}");
+        }
+        for socks in ["socks5://127.0.0.1:1080", "socks4://h:1", "socks4a://h:1"] {
+            let err = check_proxy(&ureq::Proxy::new(socks).unwrap()).unwrap_err();
+            assert!(err.to_string().contains("not supported"), "{err}");
+        }
+        let shown = format!(
+            "{:?}",
+            ProxyChoice::Url("http://me:pa55w0rd@proxy.example.com:3128".into())
+        );
+        assert_eq!(shown, "Url(http://[credentials]@proxy.example.com:3128)");
+        assert!(!shown.contains("pa55w0rd"));
     }
 
     #[test]

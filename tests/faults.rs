@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use std::sync::atomic::Ordering::SeqCst;
 
-use common::rawserver::{platform, platform_handler, Action, RawServer};
+use common::rawserver::{platform, platform_handler, Action, ConnectProxy, RawServer};
 use common::*;
 use genesys_inject::{Error, InjectorBuilder, Outcome, RetryPolicy, SafetyPolicy};
 use mockito::Matcher;
@@ -207,6 +207,34 @@ fn a_reset_during_the_tls_handshake_is_retried_then_a_transport_error() {
         clock.sleeps(),
         vec![Duration::from_millis(200), Duration::from_millis(400)]
     );
+}
+
+#[test]
+fn through_a_connect_proxy_injections_work_and_a_reset_after_sending_stays_unknown() {
+    let proxy = ConnectProxy::start();
+    let server = platform(|req| {
+        if req.body.contains("reset me") {
+            Action::Reset
+        } else {
+            Action::ok(&message_ok("via-proxy"))
+        }
+    });
+    let injector = raw_builder(&server.url(), &FakeClock::new())
+        .proxy(proxy.url())
+        .build()
+        .unwrap();
+    let receipt = injector.inject(&request(&["hello"])).unwrap();
+    assert_eq!(receipt.message_id.as_deref(), Some("via-proxy"));
+    let target = format!("CONNECT 127.0.0.1:{} HTTP/1.1", server.port);
+    let connects = proxy.connects.lock().unwrap().clone();
+    assert!(!connects.is_empty(), "no CONNECT seen");
+    assert!(connects.iter().all(|c| *c == target), "{connects:?}");
+
+    // The tunnel is a marked connection inside the marked connection: the
+    // answer's failure must still count as after sending.
+    let err = injector.inject(&request(&["reset me"])).unwrap_err();
+    assert!(err.is_outcome_unknown(), "{err:?}");
+    assert_eq!(server.count("/messages"), 2);
 }
 
 #[test]

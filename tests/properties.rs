@@ -81,6 +81,8 @@ fn named_bad_builder_inputs_are_config_errors() {
             .webhook_url("https://h.example.com")
             .webhook_queue_capacity(0)),
         ok(Injector::builder().proxy("not a proxy url")),
+        // Built without SOCKS support: ureq itself would panic on the first call.
+        ok(Injector::builder().proxy("socks5://127.0.0.1:1080")),
     ];
     for (i, builder) in cases.into_iter().enumerate() {
         let shown = format!("{builder:?}");

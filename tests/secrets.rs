@@ -92,3 +92,16 @@ fn secrets_never_appear_in_logs_errors_or_debug() {
         }
     }
 }
+
+#[test]
+fn a_proxy_password_is_not_shown_by_debug() {
+    let builder = genesys_inject::Injector::builder()
+        .credentials(CLIENT_ID, CLIENT_SECRET)
+        .proxy("http://proxyuser:PROXY-PA55@127.0.0.1:3128");
+    let builder_shown = format!("{builder:?}");
+    let injector = builder.build().unwrap();
+    for shown in [builder_shown, format!("{injector:?}")] {
+        assert!(!shown.contains("PROXY-PA55"), "{shown}");
+        assert!(!shown.contains(CLIENT_SECRET), "{shown}");
+    }
+}

@@ -256,3 +256,64 @@ impl RawServer {
             .count()
     }
 }
+
+/// An HTTP CONNECT proxy on 127.0.0.1: records each request head's first
+/// line (`CONNECT host:port HTTP/1.1`), then pipes bytes both ways.
+pub struct ConnectProxy {
+    pub port: u16,
+    pub connects: Arc<Mutex<Vec<String>>>,
+}
+
+impl ConnectProxy {
+    pub fn start() -> ConnectProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connects = Arc::new(Mutex::new(Vec::new()));
+        let seen = connects.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let seen = seen.clone();
+                std::thread::spawn(move || tunnel(client, &seen));
+            }
+        });
+        ConnectProxy { port, connects }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+fn tunnel(client: TcpStream, seen: &Mutex<Vec<String>>) {
+    // The client sends nothing more until it has the answer, so the reader
+    // holds no bytes past the head.
+    let mut reader = BufReader::new(client.try_clone().unwrap());
+    let mut first = String::new();
+    if reader.read_line(&mut first).unwrap_or(0) == 0 {
+        return;
+    }
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+    }
+    let first = first.trim_end().to_owned();
+    seen.lock().unwrap().push(first.clone());
+    let target = first.split_whitespace().nth(1).unwrap_or_default();
+    let Ok(upstream) = TcpStream::connect(target) else {
+        let _ = (&client).write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n");
+        return;
+    };
+    let _ = (&client).write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+    let (mut c_read, mut u_write) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+    let up = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut c_read, &mut u_write);
+        let _ = u_write.shutdown(std::net::Shutdown::Write);
+    });
+    let (mut u_read, mut c_write) = (upstream, client);
+    let _ = std::io::copy(&mut u_read, &mut c_write);
+    let _ = c_write.shutdown(std::net::Shutdown::Write);
+    let _ = up.join();
+}
