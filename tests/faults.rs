@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering::SeqCst;
 
 use common::rawserver::{platform, platform_handler, Action, ConnectProxy, RawServer};
 use common::*;
-use genesys_inject::{Error, InjectorBuilder, Outcome, RetryPolicy, SafetyPolicy};
+use genesys_inject::{Error, Injector, InjectorBuilder, Outcome, RetryPolicy, SafetyPolicy};
 use mockito::Matcher;
 
 fn raw_builder(url: &str, clock: &std::sync::Arc<FakeClock>) -> InjectorBuilder {
@@ -17,6 +17,26 @@ fn raw_builder(url: &str, clock: &std::sync::Arc<FakeClock>) -> InjectorBuilder 
         .base_url(url)
         .credentials(CLIENT_ID, CLIENT_SECRET)
         .clock(clock.clone())
+}
+
+/// How a request that never arrived ends under the default policy: tried, then
+/// retried twice after 200 ms and 400 ms (fake clock), then `NotDelivered`.
+fn assert_not_delivered_after_two_connect_retries(err: &Error, clock: &FakeClock) {
+    assert!(
+        matches!(
+            err,
+            Error::Transport {
+                outcome: Outcome::NotDelivered,
+                timed_out: false,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        clock.sleeps(),
+        vec![Duration::from_millis(200), Duration::from_millis(400)]
+    );
 }
 
 #[test]
@@ -79,6 +99,15 @@ fn unsendable_text() -> String {
     "x".repeat(wmem_max * 2)
 }
 
+/// An injector that accepts texts of `max` characters, with no safety rules.
+fn large_text_injector(url: &str, clock: &std::sync::Arc<FakeClock>, max: usize) -> Injector {
+    raw_builder(url, clock)
+        .max_text_chars(max)
+        .safety_policy(SafetyPolicy::empty())
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn a_reset_while_the_request_is_written_is_retried_and_delivered_once() {
     let text = unsendable_text();
@@ -93,24 +122,13 @@ fn a_reset_while_the_request_is_written_is_retried_and_delivered_once() {
         platform_handler(|_| Action::ok(&message_ok("m-1"))),
     );
     let clock = FakeClock::new();
-    let injector = raw_builder(&server.url(), &clock)
-        .max_text_chars(text.len())
-        .safety_policy(SafetyPolicy::empty())
-        .build()
-        .unwrap();
+    let injector = large_text_injector(&server.url(), &clock, text.len());
     let receipt = injector.inject(&request(&[&text])).unwrap();
     assert_eq!(receipt.message_id.as_deref(), Some("m-1"));
     assert_eq!(receipt.attempts, 2);
     // The policy's connect backoff, through the fake clock.
     assert_eq!(clock.sleeps(), vec![Duration::from_millis(200)]);
-    let heads = server.heads();
-    assert_eq!(
-        heads
-            .iter()
-            .filter(|h| h.path.ends_with("/messages"))
-            .count(),
-        2
-    );
+    assert_eq!(server.heads_count("/messages"), 2);
     let delivered: Vec<_> = server
         .received()
         .into_iter()
@@ -128,43 +146,18 @@ fn a_reset_while_the_request_is_written_every_time_is_not_delivered() {
         platform_handler(|_| Action::ok(&message_ok("never"))),
     );
     let clock = FakeClock::new();
-    let injector = raw_builder(&server.url(), &clock)
-        .max_text_chars(text.len())
-        .safety_policy(SafetyPolicy::empty())
-        .build()
-        .unwrap();
+    let injector = large_text_injector(&server.url(), &clock, text.len());
     let err = injector.inject(&request(&[&text])).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Transport {
-                outcome: Outcome::NotDelivered,
-                timed_out: false,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_not_delivered_after_two_connect_retries(&err, &clock);
     assert!(!err.is_outcome_unknown());
     assert!(
         err.to_string()
             .contains("before the request was completely sent"),
         "{err}"
     );
-    // First try and the policy's 2 connect retries; no body read whole.
+    // The first try and 2 retries; no body read whole.
     assert_eq!(server.count("/messages"), 0);
-    assert_eq!(
-        server
-            .heads()
-            .iter()
-            .filter(|h| h.path.ends_with("/messages"))
-            .count(),
-        3
-    );
-    assert_eq!(
-        clock.sleeps(),
-        vec![Duration::from_millis(200), Duration::from_millis(400)]
-    );
+    assert_eq!(server.heads_count("/messages"), 3);
 }
 
 #[test]
@@ -191,22 +184,8 @@ fn a_reset_during_the_tls_handshake_is_retried_then_a_transport_error() {
         .build()
         .unwrap();
     let err = injector.inject(&request(&["hi"])).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Transport {
-                outcome: Outcome::NotDelivered,
-                timed_out: false,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_not_delivered_after_two_connect_retries(&err, &clock);
     assert_eq!(hellos.load(SeqCst), 3);
-    assert_eq!(
-        clock.sleeps(),
-        vec![Duration::from_millis(200), Duration::from_millis(400)]
-    );
 }
 
 #[test]
@@ -249,22 +228,7 @@ fn a_refused_connection_is_retried_under_the_policy_then_a_transport_error() {
         .build()
         .unwrap();
     let err = injector.inject(&request(&["hi"])).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Transport {
-                outcome: Outcome::NotDelivered,
-                timed_out: false,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
-    // Default policy: 2 connect retries after 200 ms and 400 ms.
-    assert_eq!(
-        clock.sleeps(),
-        vec![Duration::from_millis(200), Duration::from_millis(400)]
-    );
+    assert_not_delivered_after_two_connect_retries(&err, &clock);
 
     let clock = FakeClock::new();
     let injector = raw_builder(&format!("http://127.0.0.1:{port}"), &clock)

@@ -250,11 +250,17 @@ pub fn platform_handler(
 impl RawServer {
     /// Requests received on paths ending with `suffix`.
     pub fn count(&self, suffix: &str) -> usize {
-        self.received()
-            .iter()
-            .filter(|r| r.path.ends_with(suffix))
-            .count()
+        ending_with(&self.received(), suffix)
     }
+
+    /// Request heads read on paths ending with `suffix`, reset ones included.
+    pub fn heads_count(&self, suffix: &str) -> usize {
+        ending_with(&self.heads(), suffix)
+    }
+}
+
+fn ending_with(requests: &[Received], suffix: &str) -> usize {
+    requests.iter().filter(|r| r.path.ends_with(suffix)).count()
 }
 
 /// An HTTP CONNECT proxy on 127.0.0.1: records each request head's first
