@@ -86,8 +86,9 @@ impl RetryPolicy {
         self
     }
 
-    /// Retries of a request that could not be sent (connection refused, DNS
-    /// failure, connect timeout), each after `backoff × 2^(n-1)`.
+    /// Retries of a request that could not be sent (DNS failure, connect
+    /// timeout, a connection refused, or reset or closed before the request
+    /// was completely written), each after `backoff × 2^(n-1)`.
     /// Default: 2 retries, 200 ms backoff.
     pub fn connect_retries(mut self, n: u32, backoff: Duration) -> Self {
         self.connect_retries = n;
