@@ -21,12 +21,7 @@ fn bench_library_path_runs_and_counts_match() {
         ])
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = common::successful_stdout(&out);
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(report["checks"], "ok", "{report}");
     assert_eq!(report["runs"][0]["side"], "library");

@@ -224,12 +224,7 @@ fn the_quickstart_runs_without_credentials_and_prints_the_receipt() {
         .env_clear()
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = successful_stdout(&out);
     for needle in [
         "mock Genesys Cloud",
         "Token:",

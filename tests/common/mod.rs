@@ -181,6 +181,18 @@ pub fn audit_records() -> Vec<serde_json::Value> {
 /// The path of example `name`. `cargo test` builds every example before it
 /// runs the tests; when one is missing (a filtered run such as
 /// `cargo test --test cli`), it is built here.
+/// The standard output of a child that must have succeeded; on failure the
+/// assertion shows both its outputs.
+pub fn successful_stdout(out: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 pub fn example_bin(name: &str) -> std::path::PathBuf {
     static BUILD: Mutex<()> = Mutex::new(());
     let _one_at_a_time = BUILD.lock().unwrap();

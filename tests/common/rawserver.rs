@@ -48,6 +48,7 @@ impl Action {
 pub struct Received {
     pub method: String,
     pub path: String,
+    pub version: String,
     pub headers: Vec<(String, String)>,
     pub body: String,
 }
@@ -152,6 +153,36 @@ fn reset(stream: TcpStream) {
     drop(stream);
 }
 
+/// Reads a request line and headers (names lower-cased); the body is left
+/// unread and empty. `None` when the peer sent nothing.
+fn read_head(reader: &mut BufReader<TcpStream>) -> Option<Received> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_owned();
+    let path = parts.next().unwrap_or_default().to_owned();
+    let version = parts.next().unwrap_or_default().to_owned();
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = h.trim_end().split_once(':') {
+            headers.push((k.to_ascii_lowercase(), v.trim().to_owned()));
+        }
+    }
+    Some(Received {
+        method,
+        path,
+        version,
+        headers,
+        body: String::new(),
+    })
+}
+
 fn serve(
     stream: TcpStream,
     reset_unread: &HeadHook,
@@ -161,33 +192,15 @@ fn serve(
 ) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut line = String::new();
-    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+    let Some(mut request) = read_head(&mut reader) else {
         return;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_owned();
-    let path = parts.next().unwrap_or_default().to_owned();
-    let mut headers = Vec::new();
-    let mut length = 0;
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-            break;
-        }
-        if let Some((k, v)) = h.trim_end().split_once(':') {
-            if k.eq_ignore_ascii_case("content-length") {
-                length = v.trim().parse().unwrap_or(0);
-            }
-            headers.push((k.to_ascii_lowercase(), v.trim().to_owned()));
-        }
-    }
-    let mut request = Received {
-        method,
-        path,
-        headers,
-        body: String::new(),
     };
+    let length = request
+        .headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
     heads.lock().unwrap().push(request.clone());
     if reset_unread(&request) {
         drop(reader);
@@ -295,19 +308,14 @@ fn tunnel(client: TcpStream, seen: &Mutex<Vec<String>>) {
     // The client sends nothing more until it has the answer, so the reader
     // holds no bytes past the head.
     let mut reader = BufReader::new(client.try_clone().unwrap());
-    let mut first = String::new();
-    if reader.read_line(&mut first).unwrap_or(0) == 0 {
+    let Some(head) = read_head(&mut reader) else {
         return;
-    }
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-            break;
-        }
-    }
-    let first = first.trim_end().to_owned();
-    seen.lock().unwrap().push(first.clone());
-    let target = first.split_whitespace().nth(1).unwrap_or_default();
+    };
+    seen.lock()
+        .unwrap()
+        .push(format!("{} {} {}", head.method, head.path, head.version));
+    // For CONNECT, the request target is the authority `host:port`.
+    let target = head.path.as_str();
     let Ok(upstream) = TcpStream::connect(target) else {
         let _ = (&client).write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n");
         return;
