@@ -8,7 +8,8 @@
 //!
 //! Without `--base-url`, an in-process keep-alive HTTP/1.1 server on
 //! 127.0.0.1 plays the platform and the webhook. Without `--threads`, the
-//! runs use K = 1 and K = 8 threads sharing one `Injector`.
+//! runs use K = 1, 8 and 32 threads sharing one `Injector`. Each run also
+//! reports the TCP connections the server accepted per injection.
 //!
 //! CPU figures: "process" is getrusage(RUSAGE_SELF), which includes the
 //! in-process server; "client" counts only the threads of the measured side
@@ -27,7 +28,8 @@ const CONV: &str = "ec35f2a8-289b-42d4-8893-c50eaf81a3c1";
 const COMM: &str = "0b2d9a4e-6f1c-4c7e-9a55-1d3f8e2b7c90";
 /// The library's per-phase timeouts, used by the floor too (see the README).
 const TIMEOUT: Duration = Duration::from_secs(10);
-const POOL: usize = 16;
+/// The library's default `max_idle_connections` (per host).
+const POOL: usize = 64;
 
 struct Options {
     n: usize,
@@ -42,7 +44,7 @@ struct Options {
 fn options() -> Result<Options, String> {
     let mut o = Options {
         n: 5000,
-        threads: vec![1, 8],
+        threads: vec![1, 8, 32],
         only: None,
         base_url: None,
         webhook_url: None,
@@ -86,6 +88,7 @@ fn options() -> Result<Options, String> {
 /// Counts what the in-process server received.
 #[derive(Default)]
 struct Counts {
+    connections: AtomicU64,
     token: AtomicU64,
     typing: AtomicU64,
     messages: AtomicU64,
@@ -104,6 +107,7 @@ fn start_server(counts: Arc<Counts>) -> String {
         .name("bench-server".into())
         .spawn(move || {
             for stream in listener.incoming().flatten() {
+                counts.connections.fetch_add(1, Relaxed);
                 let counts = counts.clone();
                 let _ = std::thread::Builder::new()
                     .name("bench-server".into())
@@ -249,6 +253,8 @@ struct Run {
     latencies: Vec<Duration>,
     cpu_process: Duration,
     cpu_client: Duration,
+    /// TCP connections the in-process server accepted during the run.
+    connections: Option<u64>,
 }
 
 /// Runs `per_call(i)` n times over k threads; returns wall time, sorted
@@ -323,6 +329,7 @@ fn run_library(n: usize, k: usize, base: &str, webhook: &str) -> Run {
         latencies,
         cpu_process,
         cpu_client: cpu_threads + webhook_cpu,
+        connections: None,
     }
 }
 
@@ -333,7 +340,7 @@ fn floor_agent() -> ureq::Agent {
         .http_status_as_error(false)
         .max_redirects(0)
         .proxy(None)
-        .max_idle_connections(POOL)
+        .max_idle_connections(POOL * 2)
         .max_idle_connections_per_host(POOL)
         .timeout_connect(Some(TIMEOUT))
         .timeout_send_request(Some(TIMEOUT))
@@ -397,6 +404,7 @@ fn run_floor(n: usize, k: usize, base: &str, webhook: &str) -> Run {
         latencies,
         cpu_process,
         cpu_client,
+        connections: None,
     }
 }
 
@@ -446,6 +454,7 @@ fn figures(r: &Run, n: usize) -> Value {
         "cpu_process_us_per_injection": r.cpu_process.as_secs_f64() * 1e6 / n as f64,
         "cpu_client_us_per_injection": r.cpu_client.as_secs_f64() * 1e6 / n as f64,
         "webhook_drain_ms": r.drain.as_secs_f64() * 1e3,
+        "connections_per_injection": r.connections.map(|c| c as f64 / n as f64),
     })
 }
 
@@ -495,16 +504,23 @@ fn main() {
         for _ in 0..o.repeat {
             for (s, &side) in sides.iter().enumerate() {
                 let snapshot = || {
-                    [&counts.typing, &counts.messages, &counts.webhooks].map(|c| c.load(Relaxed))
+                    [
+                        &counts.typing,
+                        &counts.messages,
+                        &counts.webhooks,
+                        &counts.connections,
+                    ]
+                    .map(|c| c.load(Relaxed))
                 };
                 let before = snapshot();
-                let run = if side == "library" {
+                let mut run = if side == "library" {
                     run_library(o.n, k, &base, &webhook)
                 } else {
                     run_floor(o.n, k, &base, &webhook)
                 };
                 if o.base_url.is_none() {
                     let after = snapshot();
+                    run.connections = Some(after[3] - before[3]);
                     let got: Vec<u64> = (0..3).map(|i| after[i] - before[i]).collect();
                     if got.iter().any(|&g| g != o.n as u64) {
                         failures.push(format!(
@@ -556,11 +572,14 @@ fn main() {
             o.repeat
         );
         println!();
-        println!("| side | K | injections/s | with webhook drain /s | p50 µs | p99 µs | CPU µs/inj (process) | CPU µs/inj (client) |");
-        println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+        println!("| side | K | injections/s | with webhook drain /s | p50 µs | p99 µs | CPU µs/inj (process) | CPU µs/inj (client) | connections/inj |");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         for r in &runs {
+            let connections = r["connections_per_injection"]
+                .as_f64()
+                .map_or("-".into(), |c| format!("{c:.4}"));
             println!(
-                "| {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} |",
+                "| {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} | {connections} |",
                 r["side"].as_str().unwrap(),
                 r["threads"],
                 r["injections_per_s"].as_f64().unwrap(),
@@ -573,7 +592,7 @@ fn main() {
         }
         for r in &ratios {
             println!(
-                "| library/floor | {} | {:.2}× | {:.2}× | | | {:.2}× | {:.2}× |",
+                "| library/floor | {} | {:.2}× | {:.2}× | | | {:.2}× | {:.2}× | |",
                 r["threads"],
                 r["throughput"].as_f64().unwrap(),
                 r["end_to_end"].as_f64().unwrap(),

@@ -2,7 +2,8 @@
 //!
 //! Run `cargo run --example inject -- --help` for the whole manual.
 
-use std::io::Read;
+use std::ffi::OsString;
+use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -20,7 +21,9 @@ USAGE:
     inject --agentless TYPE --from ADDRESS (--to ADDRESS | --contact ID) [OPTIONS] TEXT...
 
 Each TEXT is one content block; the blocks are joined with no separator.
-A TEXT of - reads one block from standard input.
+A TEXT of - reads one block from standard input (once; one trailing line
+break is dropped). A TEXT that starts with - goes after --, which ends the
+options: inject ... -- '-5 degrees tonight'.
 
 ROUTES:
     --conversation ID       conversation to send into (GUID)
@@ -35,9 +38,11 @@ ROUTES:
                             webmessaging)
     --new-conversation      agentless: start a new conversation instead of joining
                             the active one
+Flags of one route cannot be used with the other; no flag may be repeated.
 
 OPTIONS:
     --delay-ms N            wait N milliseconds before typing and sending
+                            (at most 600000: ten minutes)
     --dry-run               validate and print the exact request; no network traffic
     --json                  print the receipt, the dry run or the error as one JSON object
     -h, --help              print this help
@@ -47,13 +52,14 @@ ENVIRONMENT:
     GENESYS_CLIENT_SECRET   its secret (required to send)
     GENESYS_REGION          AWS region name or domain (default us-east-1)
     GENESYS_BASE_URL        one base URL for token and API calls (mock platforms, gateways)
-    WEBHOOK_URL             post each audit event here
+    WEBHOOK_URL             post each audit event here (set but empty: no webhook)
     RUST_LOG                log filter, e.g. genesys_inject=debug (logs go to stderr;
                             never ureq=trace in production: it prints the token)
 
 EXIT STATUS:
-    0   sent (or dry run valid)
-    1   other failure
+    0   sent (or dry run valid), even if printing the receipt then failed
+        (that failure is reported on standard error)
+    1   other failure (printing a dry run or this help included)
     2   invalid input or configuration
     3   authentication or permission refused
     4   rate limited (retries used up)
@@ -61,6 +67,7 @@ EXIT STATUS:
         before sending again
 ";
 
+/// What was asked for on the command line.
 #[derive(Default)]
 struct Args {
     conversation: Option<String>,
@@ -70,66 +77,151 @@ struct Args {
     to: Option<String>,
     contact: Option<String>,
     new_conversation: bool,
-    delay_ms: u64,
+    delay_ms: Option<u64>,
     dry_run: bool,
     json: bool,
-    texts: Vec<String>,
+    texts: Vec<Text>,
 }
 
-fn parse_args() -> Result<Args, String> {
+enum Text {
+    Literal(String),
+    Stdin,
+}
+
+enum Command {
+    Help,
+    Run(Args),
+}
+
+/// Sets `slot` once: a repeated flag is a usage error, not last-wins.
+fn once<T>(slot: &mut Option<T>, flag: &str, value: T) -> Result<(), String> {
+    if slot.is_some() {
+        return Err(format!("{flag} is given twice"));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+fn parse_args(raw: Vec<OsString>) -> Result<Command, String> {
     let mut args = Args::default();
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
-        match arg.as_str() {
-            "-h" | "--help" => {
-                print!("{HELP}");
-                std::process::exit(0);
+    let mut it = raw.into_iter().enumerate();
+    let utf8 = |(i, arg): (usize, OsString)| {
+        arg.into_string()
+            .map_err(|_| format!("argument {} is not valid UTF-8", i + 1))
+    };
+    let mut switches = std::collections::HashSet::new();
+    let mut stdin_seen = false;
+    while let Some(next) = it.next() {
+        let arg = utf8(next)?;
+        if arg.starts_with("--") && arg.len() > 2 && !switches.insert(arg.clone()) {
+            return Err(format!("{arg} is given twice"));
+        }
+        let mut value = || -> Result<String, String> {
+            match it.next().map(utf8).transpose()? {
+                Some(v) if v.starts_with('-') => Err(format!(
+                    "{arg} needs a value, but the next argument is {v:?}"
+                )),
+                Some(v) => Ok(v),
+                None => Err(format!("{arg} needs a value")),
             }
-            "--conversation" => args.conversation = Some(value("--conversation")?),
-            "--communication" => args.communication = Some(value("--communication")?),
-            "--agentless" => args.agentless = Some(value("--agentless")?),
-            "--from" => args.from = Some(value("--from")?),
-            "--to" => args.to = Some(value("--to")?),
-            "--contact" => args.contact = Some(value("--contact")?),
+        };
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "--conversation" => once(&mut args.conversation, &arg, value()?)?,
+            "--communication" => once(&mut args.communication, &arg, value()?)?,
+            "--agentless" => once(&mut args.agentless, &arg, value()?)?,
+            "--from" => once(&mut args.from, &arg, value()?)?,
+            "--to" => once(&mut args.to, &arg, value()?)?,
+            "--contact" => once(&mut args.contact, &arg, value()?)?,
             "--new-conversation" => args.new_conversation = true,
             "--delay-ms" => {
-                let v = value("--delay-ms")?;
-                args.delay_ms = v
+                let v = value()?;
+                let ms = v
                     .parse()
                     .map_err(|_| format!("--delay-ms takes milliseconds, not {v:?}"))?;
+                once(&mut args.delay_ms, &arg, ms)?;
             }
             "--dry-run" => args.dry_run = true,
             "--json" => args.json = true,
-            "--" => args.texts.extend(it.by_ref()),
-            "-" => args.texts.push(arg),
-            flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
-            _ => args.texts.push(arg),
+            "--" => {
+                for next in it.by_ref() {
+                    args.texts.push(Text::Literal(utf8(next)?));
+                }
+            }
+            "-" if stdin_seen => return Err("- is given twice: standard input is read once".into()),
+            "-" => {
+                stdin_seen = true;
+                args.texts.push(Text::Stdin);
+            }
+            flag if flag.starts_with('-') => {
+                return Err(format!(
+                    "unknown option {flag} (a TEXT that starts with - goes after --)"
+                ))
+            }
+            _ => args.texts.push(Text::Literal(arg)),
         }
     }
-    Ok(args)
+    Ok(Command::Run(args))
+}
+
+/// Reads one block from standard input: at most what the longest message
+/// can hold (3 UTF-8 bytes a UTF-16 unit, and a line break), then refuses.
+fn read_stdin() -> Result<String, String> {
+    let cap = MESSAGING_MAX_TEXT_CHARS * 3 + 2;
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(cap as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read standard input: {e}"))?;
+    if bytes.len() > cap {
+        return Err(format!(
+            "standard input is longer than a message can be ({MESSAGING_MAX_TEXT_CHARS} UTF-16 units)"
+        ));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| "standard input is not valid UTF-8")?;
+    let text = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    Ok(text.to_owned())
+}
+
+/// The flags of the route not taken, if any was given.
+fn stray_flags(args: &Args, agentless: bool) -> Option<&'static str> {
+    let given = |flag: &'static str, set: bool| set.then_some(flag);
+    if agentless {
+        given("--conversation", args.conversation.is_some())
+            .or(given("--communication", args.communication.is_some()))
+    } else {
+        given("--from", args.from.is_some())
+            .or(given("--to", args.to.is_some()))
+            .or(given("--contact", args.contact.is_some()))
+            .or(given("--new-conversation", args.new_conversation))
+    }
 }
 
 fn build_request(args: &Args) -> Result<InjectRequest, String> {
+    let agentless = args.agentless.is_some();
+    if let Some(flag) = stray_flags(args, agentless) {
+        return Err(if agentless {
+            format!("{flag} belongs to the communication route; it cannot be used with --agentless")
+        } else {
+            format!("{flag} belongs to the agentless route; use it with --agentless")
+        });
+    }
     let mut blocks = Vec::new();
     for text in &args.texts {
-        if text == "-" {
-            let mut block = String::new();
-            std::io::stdin()
-                .read_to_string(&mut block)
-                .map_err(|e| format!("cannot read standard input: {e}"))?;
-            blocks.push(ContentBlock::text(
-                block.strip_suffix('\n').unwrap_or(&block),
-            ));
-        } else {
-            blocks.push(ContentBlock::text(text.as_str()));
-        }
+        blocks.push(ContentBlock::text(match text {
+            Text::Literal(text) => text.clone(),
+            Text::Stdin => read_stdin()?,
+        }));
     }
     if blocks.is_empty() {
         return Err("give the message as one or more TEXT arguments".into());
     }
-    let request = match (&args.agentless, &args.conversation, &args.communication) {
-        (Some(kind), None, None) => {
+    let request = match &args.agentless {
+        Some(kind) => {
             let from = args.from.clone().ok_or("--agentless needs --from")?;
             let target = match (kind.as_str(), &args.to, &args.contact) {
                 ("webmessaging", None, Some(contact)) => {
@@ -146,6 +238,7 @@ fn build_request(args: &Args) -> Result<InjectRequest, String> {
                         "whatsapp" => AgentlessTarget::whatsapp(from, to),
                         other => return Err(format!("unknown --agentless type {other:?}")),
                     };
+                    // The library checks that this channel takes one.
                     match contact {
                         Some(c) => target.external_contact_id(c),
                         None => target,
@@ -156,17 +249,15 @@ fn build_request(args: &Args) -> Result<InjectRequest, String> {
             InjectRequest::agentless(target, blocks)
                 .use_existing_conversation(!args.new_conversation)
         }
-        (None, Some(conversation), Some(communication)) => {
-            InjectRequest::new(conversation, communication, blocks)
-        }
-        (None, _, _) => {
-            return Err("give --conversation and --communication, or --agentless".into())
-        }
-        (Some(_), _, _) => {
-            return Err("--agentless cannot be combined with --conversation/--communication".into())
-        }
+        None => match (&args.conversation, &args.communication) {
+            (Some(conversation), Some(communication)) => {
+                InjectRequest::new(conversation, communication, blocks)
+            }
+            _ => return Err("give --conversation and --communication, or --agentless".into()),
+        },
     };
-    Ok(request.delay(Duration::from_millis(args.delay_ms)))
+    // The library refuses more than MAX_DELAY, with an audit record.
+    Ok(request.delay(Duration::from_millis(args.delay_ms.unwrap_or(0))))
 }
 
 fn exit_code(e: &Error) -> u8 {
@@ -211,75 +302,119 @@ fn receipt_json(r: &Receipt) -> Value {
     })
 }
 
+/// Writes to standard output without panicking (`println!` panics when
+/// standard output is a closed pipe or a full disk).
+fn print(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
+/// Writes one line to standard error; if even that fails, there is no one
+/// left to tell.
+fn report(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "inject: {text}");
+}
+
+/// Prints the error as asked and returns its exit status, whether or not
+/// the printing worked.
 fn fail(json_out: bool, e: &Error) -> ExitCode {
     if json_out {
-        println!("{}", error_json(e));
+        if let Err(io) = print(&format!("{}\n", error_json(e))) {
+            report(&format!("{e} (and printing the JSON failed: {io})"));
+        }
     } else {
-        eprintln!("inject: {e}");
+        report(&e.to_string());
     }
     ExitCode::from(exit_code(e))
 }
 
+fn usage_error(json_out: bool, msg: &str) -> ExitCode {
+    if json_out {
+        let out = json!({"ok": false, "error": {"kind": "usage", "message": msg, "outcome": "not_delivered"}, "exit_code": 2});
+        if print(&format!("{out}\n")).is_ok() {
+            return ExitCode::from(2);
+        }
+    }
+    report(&format!("{msg}\nRun with --help for usage."));
+    ExitCode::from(2)
+}
+
+/// Prints what a command produced; a failure to print it is exit 1.
+fn output(text: &str) -> ExitCode {
+    match print(text) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            report(&format!("cannot write to standard output: {e}"));
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(msg) => return usage_error(&msg),
+    let raw: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let json_out = raw.iter().any(|a| a == "--json");
+    let args = match parse_args(raw) {
+        Ok(Command::Help) => return output(HELP),
+        Ok(Command::Run(args)) => args,
+        Err(msg) => return usage_error(json_out, &msg),
     };
     let request = match build_request(&args) {
         Ok(request) => request,
-        Err(msg) => return usage_error(&msg),
+        Err(msg) => return usage_error(json_out, &msg),
     };
+    let check = || request.prepare(MESSAGING_MAX_TEXT_CHARS, &SafetyPolicy::default());
 
-    // Check the input first, so that it is reported even without credentials.
-    let prepared = match request.prepare(MESSAGING_MAX_TEXT_CHARS, &SafetyPolicy::default()) {
-        Ok(prepared) => prepared,
-        Err(e) => return fail(args.json, &Error::Validation(e)),
-    };
     if args.dry_run {
-        if args.json {
+        let prepared = match check() {
+            Ok(prepared) => prepared,
+            Err(e) => return fail(args.json, &Error::Validation(e)),
+        };
+        let text = if args.json {
             let body: Value = serde_json::from_str(prepared.body()).expect("the body is JSON");
             let out = json!({"ok": true, "dry_run": true, "method": "POST", "path": prepared.path(),
                 "typing_path": prepared.typing_path(), "body": body, "message_size": prepared.message_size()});
-            println!("{out}");
+            format!("{out}\n")
         } else {
-            println!("POST {}", prepared.path());
-            println!("{}", prepared.body());
-        }
-        return ExitCode::SUCCESS;
+            format!("POST {}\n{}\n", prepared.path(), prepared.body())
+        };
+        return output(&text);
     }
 
     let injector = match Injector::from_env() {
         Ok(injector) => injector,
+        // Nothing can be sent (or audited) without a configuration; an
+        // invalid request is the more useful thing to report.
+        Err(config) => {
+            return match check() {
+                Err(invalid) => fail(args.json, &Error::Validation(invalid)),
+                Ok(_) => fail(args.json, &config),
+            }
+        }
+    };
+    // Validation happens inside `inject`, so that a refused request leaves
+    // the same audit record and webhook event as in any other program.
+    let receipt = match injector.inject(&request) {
+        Ok(receipt) => receipt,
         Err(e) => return fail(args.json, &e),
     };
-    match injector.inject(&request) {
-        Ok(receipt) => {
-            if args.json {
-                println!("{}", receipt_json(&receipt));
-            } else {
-                println!(
-                    "sent: message {} ({} attempt(s))",
-                    receipt
-                        .message_id
-                        .as_deref()
-                        .unwrap_or("(no id in the answer)"),
-                    receipt.attempts
-                );
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(args.json, &e),
-    }
-    // Dropping the injector here posts any queued webhook events.
-}
-
-fn usage_error(msg: &str) -> ExitCode {
-    if std::env::args().any(|a| a == "--json") {
-        let out = json!({"ok": false, "error": {"kind": "usage", "message": msg, "outcome": "not_delivered"}, "exit_code": 2});
-        println!("{out}");
+    let id = receipt
+        .message_id
+        .as_deref()
+        .unwrap_or("(no id in the answer)");
+    let text = if args.json {
+        format!("{}\n", receipt_json(&receipt))
     } else {
-        eprintln!("inject: {msg}\nRun with --help for usage.");
+        format!("sent: message {id} ({} attempt(s))\n", receipt.attempts)
+    };
+    if let Err(e) = print(&text) {
+        // The message is in the conversation: exit 0, so that a wrapper
+        // that retries on failure does not send it twice.
+        report(&format!(
+            "the message was sent (message {id}), but printing the receipt failed: {e}"
+        ));
     }
-    ExitCode::from(2)
+    ExitCode::SUCCESS
+    // Dropping the injector here posts any queued webhook events.
 }

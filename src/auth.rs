@@ -10,8 +10,8 @@ use serde::Deserialize;
 use ureq::http::header::HeaderValue;
 
 use crate::clock::{later, Clock};
-use crate::transport::{lock, with_retries, Answer, Attempt, Http};
-use crate::{Error, RetryPolicy};
+use crate::transport::{lock, redact, with_retries, Answer, Attempt, Http};
+use crate::{Error, Outcome, RetryPolicy};
 
 /// A string that is never shown: its `Debug` prints a placeholder.
 #[derive(Clone, PartialEq, Eq)]
@@ -62,6 +62,10 @@ struct Cached {
 /// token call.
 pub(crate) struct Auth {
     url: String,
+    /// Named in errors: the region in use, if a region chose the URL.
+    region: Option<&'static str>,
+    /// The client secret, kept only to redact it from error excerpts.
+    secret: Secret,
     /// `Basic base64(id:secret)`, marked sensitive.
     basic: HeaderValue,
     timeout: Duration,
@@ -101,7 +105,13 @@ struct OAuthError {
 }
 
 impl Auth {
-    pub fn new(login_base: &str, client_id: &str, secret: &Secret, timeout: Duration) -> Self {
+    pub fn new(
+        login_base: &str,
+        region: Option<&'static str>,
+        client_id: &str,
+        secret: &Secret,
+        timeout: Duration,
+    ) -> Self {
         let pair = format!("{client_id}:{}", secret.expose());
         let basic = format!(
             "Basic {}",
@@ -111,6 +121,8 @@ impl Auth {
         basic.set_sensitive(true);
         Auth {
             url: format!("{login_base}/oauth/token"),
+            region,
+            secret: secret.clone(),
             basic,
             timeout,
             cache: RwLock::new(None),
@@ -173,10 +185,13 @@ impl Auth {
         policy: &RetryPolicy,
         clock: &dyn Clock,
     ) -> Result<(Token, u64), Error> {
+        let mut attempts = 0;
         with_retries(policy, clock, || {
+            attempts += 1;
             let answer = match http.post(
                 &self.url,
                 Some(&self.basic),
+                None,
                 "application/x-www-form-urlencoded",
                 b"grant_type=client_credentials",
                 Some(self.timeout),
@@ -187,22 +202,130 @@ impl Auth {
             };
             log::debug!(target: "genesys_inject::auth", "POST {} -> HTTP {}", self.url, answer.status);
             if answer.is_success() {
-                return Attempt::Done(parse_token(&answer));
+                return Attempt::Done(self.parse_token(&answer));
             }
-            let error = token_error(&answer);
-            let text = String::from_utf8_lossy(&answer.body).to_ascii_lowercase();
-            if answer.status == 429
-                || (answer.status == 400 && text.contains("rate limit exceeded"))
-            {
-                Attempt::Throttled {
-                    retry_after: answer.retry_after(),
-                    error,
-                }
-            } else {
-                Attempt::Done(Err(error))
+            if is_rate_limited(&answer) {
+                let retry_after = answer.retry_after();
+                return Attempt::Throttled {
+                    retry_after,
+                    error: Error::RateLimited {
+                        attempts,
+                        retry_after,
+                        correlation_id: answer.correlation_id,
+                    },
+                };
             }
+            Attempt::Done(Err(self.token_error(&answer)))
         })
     }
+
+    /// The error for a token answer that is neither a token nor the rate
+    /// limit.
+    fn token_error(&self, answer: &Answer) -> Error {
+        let parsed: OAuthError = serde_json::from_slice(&answer.body).unwrap_or_default();
+        let excerpt = |fallback: &str| {
+            let secrets = [self.secret.expose(), basic_credential(&self.basic)];
+            answer.message_or(fallback, &secrets)
+        };
+        let description = |fallback: &str| {
+            parsed
+                .error_description
+                .clone()
+                .or(parsed.description.clone())
+                .filter(|d| !d.is_empty())
+                .map(|d| redact(&d, &[self.secret.expose(), basic_credential(&self.basic)]))
+                .unwrap_or_else(|| excerpt(fallback))
+        };
+        let wrong_url = |what: &str| {
+            Error::Config(format!(
+                "the token URL {} answered {what}: check {}",
+                self.url,
+                if self.region.is_some() {
+                    "the region"
+                } else {
+                    "the base URL (the token call goes to {base_url}/oauth/token)"
+                }
+            ))
+        };
+        match answer.status {
+            401 => self.auth_error(
+                answer,
+                parsed.error.clone(),
+                description("the credentials were refused"),
+            ),
+            400 | 403 if parsed.error.is_some() => self.auth_error(
+                answer,
+                parsed.error.clone(),
+                description("the credentials were refused"),
+            ),
+            404 => wrong_url("HTTP 404 (not found)"),
+            300..=399 => wrong_url(&format!(
+                "HTTP {} (a redirect, which the token call never follows)",
+                answer.status
+            )),
+            status => Error::Api {
+                status,
+                code: parsed.error.clone(),
+                message: format!(
+                    "the token endpoint {} failed: {}",
+                    self.url,
+                    description("no error body")
+                ),
+                correlation_id: answer.correlation_id.clone(),
+                body: None,
+                outcome: Outcome::NotDelivered,
+            },
+        }
+    }
+
+    fn auth_error(&self, answer: &Answer, error: Option<String>, description: String) -> Error {
+        Error::Auth {
+            status: Some(answer.status),
+            error,
+            description,
+            region: self.region.map(str::to_owned),
+            correlation_id: answer.correlation_id.clone(),
+        }
+    }
+
+    /// The error for a 401 from the API on a token just fetched.
+    pub fn refused_token(
+        &self,
+        error: Option<String>,
+        description: String,
+        correlation_id: Option<String>,
+    ) -> Error {
+        Error::Auth {
+            status: Some(401),
+            error,
+            description,
+            region: self.region.map(str::to_owned),
+            correlation_id,
+        }
+    }
+
+    fn parse_token(&self, answer: &Answer) -> Result<(Token, u64), Error> {
+        parse_token(answer).map_err(|description| self.auth_error(answer, None, description))
+    }
+}
+
+/// The token endpoint's own rate limit: HTTP 429, or HTTP 400 whose text says
+/// `rate limit exceeded` (as Genesys' Terraform provider checks).
+fn is_rate_limited(answer: &Answer) -> bool {
+    answer.status == 429
+        || (answer.status == 400
+            && String::from_utf8_lossy(&answer.body)
+                .to_ascii_lowercase()
+                .contains("rate limit exceeded"))
+}
+
+/// The base64 part of `Basic <base64>`.
+fn basic_credential(basic: &HeaderValue) -> &str {
+    basic
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .map_or("", |(_, credential)| credential)
 }
 
 /// How long a token is used: until 60 s before it expires, or half its life
@@ -215,16 +338,14 @@ fn refresh_after(expires_in: u64) -> Duration {
     }
 }
 
-fn parse_token(answer: &Answer) -> Result<(Token, u64), Error> {
+/// The token of a 2xx answer, or why it is not one.
+fn parse_token(answer: &Answer) -> Result<(Token, u64), String> {
     // Never quote a 2xx body: it may hold a token.
-    let not_a_token = |why: &str| Error::Auth {
-        status: Some(answer.status),
-        error: None,
-        description: format!(
+    let not_a_token = |why: &str| {
+        format!(
             "the token endpoint answered HTTP {} but {why}",
             answer.status
-        ),
-        correlation_id: answer.correlation_id.clone(),
+        )
     };
     let parsed: TokenAnswer = serde_json::from_slice(&answer.body).map_err(|_| {
         not_a_token("its body is not a JSON token answer (is the region or base URL right?)")
@@ -257,21 +378,6 @@ fn parse_token(answer: &Answer) -> Result<(Token, u64), Error> {
     ))
 }
 
-fn token_error(answer: &Answer) -> Error {
-    let parsed: OAuthError = serde_json::from_slice(&answer.body).unwrap_or_default();
-    let description = parsed
-        .error_description
-        .or(parsed.description)
-        .filter(|d| !d.is_empty())
-        .unwrap_or_else(|| answer.message_or("the credentials were refused"));
-    Error::Auth {
-        status: Some(answer.status),
-        error: parsed.error,
-        description,
-        correlation_id: answer.correlation_id.clone(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,6 +389,16 @@ mod tests {
             correlation_id: None,
             body: body.as_bytes().to_vec(),
         }
+    }
+
+    fn auth(region: Option<&'static str>) -> Auth {
+        Auth::new(
+            "https://login.example",
+            region,
+            "id",
+            &Secret::new("s3cr3t".into()),
+            Duration::from_secs(1),
+        )
     }
 
     #[test]
@@ -309,7 +425,7 @@ mod tests {
             r#"{"access_token":"","expires_in":5}"#,
             r#"{"access_token":"a\nb","expires_in":5}"#,
         ] {
-            let err = parse_token(&answer(200, bad)).unwrap_err();
+            let err = auth(None).parse_token(&answer(200, bad)).unwrap_err();
             assert!(matches!(err, Error::Auth { .. }), "{bad}");
             assert!(!err.to_string().contains("abc"), "{err}");
         }
@@ -317,33 +433,90 @@ mod tests {
 
     #[test]
     fn oauth_error_body() {
-        let e = token_error(&answer(
+        let e = auth(Some("eu-west-1")).token_error(&answer(
             401,
             r#"{"error":"invalid_client","description":"bad creds","error_description":"client not found"}"#,
         ));
+        assert!(e.to_string().contains("belongs to region eu-west-1"), "{e}");
         match e {
             Error::Auth {
                 status,
                 error,
                 description,
+                region,
                 ..
             } => {
                 assert_eq!(status, Some(401));
                 assert_eq!(error.as_deref(), Some("invalid_client"));
                 assert_eq!(description, "client not found");
+                assert_eq!(region.as_deref(), Some("eu-west-1"));
             }
             other => panic!("{other:?}"),
+        }
+        // No region in use: none named.
+        let e = auth(None).token_error(&answer(401, ""));
+        assert!(!e.to_string().contains("region"), "{e}");
+    }
+
+    #[test]
+    fn token_failures_are_classified() {
+        let a = auth(None);
+        let kind = |status, body: &str| a.token_error(&answer(status, body)).kind();
+        assert_eq!(kind(401, "nope"), "auth");
+        assert_eq!(kind(400, r#"{"error":"invalid_client"}"#), "auth");
+        assert_eq!(kind(403, r#"{"error":"unauthorized_client"}"#), "auth");
+        assert_eq!(kind(400, "<html>bad request</html>"), "api");
+        assert_eq!(kind(403, "forbidden by the gateway"), "api");
+        assert_eq!(kind(500, "oops"), "api");
+        assert_eq!(kind(503, ""), "api");
+        assert_eq!(kind(404, "not found"), "config");
+        assert_eq!(kind(301, ""), "config");
+        let e = a.token_error(&answer(404, ""));
+        assert!(
+            e.to_string().contains("https://login.example/oauth/token"),
+            "{e}"
+        );
+        assert_eq!(
+            a.token_error(&answer(502, "")).outcome(),
+            Outcome::NotDelivered
+        );
+        assert!(is_rate_limited(&answer(429, "")));
+        assert!(is_rate_limited(&answer(
+            400,
+            r#"{"error":"invalid_request","error_description":"Rate limit exceeded; try later"}"#
+        )));
+        assert!(!is_rate_limited(&answer(
+            400,
+            r#"{"error":"invalid_client"}"#
+        )));
+    }
+
+    #[test]
+    fn echoed_credentials_are_redacted() {
+        let a = auth(None);
+        let basic = basic_credential(&a.basic).to_owned();
+        assert!(!basic.is_empty());
+        for body in [
+            format!(
+                r#"{{"error":"invalid_client","error_description":"bad header Basic {basic}"}}"#
+            ),
+            format!("you sent authorization: Basic {basic}"),
+            format!("credential {basic} and secret s3cr3t"),
+            r#"{"error":"invalid_client","error_description":"id:s3cr3t"}"#.to_owned(),
+        ] {
+            let e = a.token_error(&answer(401, &body));
+            let shown = format!("{e} {e:?}");
+            assert!(
+                !shown.contains(&basic) && !shown.contains("s3cr3t"),
+                "{shown}"
+            );
+            assert!(shown.contains("[redacted]"), "{shown}");
         }
     }
 
     #[test]
     fn debug_hides_secrets() {
-        let auth = Auth::new(
-            "https://login.example",
-            "id",
-            &Secret::new("s3cr3t".into()),
-            Duration::from_secs(1),
-        );
+        let auth = auth(None);
         let shown = format!("{auth:?} {:?}", auth.basic);
         assert!(auth.basic.is_sensitive());
         assert!(

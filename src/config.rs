@@ -33,6 +33,9 @@ const REGIONS: &[(&str, &str)] = &[
     ("ap-northeast-3", "apne3.pure.cloud"),
 ];
 
+/// Default of [`InjectorBuilder::max_idle_connections`].
+const DEFAULT_MAX_IDLE_CONNECTIONS: usize = 64;
+
 /// The region used when none is given, as in the official SDKs.
 pub const DEFAULT_REGION: &str = "us-east-1";
 
@@ -98,6 +101,7 @@ pub struct InjectorBuilder {
     token_timeout: Duration,
     typing_timeout: Duration,
     message_timeout: Duration,
+    max_idle_connections: usize,
     clock: Arc<dyn Clock>,
 }
 
@@ -120,6 +124,7 @@ impl Default for InjectorBuilder {
             token_timeout: Duration::from_secs(10),
             typing_timeout: Duration::from_secs(5),
             message_timeout: Duration::from_secs(10),
+            max_idle_connections: DEFAULT_MAX_IDLE_CONNECTIONS,
             clock: Arc::new(SystemClock),
         }
     }
@@ -141,25 +146,29 @@ impl InjectorBuilder {
     /// | `GENESYS_BASE_URL` | as [`base_url`](Self::base_url) | unset |
     /// | `WEBHOOK_URL` | as [`webhook_url`](Self::webhook_url) | unset |
     ///
-    /// Empty variables count as unset.
+    /// A variable that is set must be usable: one that is not valid UTF-8,
+    /// or blank (empty or only white space), is an [`Error::Config`] naming
+    /// it, never a silent fallback to the default. The one exception is
+    /// `WEBHOOK_URL=` (set to the empty string), which means no webhook, so
+    /// that one cron line can switch it off.
     ///
     /// # Errors
-    /// [`Error::Config`] naming the required variable that is missing.
+    /// [`Error::Config`] naming the variable that is missing or unusable.
     pub fn from_env() -> Result<Self, Error> {
-        fn var(name: &str) -> Option<String> {
-            std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-        }
         let required = |name: &str| {
-            var(name)
+            env_var(name)?
                 .ok_or_else(|| Error::Config(format!("environment variable {name} is not set")))
         };
         let mut b = InjectorBuilder::new().credentials(
             required("GENESYS_CLIENT_ID")?,
             required("GENESYS_CLIENT_SECRET")?,
         );
-        b.region = var("GENESYS_REGION");
-        b.base_url = var("GENESYS_BASE_URL");
-        b.webhook_url = var("WEBHOOK_URL");
+        b.region = env_var("GENESYS_REGION")?;
+        b.base_url = env_var("GENESYS_BASE_URL")?;
+        b.webhook_url = match std::env::var_os("WEBHOOK_URL") {
+            Some(v) if v.is_empty() => None,
+            _ => env_var("WEBHOOK_URL")?,
+        };
         Ok(b)
     }
 
@@ -289,6 +298,18 @@ impl InjectorBuilder {
         self
     }
 
+    /// Idle connections kept open per host for reuse. Threads sharing one
+    /// injector each hold one connection while they call the platform, and
+    /// give it back for the next call: keep this at least the number of
+    /// threads that call [`inject`](Injector::inject) at the same time, or
+    /// connections (each a TLS handshake) are closed and opened again. Idle
+    /// connections close after 15 s, so a large value costs nothing when
+    /// fewer threads are used. Default: 64.
+    pub fn max_idle_connections(mut self, n: usize) -> Self {
+        self.max_idle_connections = n;
+        self
+    }
+
     /// The clock used for every wait (delivery delay, `Retry-After`, backoff)
     /// and for token expiry. Default: [`SystemClock`]. Tests use a fake.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -317,24 +338,25 @@ impl InjectorBuilder {
                 "the client id contains ':', which HTTP Basic authentication cannot carry".into(),
             ));
         }
-        let (api_base, login_base) = match &self.base_url {
+        let (api_base, login_base, region) = match &self.base_url {
             Some(url) => {
-                let url = check_url("base_url", url, false)?;
-                (url.clone(), url)
+                check_url("base_url", url, false)?;
+                let url = url.trim_end_matches('/');
+                (url.to_owned(), url.to_owned(), None)
             }
             None => {
-                let domain = region_domain(self.region.as_deref().unwrap_or(DEFAULT_REGION))?;
+                let (name, domain) = region(self.region.as_deref().unwrap_or(DEFAULT_REGION))?;
                 (
                     format!("https://api.{domain}"),
                     format!("https://login.{domain}"),
+                    Some(name),
                 )
             }
         };
-        let webhook_url = self
-            .webhook_url
-            .as_deref()
-            .map(|u| check_url("webhook_url", u, true))
-            .transpose()?;
+        // Posted to exactly as given.
+        if let Some(url) = &self.webhook_url {
+            check_url("webhook_url", url, true)?;
+        }
         if self.max_text_chars == 0 {
             return Err(Error::Config("max_text_chars must be at least 1".into()));
         }
@@ -359,7 +381,8 @@ impl InjectorBuilder {
             login_base,
             client_id,
             client_secret,
-            webhook_url,
+            region,
+            webhook_url: self.webhook_url,
             retry_policy: self.retry_policy,
             safety_policy: self.safety_policy,
             max_text_chars: self.max_text_chars,
@@ -371,6 +394,7 @@ impl InjectorBuilder {
             token_timeout: self.token_timeout,
             typing_timeout: self.typing_timeout,
             message_timeout: self.message_timeout,
+            max_idle_connections: self.max_idle_connections,
             clock: self.clock,
         })
     }
@@ -399,6 +423,8 @@ pub(crate) struct Settings {
     pub login_base: String,
     pub client_id: String,
     pub client_secret: Secret,
+    /// The AWS name of the region, unless a base URL replaced it.
+    pub region: Option<&'static str>,
     pub webhook_url: Option<String>,
     pub retry_policy: RetryPolicy,
     pub safety_policy: SafetyPolicy,
@@ -411,7 +437,27 @@ pub(crate) struct Settings {
     pub token_timeout: Duration,
     pub typing_timeout: Duration,
     pub message_timeout: Duration,
+    pub max_idle_connections: usize,
     pub clock: Arc<dyn Clock>,
+}
+
+/// An environment variable: `None` when unset; an error when it is set but
+/// not valid UTF-8 or blank.
+fn env_var(name: &str) -> Result<Option<String>, Error> {
+    let Some(value) = std::env::var_os(name) else {
+        return Ok(None);
+    };
+    let value = value.into_string().map_err(|_| {
+        Error::Config(format!(
+            "environment variable {name} is set but is not valid UTF-8"
+        ))
+    })?;
+    if value.trim().is_empty() {
+        return Err(Error::Config(format!(
+            "environment variable {name} is set but blank: unset it or give it a value"
+        )));
+    }
+    Ok(Some(value))
 }
 
 /// Only HTTP CONNECT proxies: this crate builds ureq without SOCKS support,
@@ -440,18 +486,21 @@ fn check_credential(what: &str, value: &str) -> Result<(), Error> {
 }
 
 /// The domain of a region given as an AWS name or as a known domain.
+#[cfg(test)]
 pub(crate) fn region_domain(input: &str) -> Result<&'static str, Error> {
+    region(input).map(|(_, domain)| domain)
+}
+
+/// The AWS name and the domain of a region given as either.
+pub(crate) fn region(input: &str) -> Result<(&'static str, &'static str), Error> {
     let s = input.trim().to_ascii_lowercase();
-    if let Some((_, domain)) = REGIONS.iter().find(|(name, _)| *name == s) {
-        return Ok(domain);
-    }
     let host = s.strip_prefix("https://").unwrap_or(&s);
     let host = host.strip_suffix('/').unwrap_or(host);
     let host = host.strip_prefix("api.").unwrap_or(host);
     REGIONS
         .iter()
-        .find(|(_, domain)| *domain == host)
-        .map(|(_, domain)| *domain)
+        .find(|(name, domain)| *name == s || *domain == host)
+        .copied()
         .ok_or_else(|| {
             Error::Config(format!(
                 "unknown region {input:?}: use an AWS region name such as eu-west-1 or a \
@@ -461,9 +510,9 @@ pub(crate) fn region_domain(input: &str) -> Result<&'static str, Error> {
 }
 
 /// Checks an absolute URL: https, or http to a loopback host; no user info,
-/// fragment, white space or control characters; a query only where allowed.
-/// Returns it without a trailing `/`.
-pub(crate) fn check_url(what: &str, url: &str, allow_query: bool) -> Result<String, Error> {
+/// fragment, white space or control characters; a port, if any, from 1 to
+/// 65535; a query only where allowed.
+pub(crate) fn check_url(what: &str, url: &str, allow_query: bool) -> Result<(), Error> {
     let bad = |why: &str| Error::Config(format!("{what} {why}"));
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad("contains white space or a control character"));
@@ -482,6 +531,20 @@ pub(crate) fn check_url(what: &str, url: &str, allow_query: bool) -> Result<Stri
     if authority.is_empty() || authority.contains('@') {
         return Err(bad("must name a host (and no user name or password)"));
     }
+    // What follows the host: nothing, or `:` and a port. (ureq would send a
+    // port above 65535 to the scheme's default port instead.)
+    let after_host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or("?", |(_, after)| after),
+        None => authority.find(':').map_or("", |i| &authority[i..]),
+    };
+    if !after_host.is_empty() {
+        let port = after_host.strip_prefix(':').unwrap_or("?");
+        if !port.bytes().all(|b| b.is_ascii_digit()) || !matches!(port.parse::<u16>(), Ok(1..)) {
+            return Err(bad(&format!(
+                "has an impossible port {port:?}: a port is a number from 1 to 65535"
+            )));
+        }
+    }
     let uri: ureq::http::Uri = url
         .parse()
         .map_err(|e| bad(&format!("is not a valid URL: {e}")))?;
@@ -491,7 +554,7 @@ pub(crate) fn check_url(what: &str, url: &str, allow_query: bool) -> Result<Stri
             "must use https; plain http is accepted only for 127.0.0.1, ::1 or localhost",
         ));
     }
-    Ok(url.trim_end_matches('/').to_owned())
+    Ok(())
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -549,10 +612,9 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert_eq!(
-            check_url("u", "http://127.0.0.1:8080/", false).unwrap(),
-            "http://127.0.0.1:8080"
-        );
+        assert!(check_url("u", "http://127.0.0.1:8080/", false).is_ok());
+        assert!(check_url("u", "http://127.0.0.1:65535", false).is_ok());
+        assert!(check_url("u", "https://[::1]:443/x", false).is_ok());
         assert!(check_url("u", "http://localhost:1/x", false).is_ok());
         assert!(check_url("u", "http://[::1]:1", false).is_ok());
         assert!(check_url("u", "https://gw.example.com/genesys", false).is_ok());
@@ -570,6 +632,17 @@ mod tests {
             "127.0.0.1:80",
             "https://",
             "",
+            // Impossible ports.
+            "http://127.0.0.1:65536",
+            "http://127.0.0.1:99999/x",
+            "https://example.com:0",
+            "https://example.com:",
+            "https://example.com:+443",
+            "https://example.com:44a",
+            "https://example.com:1:2",
+            "http://[::1]:70000",
+            "http://[::1]x",
+            "http://[::1",
         ] {
             assert!(
                 matches!(check_url("u", bad, false), Err(Error::Config(_))),

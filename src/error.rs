@@ -43,13 +43,20 @@ pub enum Error {
     #[error("configuration error: {0}")]
     Config(String),
 
-    /// The token endpoint refused the client credentials (or answered
-    /// something that is not a token). Check `GENESYS_CLIENT_ID`,
-    /// `GENESYS_CLIENT_SECRET` and the region. Never delivered.
+    /// The token endpoint refused the client credentials (HTTP 401, or 400
+    /// or 403 with an OAuth error such as `invalid_client`), answered a 2xx
+    /// that is not a token, or the API refused a freshly fetched token.
+    /// Check `GENESYS_CLIENT_ID`, `GENESYS_CLIENT_SECRET` and, when a region
+    /// is in use, that the OAuth client belongs to it. Never delivered.
+    ///
+    /// The token endpoint's other failures are not this variant: its rate
+    /// limit is [`Error::RateLimited`], a 404 or a redirect (a wrong base
+    /// URL) is [`Error::Config`], a 5xx or another status is [`Error::Api`].
     #[error(
-        "authentication failed{}: {description}; check GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET \
-         and the region (the OAuth client must use the client-credentials grant){}",
+        "authentication failed{}: {description}; check GENESYS_CLIENT_ID and \
+         GENESYS_CLIENT_SECRET{} (the OAuth client must use the client-credentials grant){}",
         status.map(|s| format!(" (HTTP {s})")).unwrap_or_default(),
+        region.as_deref().map(|r| format!(", and that the OAuth client belongs to region {r}")).unwrap_or_default(),
         correlation(correlation_id)
     )]
     Auth {
@@ -57,8 +64,12 @@ pub enum Error {
         status: Option<u16>,
         /// The OAuth `error` code (`invalid_client`, …), when there was one.
         error: Option<String>,
-        /// What went wrong, in the server's words where it gave any.
+        /// What went wrong, in the server's words where it gave any (with
+        /// any credential it echoed redacted).
         description: String,
+        /// The region whose token endpoint was asked (its AWS name), or
+        /// `None` when a base URL replaced the region.
+        region: Option<String>,
         /// The `ININ-Correlation-Id` of the answer, for Genesys support.
         correlation_id: Option<String>,
     },
@@ -234,6 +245,18 @@ pub struct ApiErrorBody {
     pub errors: Vec<ApiErrorBody>,
 }
 
+impl ApiErrorBody {
+    /// Redacts `secrets` and any echoed credential from every message.
+    pub(crate) fn redact(&mut self, secrets: &[&str]) {
+        if let Some(message) = &mut self.message {
+            *message = crate::transport::redact(message, secrets);
+        }
+        for nested in &mut self.errors {
+            nested.redact(secrets);
+        }
+    }
+}
+
 /// One entry of [`ApiErrorBody::details`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -295,8 +318,9 @@ pub enum ValidationError {
         /// Which id (`conversation_id`, `communication_id`, …).
         field: &'static str,
     },
-    /// A phone number is not in E.164 form (`+` then 8 to 15 digits).
-    #[error("{field} must be an E.164 phone number: + followed by 8 to 15 digits")]
+    /// A phone number is not in E.164 form (`+`, then 7 to 15 digits, the
+    /// first not 0).
+    #[error("{field} must be an E.164 phone number: + followed by 7 to 15 digits (no spaces)")]
     InvalidPhoneNumber {
         /// Which address (`from_address`, `to_address`).
         field: &'static str,
@@ -307,7 +331,16 @@ pub enum ValidationError {
         /// Which address.
         field: &'static str,
     },
-    /// The messenger type cannot carry free text.
+    /// The request asks for something its route or channel cannot carry.
     #[error("{0}")]
     Unsupported(&'static str),
+    /// The delivery delay is longer than
+    /// [`MAX_DELAY`](crate::MAX_DELAY).
+    #[error("the delivery delay of {delay_ms} ms is longer than the maximum of {max_ms} ms")]
+    DelayTooLong {
+        /// The delay asked for, in milliseconds.
+        delay_ms: u64,
+        /// The maximum, in milliseconds.
+        max_ms: u64,
+    },
 }

@@ -4,11 +4,12 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::audit::{self, AUDIT_TARGET};
-use crate::auth::Auth;
+use crate::auth::{Auth, Token};
 use crate::clock::later;
 use crate::config::Settings;
 use crate::request::{PreparedMessage, Route};
 use crate::transport::{with_retries, Answer, Attempt, Gate, Http};
+use crate::validate::is_guid;
 use crate::webhook::{Webhook, WebhookStats};
 use crate::{
     ApiErrorBody, Error, InjectRequest, InjectorBuilder, Outcome, Receipt, RetryPolicy, TypingMode,
@@ -61,9 +62,14 @@ impl Injector {
     }
 
     pub(crate) fn from_settings(settings: Settings) -> Result<Self, Error> {
-        let http = Http::new(settings.proxy.clone(), settings.message_timeout);
+        let http = Http::new(
+            settings.proxy.clone(),
+            settings.message_timeout,
+            settings.max_idle_connections,
+        );
         let auth = Auth::new(
             &settings.login_base,
+            settings.region,
             &settings.client_id,
             &settings.client_secret,
             settings.token_timeout,
@@ -73,7 +79,8 @@ impl Injector {
             Some(url) => Some(
                 Webhook::start(
                     url.clone(),
-                    Http::new(settings.proxy.clone(), settings.webhook_timeout),
+                    // One thread posts, one connection at a time.
+                    Http::new(settings.proxy.clone(), settings.webhook_timeout, 1),
                     settings.webhook_queue_capacity,
                     settings.shutdown_timeout,
                     settings.clock.clone(),
@@ -126,11 +133,13 @@ impl Injector {
         let result = self.run(request, &mut message_size);
         let latency_ms = u64::try_from(clock.now().saturating_duration_since(start).as_millis())
             .unwrap_or(u64::MAX);
+        // Only a value that passed validation goes into the record: the
+        // platform's conversation id when it is a GUID, else the request's.
         let interaction_id = match &result {
             Ok(Receipt {
                 conversation_id: Some(id),
                 ..
-            }) => id.clone(),
+            }) if is_guid(id) => id.clone(),
             _ => request.audit_id(),
         };
         let success = result.is_ok();
@@ -232,6 +241,7 @@ impl Injector {
             let answer = match self.http.post(
                 call.url,
                 Some(token.header()),
+                None,
                 "application/json",
                 call.body,
                 call.timeout,
@@ -266,7 +276,7 @@ impl Injector {
                     }
                 }
                 status => {
-                    let error = api_error(&answer, call.permission);
+                    let error = self.api_error(&answer, call.permission, &token);
                     if policy.retry_server_errors
                         && matches!(status, 500 | 503)
                         && error.outcome() == Outcome::NotDelivered
@@ -299,44 +309,51 @@ impl Injector {
     }
 }
 
-/// The error for a non-2xx answer other than 429 (and a first 401).
-fn api_error(answer: &Answer, permission: &'static str) -> Error {
-    let body: Option<ApiErrorBody> = serde_json::from_slice(&answer.body)
-        .ok()
-        .filter(|b: &ApiErrorBody| b.message.is_some() || b.code.is_some());
-    let message = body
-        .as_ref()
-        .and_then(|b| b.message.clone())
-        .unwrap_or_else(|| answer.message_or("no error body"));
-    let correlation_id = answer
-        .correlation_id
-        .clone()
-        .or_else(|| body.as_ref().and_then(|b| b.context_id.clone()));
-    match answer.status {
-        401 => Error::Auth {
-            status: Some(401),
-            error: body.as_ref().and_then(|b| b.code.clone()),
-            description: format!("the API refused a freshly fetched token: {message}"),
-            correlation_id,
-        },
-        403 => Error::Forbidden {
-            message,
-            permission,
-            correlation_id,
-        },
-        status => {
-            let outcome = match status {
-                500 | 503 if body.is_some() => Outcome::NotDelivered,
-                500..=599 => Outcome::Unknown,
-                _ => Outcome::NotDelivered,
-            };
-            Error::Api {
-                status,
-                code: body.as_ref().and_then(|b| b.code.clone()),
-                message,
+impl Injector {
+    /// The error for a non-2xx answer other than 429 (and a first 401).
+    /// `token` was sent with the request: redacted should the body echo it.
+    fn api_error(&self, answer: &Answer, permission: &'static str, token: &Token) -> Error {
+        let header = token.header().to_str().unwrap_or_default();
+        let secrets = [header, header.strip_prefix("Bearer ").unwrap_or(header)];
+        let mut body: Option<ApiErrorBody> = serde_json::from_slice(&answer.body)
+            .ok()
+            .filter(|b: &ApiErrorBody| b.message.is_some() || b.code.is_some());
+        if let Some(body) = &mut body {
+            body.redact(&secrets);
+        }
+        let message = body
+            .as_ref()
+            .and_then(|b| b.message.clone())
+            .unwrap_or_else(|| answer.message_or("no error body", &secrets));
+        let correlation_id = answer
+            .correlation_id
+            .clone()
+            .or_else(|| body.as_ref().and_then(|b| b.context_id.clone()));
+        match answer.status {
+            401 => self.auth.refused_token(
+                body.as_ref().and_then(|b| b.code.clone()),
+                format!("the API refused a freshly fetched token: {message}"),
                 correlation_id,
-                body: body.map(Box::new),
-                outcome,
+            ),
+            403 => Error::Forbidden {
+                message,
+                permission,
+                correlation_id,
+            },
+            status => {
+                let outcome = match status {
+                    500 | 503 if body.is_some() => Outcome::NotDelivered,
+                    500..=599 => Outcome::Unknown,
+                    _ => Outcome::NotDelivered,
+                };
+                Error::Api {
+                    status,
+                    code: body.as_ref().and_then(|b| b.code.clone()),
+                    message,
+                    correlation_id,
+                    body: body.map(Box::new),
+                    outcome,
+                }
             }
         }
     }

@@ -60,7 +60,8 @@
 //! 2. **Gets a token** (OAuth client credentials, HTTP Basic) from a cache
 //!    guarded by a mutex: one fetch at a time however many threads ask,
 //!    refreshed 60 s before it expires, dropped and fetched again after a 401.
-//! 3. **Waits** the request's delivery delay ([`InjectRequest::delay`]).
+//! 3. **Waits** the request's delivery delay ([`InjectRequest::delay`], at
+//!    most [`MAX_DELAY`]).
 //! 4. **Sends the typing indicator** (communication route only;
 //!    [`TypingMode`]).
 //! 5. **Sends the message**, retrying a 429 after `Retry-After × 2^(n-1)`
@@ -71,8 +72,9 @@
 //! 6. **Audits**: one JSON record through `log` (target
 //!    `genesys_inject::audit`, level info) and, with a webhook URL, the same
 //!    event queued for a background thread that posts it
-//!    ([`Injector::flush`], [`Injector::webhook_stats`]). The webhook never
-//!    slows nor fails an injection.
+//!    ([`Injector::flush`], [`Injector::webhook_stats`]) with one
+//!    `Idempotency-Key` per event. The webhook never slows nor fails an
+//!    injection. Only ids that passed validation go into the record.
 //!
 //! # Two routes
 //! [`InjectRequest::new`] sends as a participant's communication (usually the
@@ -117,7 +119,10 @@ pub use clock::{Clock, SystemClock};
 pub use config::{InjectorBuilder, TypingMode, DEFAULT_REGION};
 pub use error::{ApiErrorBody, ApiErrorDetail, Error, Outcome, ValidationError};
 pub use injector::Injector;
-pub use request::{AgentlessTarget, InjectRequest, MessengerType, PreparedMessage, Receipt};
+pub use request::{
+    AgentlessTarget, InjectRequest, MessengerType, PreparedMessage, Receipt,
+    INVALID_INTERACTION_ID, MAX_DELAY,
+};
 pub use retry::RetryPolicy;
 pub use validate::{
     validate, ContentBlock, SafetyPolicy, ValidatedText, MESSAGING_MAX_TEXT_CHARS,

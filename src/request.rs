@@ -7,9 +7,19 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::validate::{
-    check_e164, check_guid, validate, MESSAGING_MAX_TEXT_CHARS, SMS_MAX_TEXT_CHARS,
+    check_e164, check_guid, is_e164, is_guid, validate, MESSAGING_MAX_TEXT_CHARS,
+    SMS_MAX_TEXT_CHARS,
 };
 use crate::{ContentBlock, SafetyPolicy, ValidationError};
+
+/// The longest delivery delay [`InjectRequest::delay`] accepts: 10 minutes.
+/// A bot message is for a live conversation; anything later is scheduling,
+/// which belongs to the caller (cron), not to a blocked thread.
+pub const MAX_DELAY: Duration = Duration::from_secs(600);
+
+/// The `interactionId` of an audit record whose request named no id that
+/// passed validation.
+pub const INVALID_INTERACTION_ID: &str = "invalid";
 
 /// One message to inject: where it goes, its content blocks, and an optional
 /// delivery delay.
@@ -79,7 +89,8 @@ impl InjectRequest {
     }
 
     /// Waits this long (after validation, before the typing indicator and the
-    /// message). Default: no delay.
+    /// message). At most [`MAX_DELAY`] (10 minutes): a longer delay is refused
+    /// by validation with [`ValidationError::DelayTooLong`]. Default: no delay.
     pub fn delay(mut self, delay: Duration) -> Self {
         self.delay = delay;
         self
@@ -117,6 +128,12 @@ impl InjectRequest {
         max_text_chars: usize,
         policy: &SafetyPolicy,
     ) -> Result<PreparedMessage, ValidationError> {
+        if self.delay > MAX_DELAY {
+            return Err(ValidationError::DelayTooLong {
+                delay_ms: u64::try_from(self.delay.as_millis()).unwrap_or(u64::MAX),
+                max_ms: MAX_DELAY.as_millis() as u64,
+            });
+        }
         match &self.route {
             Route::Communication {
                 conversation_id,
@@ -168,23 +185,20 @@ impl InjectRequest {
     }
 
     /// The `interactionId` of an audit record when the platform gave no
-    /// conversation id: the conversation id, the external contact id, or the
-    /// recipient address with all but its last four characters masked.
+    /// conversation id. Only a value that passes validation goes into the
+    /// record: the conversation id (a GUID), else the external contact id (a
+    /// GUID), else the recipient address, valid for its channel, with all but
+    /// its last four characters masked; else [`INVALID_INTERACTION_ID`]. Raw
+    /// input that failed validation (a phone number typed where a GUID was
+    /// wanted) never reaches the log or the webhook.
     pub(crate) fn audit_id(&self) -> String {
-        let id = match &self.route {
+        match &self.route {
             Route::Communication {
                 conversation_id, ..
-            } => conversation_id.clone(),
-            Route::Agentless { target, .. } => {
-                match (&target.external_contact_id, &target.to_address) {
-                    (Some(contact), _) => contact.clone(),
-                    (None, Some(to)) => mask(to),
-                    (None, None) => String::new(),
-                }
-            }
-        };
-        // A crafted id must not bloat the log; JSON escaping handles the rest.
-        id.chars().take(128).collect()
+            } if is_guid(conversation_id) => conversation_id.clone(),
+            Route::Communication { .. } => INVALID_INTERACTION_ID.to_owned(),
+            Route::Agentless { target, .. } => target.audit_id(),
+        }
     }
 }
 
@@ -349,8 +363,9 @@ impl AgentlessTarget {
         }
     }
 
-    /// Also names the external contact (SMS and Open accept it beside the
-    /// address). Default: none.
+    /// Also names the external contact, a GUID (SMS and Open accept it beside
+    /// the address; on any other channel validation refuses it). Default:
+    /// none.
     pub fn external_contact_id(mut self, id: impl Into<String>) -> Self {
         self.external_contact_id = Some(id.into());
         self
@@ -391,11 +406,15 @@ impl AgentlessTarget {
             M::Apple => {
                 check_guid(&self.from_address, "integration_id")?;
                 check_e164(to.unwrap_or_default(), "to_address")?;
+                if self.external_contact_id.is_some() {
+                    return Err(ValidationError::Unsupported(
+                        "Apple Messages for Business takes a to address, not an external contact id",
+                    ));
+                }
             }
             M::Open => {
                 check_guid(&self.from_address, "integration_id")?;
-                let to = to.unwrap_or_default();
-                if to.trim().is_empty() || to.chars().any(char::is_control) || to.len() > 256 {
+                if !is_open_address(to.unwrap_or_default()) {
                     return Err(ValidationError::InvalidAddress {
                         field: "to_address",
                     });
@@ -407,6 +426,34 @@ impl AgentlessTarget {
         }
         Ok(())
     }
+
+    /// See [`InjectRequest::audit_id`]: each value is checked as validation
+    /// checks it, whatever else in the request failed.
+    fn audit_id(&self) -> String {
+        use MessengerType as M;
+        if let Some(contact) = self.external_contact_id.as_deref().filter(|c| is_guid(c)) {
+            return contact.to_owned();
+        }
+        let to = self.to_address.as_deref().unwrap_or_default();
+        let valid = match self.messenger {
+            M::Sms | M::Apple => is_e164(to),
+            M::Open => is_open_address(to),
+            // A WhatsApp id is digits only (13175555555).
+            M::WhatsApp => (7..=15).contains(&to.len()) && to.bytes().all(|b| b.is_ascii_digit()),
+            M::WebMessaging => false,
+        };
+        if valid {
+            mask(to)
+        } else {
+            INVALID_INTERACTION_ID.to_owned()
+        }
+    }
+}
+
+/// An open messaging address: not blank, no control characters, at most 256
+/// bytes.
+fn is_open_address(to: &str) -> bool {
+    !to.trim().is_empty() && !to.chars().any(char::is_control) && to.len() <= 256
 }
 
 impl fmt::Debug for AgentlessTarget {

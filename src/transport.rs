@@ -12,8 +12,6 @@ use crate::phase::{self, PhaseConnector};
 use crate::{Error, Outcome, RetryPolicy};
 
 const USER_AGENT: &str = concat!("genesys-inject/", env!("CARGO_PKG_VERSION"));
-/// Idle connections kept per host (ureq's default is 3).
-const POOL_SIZE: usize = 16;
 /// Largest answer body read; the platform's answers are a few hundred bytes.
 const MAX_BODY: u64 = 1 << 20;
 
@@ -42,18 +40,21 @@ impl Answer {
         crate::retry::parse_retry_after(self.retry_after.as_deref(), std::time::SystemTime::now())
     }
 
-    /// The start of the body, or `fallback` when the body is empty.
-    pub fn message_or(&self, fallback: &str) -> String {
-        match self.body_excerpt(200) {
+    /// The start of the body (as [`body_excerpt`](Self::body_excerpt)), or
+    /// `fallback` when the body is empty.
+    pub fn message_or(&self, fallback: &str, secrets: &[&str]) -> String {
+        match self.body_excerpt(200, secrets) {
             s if s.is_empty() => fallback.to_owned(),
             s => s,
         }
     }
 
-    /// The body as text, cut to `max` bytes (on a character boundary), for
-    /// error messages.
-    pub fn body_excerpt(&self, max: usize) -> String {
-        let text = String::from_utf8_lossy(&self.body);
+    /// The body as text, with `secrets` and any credential after `Basic` or
+    /// `Bearer` redacted, cut to `max` bytes (on a character boundary), for
+    /// error messages and logs. Redacted before it is cut, so that no part
+    /// of a secret is left at the cut.
+    pub fn body_excerpt(&self, max: usize, secrets: &[&str]) -> String {
+        let text = redact(&String::from_utf8_lossy(&self.body), secrets);
         let text = text.trim();
         let mut end = text.len().min(max);
         while !text.is_char_boundary(end) {
@@ -61,6 +62,60 @@ impl Answer {
         }
         text[..end].to_owned()
     }
+}
+
+const REDACTED: &str = "[redacted]";
+
+/// `text` with every occurrence of each secret (of 4 bytes or more)
+/// replaced, and with the credential that follows an HTTP authentication
+/// scheme name (`Basic …`, `Bearer …`, any case) replaced: a server that
+/// echoes the request's `Authorization` header must not put it into an error.
+pub(crate) fn redact(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_owned();
+    for secret in secrets.iter().filter(|s| s.len() >= 4) {
+        if out.contains(secret) {
+            out = out.replace(secret, REDACTED);
+        }
+    }
+    let lower = out.to_ascii_lowercase();
+    let bytes = lower.as_bytes();
+    let mut cuts = Vec::new();
+    for scheme in ["basic", "bearer"] {
+        for (at, _) in lower.match_indices(scheme) {
+            let word_start = at == 0 || !bytes[at - 1].is_ascii_alphanumeric();
+            let mut i = at + scheme.len();
+            let gap = i;
+            while i < bytes.len() && (bytes[i] == b' ' || bytes[i] == b'\t') {
+                i += 1;
+            }
+            let start = i;
+            while i < bytes.len() && is_token68(bytes[i]) {
+                i += 1;
+            }
+            if word_start && start > gap && looks_like_a_credential(&out[start..i]) {
+                cuts.push((start, i));
+            }
+        }
+    }
+    cuts.sort_unstable();
+    for (start, end) in cuts.into_iter().rev() {
+        out.replace_range(start..end, REDACTED);
+    }
+    out
+}
+
+fn is_token68(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b)
+}
+
+/// Prose ("basic information") is left alone: a credential has 6 or more
+/// characters with a digit, a symbol, or both letter cases.
+fn looks_like_a_credential(s: &str) -> bool {
+    let has = |f: fn(&u8) -> bool| s.as_bytes().iter().any(f);
+    s.len() >= 6
+        && (has(u8::is_ascii_digit)
+            || has(|b| !b.is_ascii_alphanumeric())
+            || (has(u8::is_ascii_uppercase) && has(u8::is_ascii_lowercase)))
 }
 
 /// A failed exchange: the error, and whether retrying it is safe and useful.
@@ -77,7 +132,9 @@ impl Http {
     /// `timeouts` applies to each phase of an exchange. The global, per-call
     /// and resolve timeouts are left unset on purpose: setting any of them
     /// makes ureq spawn a thread per request to resolve the host.
-    pub fn new(proxy: Option<ureq::Proxy>, timeout: Duration) -> Self {
+    /// `idle_per_host` connections are kept for reuse per host (ureq's
+    /// default is 3; idle ones close after ureq's 15 s).
+    pub fn new(proxy: Option<ureq::Proxy>, timeout: Duration, idle_per_host: usize) -> Self {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
@@ -85,8 +142,8 @@ impl Http {
             .user_agent(USER_AGENT)
             .proxy(proxy)
             // Enough idle connections for many threads sharing one injector.
-            .max_idle_connections(POOL_SIZE)
-            .max_idle_connections_per_host(POOL_SIZE)
+            .max_idle_connections(idle_per_host.saturating_mul(2))
+            .max_idle_connections_per_host(idle_per_host)
             .timeout_connect(Some(timeout))
             .timeout_send_request(Some(timeout))
             .timeout_send_body(Some(timeout))
@@ -105,10 +162,12 @@ impl Http {
 
     /// POSTs `body` and reads the whole answer. `timeout` overrides the
     /// agent's per-phase timeouts for this request when given.
+    /// `idempotency_key` goes out as the `Idempotency-Key` header.
     pub fn post(
         &self,
         url: &str,
         authorization: Option<&HeaderValue>,
+        idempotency_key: Option<&str>,
         content_type: &'static str,
         body: &[u8],
         timeout: Option<Duration>,
@@ -121,6 +180,9 @@ impl Http {
             .header(CONTENT_TYPE, HeaderValue::from_static(content_type));
         if let Some(value) = authorization {
             request = request.header(AUTHORIZATION, value.clone());
+        }
+        if let Some(key) = idempotency_key {
+            request = request.header("idempotency-key", key);
         }
         let result = match timeout {
             None => request.send(body),
@@ -339,6 +401,47 @@ mod tests {
             } => (outcome, retryable, timed_out),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn credentials_are_redacted_from_excerpts() {
+        let answer = |body: &str| Answer {
+            status: 400,
+            retry_after: None,
+            correlation_id: None,
+            body: body.as_bytes().to_vec(),
+        };
+        for (body, secrets, shown) in [
+            (
+                "Authorization: Basic dGVzdDpzM2NyZXQ=",
+                &[][..],
+                "Authorization: Basic [redacted]",
+            ),
+            (
+                r#"{"h":"bearer tok-AAAA1111"}"#,
+                &[],
+                r#"{"h":"bearer [redacted]"}"#,
+            ),
+            ("BEARER\tabcDEF", &[], "BEARER\t[redacted]"),
+            (
+                "token tok-AAAA1111 here",
+                &["Bearer tok-AAAA1111", "tok-AAAA1111"],
+                "token [redacted] here",
+            ),
+            (
+                "basic information is missing",
+                &[],
+                "basic information is missing",
+            ),
+            ("bearer-token required", &[], "bearer-token required"),
+            ("Basic Authentication", &[], "Basic [redacted]"),
+        ] {
+            assert_eq!(answer(body).body_excerpt(200, secrets), shown, "{body}");
+        }
+        // Redacted before the cut: no prefix of the credential survives.
+        let long = format!("{} Basic dGVzdDpzM2NyZXQ=", "x".repeat(190));
+        let cut = answer(&long).body_excerpt(200, &[]);
+        assert!(!cut.contains("dGVz"), "{cut}");
     }
 
     #[test]

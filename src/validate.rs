@@ -52,9 +52,14 @@ impl From<String> for ContentBlock {
 /// message must not match.
 ///
 /// [`SafetyPolicy::default`] holds the tutorial's three rules, `password`,
-/// `ssn` and `credit.card` (where `.` is any character). They are crude (they
-/// refuse "passwords" and "lessons" alike); replace them with rules that fit
-/// your bot using [`SafetyPolicy::empty`] and [`SafetyPolicy::deny`].
+/// `ssn` and `credit.card`, where `.` is any one character except `\n`:
+/// "credit card", "credit-card" and "credit\rcard" are refused,
+/// "credit\ncard" is not. (The tutorial's JavaScript `.` also skips `\r`,
+/// U+2028 and U+2029; here those three count as a character, so this rule
+/// refuses a little more.) They are crude (they
+/// refuse "passwords" and "grossness" alike, since both contain a rule's
+/// letters); replace them with rules that fit your bot using
+/// [`SafetyPolicy::empty`] and [`SafetyPolicy::deny`].
 #[derive(Clone)]
 pub struct SafetyPolicy {
     rules: Vec<(String, Regex)>,
@@ -200,7 +205,7 @@ pub fn validate(
         });
     }
     let text = blocks.iter().map(|b| b.text.as_str()).collect::<String>();
-    if text.trim().is_empty() {
+    if is_blank(&text) {
         return Err(ValidationError::BlankText);
     }
     policy.check(&text)?;
@@ -208,6 +213,13 @@ pub fn validate(
         text,
         utf16_len: total,
     })
+}
+
+/// Whether `text` is empty or only white space: what Rust's `char::is_whitespace`
+/// or JavaScript's `.trim()` removes (JavaScript also trims U+FEFF, the byte
+/// order mark).
+pub(crate) fn is_blank(text: &str) -> bool {
+    text.chars().all(|c| c.is_whitespace() || c == '\u{FEFF}')
 }
 
 /// Length in UTF-16 code units, counted from the UTF-8 bytes.
@@ -234,10 +246,13 @@ pub(crate) fn is_guid(s: &str) -> bool {
         })
 }
 
-/// Whether `s` is `+` followed by 8 to 15 digits.
+/// Whether `s` is an E.164 number: `+`, a country code (which never starts
+/// with 0), then the rest, 7 to 15 digits in all. The shortest numbers in use
+/// have 7 (Niue and Tokelau: a 3-digit country code and 4 digits).
 pub(crate) fn is_e164(s: &str) -> bool {
-    s.strip_prefix('+')
-        .is_some_and(|d| (8..=15).contains(&d.len()) && d.bytes().all(|c| c.is_ascii_digit()))
+    s.strip_prefix('+').is_some_and(|d| {
+        (7..=15).contains(&d.len()) && !d.starts_with('0') && d.bytes().all(|c| c.is_ascii_digit())
+    })
 }
 
 pub(crate) fn check_guid(s: &str, field: &'static str) -> Result<(), ValidationError> {
@@ -316,6 +331,15 @@ mod tests {
             validate(&blocks(&[" ", "\n\t"]), 10, &p),
             Err(ValidationError::BlankText)
         );
+        // What JavaScript's .trim() removes: the BOM and every space separator.
+        for blank in ["\u{FEFF}", " \u{FEFF}\u{3000}", "\u{00A0}\u{2028}\u{202F}"] {
+            assert_eq!(
+                validate(&blocks(&[blank]), 10, &p),
+                Err(ValidationError::BlankText),
+                "{blank:?}"
+            );
+        }
+        assert!(validate(&blocks(&["\u{FEFF}x"]), 10, &p).is_ok());
         assert_eq!(validate(&blocks(&["", "x"]), 10, &p).unwrap().as_str(), "x");
     }
 
@@ -336,6 +360,14 @@ mod tests {
         // Joined before checking: a rule can span two blocks.
         assert!(validate(&blocks(&["pass", "word"]), 100, &p).is_err());
         assert!(validate(&blocks(&["creditcard"]), 100, &p).is_ok());
+        // As the docs say: `.` is not a line break, and "grossness" is refused.
+        assert!(validate(&blocks(&["credit\ncard"]), 100, &p).is_ok());
+        assert!(validate(&blocks(&["credit\rcard"]), 100, &p).is_err());
+        assert!(validate(&blocks(&["lessons"]), 100, &p).is_ok());
+        assert_eq!(
+            validate(&blocks(&["such grossness"]), 100, &p),
+            Err(ValidationError::Unsafe { rule: "ssn".into() })
+        );
         let msg = validate(&blocks(&["my password"]), 100, &p)
             .unwrap_err()
             .to_string();
@@ -369,7 +401,10 @@ mod tests {
         }
         assert!(is_e164("+13175555555"));
         assert!(is_e164("+12345678"));
-        assert!(!is_e164("+1234567"));
+        // Niue: +683 and four digits.
+        assert!(is_e164("+6834001"));
+        assert!(!is_e164("+683400"));
+        assert!(!is_e164("+01234567"));
         assert!(!is_e164("+1234567890123456"));
         assert!(!is_e164("13175555555"));
         assert!(!is_e164("+1 317 555"));

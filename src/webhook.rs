@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use crate::clock::{later, Clock};
 use crate::retry::doubled;
 use crate::transport::{lock, Http};
+use crate::{Error, Outcome};
 
 /// Webhook delivery counts since the injector was built.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -21,9 +22,16 @@ use crate::transport::{lock, Http};
 pub struct WebhookStats {
     /// Events the endpoint accepted (2xx).
     pub delivered: u64,
-    /// Events given up on: every attempt failed, a 4xx other than 429, or
-    /// still queued when shutdown's deadline passed.
+    /// Events given up on that certainly did not reach the endpoint (every
+    /// attempt was refused or failed before it was sent, the endpoint
+    /// answered an error, or a 4xx other than 429), or that were still queued
+    /// when shutdown's deadline passed.
     pub failed: u64,
+    /// Events given up on after an attempt that may have reached the
+    /// endpoint (the event was sent but no answer came back in time): the
+    /// receiver may hold them, once or more; their `Idempotency-Key` tells
+    /// the copies apart. Counted neither delivered nor failed.
+    pub unconfirmed: u64,
     /// Events dropped because the queue was full.
     pub dropped: u64,
     /// Events queued or being posted now.
@@ -34,8 +42,42 @@ const ATTEMPTS: u32 = 3;
 const BACKOFF: Duration = Duration::from_millis(100);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
 
+/// One audit event: its stable id (the `Idempotency-Key` of every attempt)
+/// and its body.
+struct Event {
+    id: String,
+    body: Vec<u8>,
+}
+
+/// A new random event id in the UUID version 4 form.
+fn new_event_id() -> String {
+    let mut b = [0u8; 16];
+    if getrandom::getrandom(&mut b).is_err() {
+        // No OS randomness (never seen on a supported OS): time and a
+        // counter still tell this process's events apart.
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos() as u64;
+        b[..8].copy_from_slice(&nanos.to_le_bytes());
+        b[8..].copy_from_slice(&COUNTER.fetch_add(1, Relaxed).to_le_bytes());
+    }
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
 struct State {
-    queue: VecDeque<Vec<u8>>,
+    queue: VecDeque<Event>,
     /// Events accepted into the queue so far.
     accepted: u64,
     /// Events delivered or given up on so far (they leave in order).
@@ -57,6 +99,7 @@ struct Shared {
     capacity: usize,
     delivered: AtomicU64,
     failed: AtomicU64,
+    unconfirmed: AtomicU64,
     dropped: AtomicU64,
 }
 
@@ -76,9 +119,17 @@ impl std::fmt::Debug for Webhook {
     }
 }
 
-/// The URL without its query (which may hold a key), for logs.
-fn endpoint_for_logs(url: &str) -> String {
-    url.split('?').next().unwrap_or_default().to_owned()
+/// The URL's scheme, host and port, for logs: its path and query may hold a
+/// secret (Slack-style webhooks keep theirs in the path).
+fn origin(url: &str) -> String {
+    let Ok(uri) = url.parse::<ureq::http::Uri>() else {
+        return "[webhook]".into();
+    };
+    let scheme = uri.scheme_str().unwrap_or("https");
+    let port = uri
+        .port_u16()
+        .unwrap_or(if scheme == "http" { 80 } else { 443 });
+    format!("{scheme}://{}:{port}", uri.host().unwrap_or_default())
 }
 
 impl Webhook {
@@ -103,9 +154,10 @@ impl Webhook {
             capacity,
             delivered: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            unconfirmed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
         });
-        let endpoint = endpoint_for_logs(&url);
+        let endpoint = origin(&url);
         let worker = Worker {
             shared: shared.clone(),
             endpoint: endpoint.clone(),
@@ -126,6 +178,10 @@ impl Webhook {
 
     /// Queues one event without blocking; drops it when the queue is full.
     pub fn enqueue(&self, body: Vec<u8>) {
+        let event = Event {
+            id: new_event_id(),
+            body,
+        };
         let mut state = lock(&self.shared.state);
         if state.queue.len() >= self.shared.capacity {
             drop(state);
@@ -133,7 +189,7 @@ impl Webhook {
             log::warn!(target: "genesys_inject::webhook", "webhook queue full ({} events): event dropped ({dropped} so far); the audit record is in the log", self.shared.capacity);
             return;
         }
-        state.queue.push_back(body);
+        state.queue.push_back(event);
         state.accepted += 1;
         let wake = state.worker_waiting;
         drop(state);
@@ -169,6 +225,7 @@ impl Webhook {
         WebhookStats {
             delivered: self.shared.delivered.load(Relaxed),
             failed: self.shared.failed.load(Relaxed),
+            unconfirmed: self.shared.unconfirmed.load(Relaxed),
             dropped: self.shared.dropped.load(Relaxed),
             pending: state.accepted - state.handled,
         }
@@ -208,9 +265,9 @@ impl Worker {
     fn run(self) {
         let mut state = lock(&self.shared.state);
         loop {
-            let body = loop {
-                if let Some(body) = state.queue.pop_front() {
-                    break body;
+            let event = loop {
+                if let Some(event) = state.queue.pop_front() {
+                    break event;
                 }
                 if state.shutdown {
                     return;
@@ -224,10 +281,10 @@ impl Worker {
                 state.worker_waiting = false;
             };
             drop(state);
-            let counter = if self.deliver(&body) {
-                &self.shared.delivered
-            } else {
-                &self.shared.failed
+            let counter = match self.deliver(&event) {
+                Delivery::Delivered => &self.shared.delivered,
+                Delivery::Failed => &self.shared.failed,
+                Delivery::Unconfirmed => &self.shared.unconfirmed,
             };
             counter.fetch_add(1, Relaxed);
             state = lock(&self.shared.state);
@@ -242,29 +299,49 @@ impl Worker {
         lock(&self.shared.state).shutdown
     }
 
-    /// Posts one event, with up to [`ATTEMPTS`] tries. True when delivered.
-    fn deliver(&self, body: &[u8]) -> bool {
+    /// Posts one event, with up to [`ATTEMPTS`] tries, each carrying the
+    /// event's id as its `Idempotency-Key`.
+    fn deliver(&self, event: &Event) -> Delivery {
+        let (endpoint, id) = (&self.endpoint, &event.id);
+        let mut maybe_received = false;
         for attempt in 1..=ATTEMPTS {
-            let wait = match self
-                .http
-                .post(&self.url, None, "application/json", body, None)
-            {
+            let wait = match self.http.post(
+                &self.url,
+                None,
+                Some(id),
+                "application/json",
+                &event.body,
+                None,
+            ) {
                 Ok(answer) if answer.is_success() => {
-                    log::debug!(target: "genesys_inject::webhook", "event delivered to {} (HTTP {}, attempt {attempt})", self.endpoint, answer.status);
-                    return true;
+                    log::debug!(target: "genesys_inject::webhook", "webhook {endpoint} accepted audit event {id} (HTTP {}, attempt {attempt})", answer.status);
+                    return Delivery::Delivered;
                 }
                 Ok(answer) if answer.status == 429 || answer.status >= 500 => {
-                    log::warn!(target: "genesys_inject::webhook", "webhook {} answered HTTP {} (attempt {attempt}/{ATTEMPTS}): {}", self.endpoint, answer.status, answer.body_excerpt(200));
+                    log::warn!(target: "genesys_inject::webhook", "webhook {endpoint} answered HTTP {} to audit event {id} (attempt {attempt}/{ATTEMPTS}): {}", answer.status, self.excerpt(&answer));
                     answer
                         .retry_after()
                         .map_or(doubled(BACKOFF, attempt), |d| d.min(MAX_RETRY_AFTER))
                 }
                 Ok(answer) => {
-                    log::error!(target: "genesys_inject::webhook", "webhook {} refused the event with HTTP {} (not retried): {}", self.endpoint, answer.status, answer.body_excerpt(200));
-                    return false;
+                    log::error!(target: "genesys_inject::webhook", "webhook {endpoint} refused audit event {id} with HTTP {} (not retried): {}", answer.status, self.excerpt(&answer));
+                    return Delivery::Failed;
                 }
                 Err(e) => {
-                    log::warn!(target: "genesys_inject::webhook", "webhook {} failed (attempt {attempt}/{ATTEMPTS}): {}", self.endpoint, e.error);
+                    let (outcome, cause) = match &e.error {
+                        Error::Transport {
+                            outcome, source, ..
+                        } => (*outcome, source.to_string()),
+                        other => (other.outcome(), other.kind().to_owned()),
+                    };
+                    // The cause never shows more of the URL than the origin.
+                    let cause = cause.replace(&self.url, endpoint);
+                    if outcome == Outcome::Unknown {
+                        maybe_received = true;
+                        log::warn!(target: "genesys_inject::webhook", "webhook {endpoint}: no answer to audit event {id} (attempt {attempt}/{ATTEMPTS}): {cause}; the endpoint may have received it, and a retry carries the same Idempotency-Key");
+                    } else {
+                        log::warn!(target: "genesys_inject::webhook", "webhook {endpoint}: audit event {id} not delivered (attempt {attempt}/{ATTEMPTS}): {cause}");
+                    }
                     doubled(BACKOFF, attempt)
                 }
             };
@@ -273,7 +350,58 @@ impl Worker {
             }
             self.clock.sleep(wait);
         }
-        log::error!(target: "genesys_inject::webhook", "giving up on a webhook event for {}", self.endpoint);
-        false
+        if maybe_received {
+            log::error!(target: "genesys_inject::webhook", "webhook {endpoint}: gave up on audit event {id}, unconfirmed: the endpoint may have received it but never answered; its audit record is in the log");
+            Delivery::Unconfirmed
+        } else {
+            log::error!(target: "genesys_inject::webhook", "webhook {endpoint}: gave up on audit event {id}, not delivered; its audit record is in the log");
+            Delivery::Failed
+        }
+    }
+
+    /// The answer's body for a log line, with the URL's path (which may hold
+    /// the webhook's secret) redacted like any credential.
+    fn excerpt(&self, answer: &crate::transport::Answer) -> String {
+        let path = self
+            .url
+            .split_once("://")
+            .map_or("", |(_, rest)| rest.find('/').map_or("", |i| &rest[i..]));
+        answer.body_excerpt(200, &[&self.url, path])
+    }
+}
+
+/// What became of one event.
+enum Delivery {
+    Delivered,
+    Failed,
+    Unconfirmed,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_are_random_uuids() {
+        let a = new_event_id();
+        let b = new_event_id();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "4", "{a}");
+        assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"), "{a}");
+        assert!(crate::validate::is_guid(&a), "{a}");
+    }
+
+    #[test]
+    fn logs_show_the_origin_only() {
+        assert_eq!(
+            origin("https://hooks.slack.com/services/T0/B0/SECRET?x=1"),
+            "https://hooks.slack.com:443"
+        );
+        assert_eq!(
+            origin("http://127.0.0.1:8080/hook/"),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(origin("http://[::1]/h"), "http://[::1]:80");
     }
 }

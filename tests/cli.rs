@@ -6,9 +6,19 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 use common::*;
+use mockito::Matcher;
 use serde_json::{json, Value};
 
 fn inject(env: &[(&str, String)], args: &[&str], stdin: Option<&str>) -> (i32, Value, String) {
+    inject_os(env, args, stdin.map(str::as_bytes))
+}
+
+/// Runs the CLI with any arguments (`OsString`s too) and standard input.
+fn inject_os(
+    env: &[(&str, String)],
+    args: &[impl AsRef<std::ffi::OsStr>],
+    stdin: Option<&[u8]>,
+) -> (i32, Value, String) {
     let mut cmd = Command::new(example_bin("inject"));
     cmd.env_clear()
         .args(args)
@@ -20,19 +30,31 @@ fn inject(env: &[(&str, String)], args: &[&str], stdin: Option<&str>) -> (i32, V
     }
     let mut child = cmd.spawn().unwrap();
     let mut input = child.stdin.take().unwrap();
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).unwrap();
-    }
-    drop(input);
+    let writer = match stdin {
+        // The CLI may stop reading early (and close the pipe): not an error here.
+        Some(bytes) => {
+            let bytes = bytes.to_vec();
+            Some(std::thread::spawn(move || {
+                let _ = input.write_all(&bytes);
+            }))
+        }
+        None => {
+            drop(input);
+            None
+        }
+    };
     let Output {
         status,
         stdout,
         stderr,
     } = child.wait_with_output().unwrap();
+    if let Some(writer) = writer {
+        writer.join().unwrap();
+    }
     let stdout = String::from_utf8(stdout).unwrap();
     let json = serde_json::from_str(stdout.trim()).unwrap_or(Value::Null);
     (
-        status.code().unwrap(),
+        status.code().expect("exited, not killed by a signal"),
         json,
         format!("{stdout}{}", String::from_utf8_lossy(&stderr)),
     )
@@ -236,5 +258,328 @@ fn the_quickstart_runs_without_credentials_and_prints_the_receipt() {
         "message_id: Some(",
     ] {
         assert!(stdout.contains(needle), "{needle} missing from:\n{stdout}");
+    }
+}
+
+/// A mock platform, and its message route, which must be called `n` times.
+fn platform_expecting(n: usize) -> (mockito::ServerGuard, mockito::Mock) {
+    let mut server = platform_server();
+    let message = server
+        .mock("POST", message_path().as_str())
+        .with_body(message_ok("msg-1"))
+        .expect(n)
+        .create();
+    (server, message)
+}
+
+/// Runs the CLI with standard output (and error) sent where `out` says.
+fn inject_to(env: &[(&str, String)], args: &[&str], out: Stdio, err: Stdio) -> (i32, String) {
+    let output = Command::new(example_bin("inject"))
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .output()
+        .unwrap();
+    (
+        output
+            .status
+            .code()
+            .expect("exited, not killed by a signal"),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn dev_full() -> Stdio {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap()
+        .into()
+}
+
+#[test]
+fn a_sent_message_exits_0_whatever_happens_to_printing_the_receipt() {
+    for json in [false, true] {
+        let args: Vec<&str> = ROUTE
+            .iter()
+            .copied()
+            .chain(json.then_some("--json"))
+            .chain(["hi"])
+            .collect();
+        // Standard output is a pipe whose reader is gone: EPIPE.
+        let (server, message) = platform_expecting(1);
+        let mut child = Command::new(example_bin("inject"))
+            .env_clear()
+            .envs(env(&server))
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert!(
+            stderr.contains("was sent (message msg-1), but printing the receipt failed"),
+            "{stderr}"
+        );
+        message.assert();
+
+        // Standard output is full: ENOSPC.
+        let (server, message) = platform_expecting(1);
+        let (code, stderr) = inject_to(&env(&server), &args, dev_full(), Stdio::piped());
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stderr.contains("printing the receipt failed"), "{stderr}");
+        message.assert();
+
+        // Both full: nothing can be said, and it is still exit 0.
+        let (server, message) = platform_expecting(1);
+        let (code, _) = inject_to(&env(&server), &args, dev_full(), dev_full());
+        assert_eq!(code, 0);
+        message.assert();
+    }
+}
+
+#[test]
+fn printing_failures_keep_the_documented_exit_statuses() {
+    // An error keeps its own status even when it cannot be printed.
+    let args = [&ROUTE[..], &["--json", "my password"]].concat();
+    let (code, stderr) = inject_to(&[], &args, dev_full(), Stdio::piped());
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("content safety"), "{stderr}");
+    let (code, _) = inject_to(&[], &args, dev_full(), dev_full());
+    assert_eq!(code, 2);
+    // A dry run or the help that cannot be printed is a failure (1), not a panic.
+    let (code, stderr) = inject_to(
+        &[],
+        &[&ROUTE[..], &["--dry-run", "hi"]].concat(),
+        dev_full(),
+        Stdio::piped(),
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("cannot write to standard output"),
+        "{stderr}"
+    );
+    let (code, _) = inject_to(&[], &["--help"], dev_full(), dev_full());
+    assert_eq!(code, 1);
+}
+
+#[cfg(unix)]
+#[test]
+fn non_utf8_arguments_and_environment_values_are_exit_2() {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+    let bad = OsString::from_vec(b"caf\xe9".to_vec());
+    let mut args: Vec<OsString> = ROUTE.iter().map(OsString::from).collect();
+    args.extend([OsString::from("--json"), bad.clone()]);
+    let (code, out, all) = inject_os(&[], &args, None);
+    assert_eq!(
+        (code, out["error"]["kind"].as_str()),
+        (2, Some("usage")),
+        "{all}"
+    );
+    assert!(all.contains("argument 6 is not valid UTF-8"), "{all}");
+    // As a flag's value too.
+    let args = [
+        OsString::from("--conversation"),
+        bad.clone(),
+        OsString::from("hi"),
+    ];
+    let (code, _, all) = inject_os(&[], &args, None);
+    assert_eq!(code, 2, "{all}");
+
+    // The environment: a secret that is not UTF-8 is not "not set".
+    let (server, message) = platform_expecting(0);
+    let output = Command::new(example_bin("inject"))
+        .env_clear()
+        .env("GENESYS_CLIENT_ID", CLIENT_ID)
+        .env("GENESYS_CLIENT_SECRET", &bad)
+        .env("GENESYS_BASE_URL", server.url())
+        .args(ROUTE)
+        .args(["--json", "hi"])
+        .output()
+        .unwrap();
+    let out: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(out["error"]["kind"], "config");
+    let msg = out["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("GENESYS_CLIENT_SECRET") && msg.contains("UTF-8"),
+        "{msg}"
+    );
+    message.assert();
+}
+
+#[test]
+fn nonsense_arguments_are_usage_errors() {
+    let sms = [
+        "--agentless",
+        "sms",
+        "--from",
+        "+18005550100",
+        "--to",
+        "+13175551234",
+    ];
+    for (args, says) in [
+        (
+            vec!["--from", "+18005550100"],
+            "belongs to the agentless route",
+        ),
+        (
+            vec!["--to", "+13175551234"],
+            "belongs to the agentless route",
+        ),
+        (vec!["--contact", CONV], "belongs to the agentless route"),
+        (vec!["--new-conversation"], "belongs to the agentless route"),
+        (vec!["--conversation", CONV], "given twice"),
+        (vec!["--json"], "given twice"),
+        (vec!["--delay-ms", "1", "--delay-ms", "2"], "given twice"),
+        (vec!["-x"], "unknown option -x"),
+        (vec!["-", "-"], "- is given twice"),
+    ] {
+        let all_args = [&ROUTE[..], &["--json"], &args, &["hi"]].concat();
+        let (code, out, all) = inject(&[], &all_args, Some("x"));
+        assert_eq!(code, 2, "{args:?}: {all}");
+        assert_eq!(out["error"]["kind"], "usage", "{args:?}");
+        let msg = out["error"]["message"].as_str().unwrap();
+        assert!(msg.contains(says), "{args:?}: {msg}");
+    }
+    // The agentless route refuses the communication route's flags.
+    for extra in [["--conversation", CONV], ["--communication", COMM]] {
+        let args = [&sms[..], &extra, &["--json", "hi"]].concat();
+        let (code, out, _) = inject(&[], &args, None);
+        assert_eq!(code, 2);
+        let msg = out["error"]["message"].as_str().unwrap();
+        assert!(msg.contains("cannot be used with --agentless"), "{msg}");
+    }
+    // A flag that takes a value does not swallow the next flag.
+    let args = [
+        "--agentless",
+        "sms",
+        "--from",
+        "--to",
+        "+13175551234",
+        "--json",
+        "hi",
+    ];
+    let (code, out, _) = inject(&[], &args, None);
+    assert_eq!(code, 2);
+    let msg = out["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("--from needs a value"), "{msg}");
+    // A text that starts with - goes after --.
+    let args = [&ROUTE[..], &["--dry-run", "--json", "--", "-5 degrees"]].concat();
+    let (code, out, all) = inject(&[], &args, None);
+    assert_eq!(code, 0, "{all}");
+    assert_eq!(out["body"]["textBody"], "-5 degrees");
+}
+
+#[test]
+fn standard_input_loses_its_line_break_and_is_read_only_up_to_the_limit() {
+    let args = [&ROUTE[..], &["--dry-run", "--json", "-"]].concat();
+    for input in ["hello\r\n", "hello\n", "hello"] {
+        let (code, out, all) = inject(&[], &args, Some(input));
+        assert_eq!(code, 0, "{all}");
+        assert_eq!(out["body"]["textBody"], "hello", "{input:?}");
+    }
+    // 8 MiB on standard input: refused after reading what a message can hold.
+    let huge = vec![b'a'; 8 << 20];
+    let (code, out, all) = inject_os(&[], &args, Some(&huge));
+    assert_eq!(code, 2, "{all}");
+    assert_eq!(out["error"]["kind"], "usage");
+    assert!(all.contains("longer than a message can be"), "{all}");
+}
+
+#[test]
+fn a_text_javascript_finds_blank_is_refused() {
+    for blank in ["\u{FEFF}", " \u{FEFF} ", "\u{3000}\u{2028}"] {
+        let args = [&ROUTE[..], &["--dry-run", "--json", blank]].concat();
+        let (code, out, all) = inject(&[], &args, None);
+        assert_eq!(code, 2, "{blank:?}: {all}");
+        assert_eq!(out["error"]["kind"], "validation");
+    }
+}
+
+#[test]
+fn a_cli_validation_failure_is_audited_like_a_library_one() {
+    let (mut server, message) = platform_expecting(0);
+    let hook = server
+        .mock("POST", "/hook")
+        .match_body(Matcher::PartialJson(json!({"displayRate": 0})))
+        .expect(2)
+        .create();
+    let mut env = env(&server);
+    env.push(("WEBHOOK_URL", format!("{}/hook", server.url())));
+    env.push(("RUST_LOG", "genesys_inject::audit=info".into()));
+    for args in [
+        vec![
+            "--conversation",
+            "+13175550199",
+            "--communication",
+            COMM,
+            "hi",
+        ],
+        vec![
+            "--conversation",
+            CONV,
+            "--communication",
+            COMM,
+            "--delay-ms",
+            "600001",
+            "hi",
+        ],
+    ] {
+        let (code, out, all) = inject(&env, &[&["--json"], &args[..]].concat(), None);
+        assert_eq!(
+            (code, out["error"]["kind"].as_str()),
+            (2, Some("validation")),
+            "{all}"
+        );
+        assert!(
+            all.contains(r#""status":"FAILURE""#),
+            "no audit record: {all}"
+        );
+        assert!(!all.contains("+13175550199"), "{all}");
+    }
+    hook.assert();
+    message.assert();
+}
+
+#[test]
+fn token_endpoint_failures_have_their_own_exit_statuses() {
+    for (status, body, code, kind) in [
+        (429, "", 4, "rate_limited"),
+        (
+            400,
+            r#"{"error":"invalid_request","error_description":"rate limit exceeded"}"#,
+            4,
+            "rate_limited",
+        ),
+        (503, "down", 1, "api"),
+        (404, "not found", 2, "config"),
+        (401, r#"{"error":"invalid_client"}"#, 3, "auth"),
+    ] {
+        let mut server = mockito::Server::new();
+        server
+            .mock("POST", "/oauth/token")
+            .with_status(status)
+            .with_header("retry-after", "0")
+            .with_body(body)
+            .create();
+        let (got, out, all) = inject(
+            &env(&server),
+            &[&ROUTE[..], &["--json", "hi"]].concat(),
+            None,
+        );
+        assert_eq!(
+            (got, out["error"]["kind"].as_str()),
+            (code, Some(kind)),
+            "{status}: {all}"
+        );
     }
 }

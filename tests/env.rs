@@ -34,7 +34,57 @@ fn from_env_reads_the_documented_variables() {
     assert!(format!("{:?}", Injector::from_env().unwrap()).contains("https://api.mypurecloud.de"));
     std::env::set_var("GENESYS_REGION", "nowhere-1");
     assert!(matches!(Injector::from_env(), Err(Error::Config(_))));
-    std::env::set_var("GENESYS_REGION", "");
+    std::env::remove_var("GENESYS_REGION");
+
+    // A value that is set but unusable is an error naming it, never a
+    // fallback: not valid UTF-8 (every variable), or blank.
+    let config_error = || match Injector::from_env() {
+        Err(Error::Config(msg)) => msg,
+        other => panic!("{other:?}"),
+    };
+    #[cfg(unix)]
+    for var in [
+        "GENESYS_CLIENT_ID",
+        "GENESYS_CLIENT_SECRET",
+        "GENESYS_REGION",
+        "GENESYS_BASE_URL",
+        "WEBHOOK_URL",
+    ] {
+        use std::os::unix::ffi::OsStringExt;
+        let before = std::env::var_os(var);
+        std::env::set_var(var, std::ffi::OsString::from_vec(b"caf\xe9".to_vec()));
+        let msg = config_error();
+        assert!(msg.contains(var) && msg.contains("UTF-8"), "{msg}");
+        match before {
+            Some(v) => std::env::set_var(var, v),
+            None => std::env::remove_var(var),
+        }
+    }
+    for (var, blank) in [
+        ("GENESYS_BASE_URL", ""),
+        ("GENESYS_BASE_URL", "   "),
+        ("GENESYS_REGION", " "),
+        ("GENESYS_CLIENT_SECRET", " "),
+        ("WEBHOOK_URL", " "),
+    ] {
+        let before = std::env::var_os(var);
+        std::env::set_var(var, blank);
+        let msg = config_error();
+        assert!(
+            msg.contains(var) && msg.contains("blank"),
+            "{var}={blank:?}: {msg}"
+        );
+        assert!(!msg.contains("not set"), "{msg}");
+        match before {
+            Some(v) => std::env::set_var(var, v),
+            None => std::env::remove_var(var),
+        }
+    }
+    // WEBHOOK_URL= (empty) is the documented way to switch the webhook off.
+    std::env::set_var("WEBHOOK_URL", "");
+    let shown = format!("{:?}", Injector::from_env().unwrap());
+    assert!(shown.contains("webhook: None"), "{shown}");
+    std::env::remove_var("WEBHOOK_URL");
 
     // GENESYS_BASE_URL and WEBHOOK_URL send everything to the mock.
     let mut server = mockito::Server::new();

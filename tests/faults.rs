@@ -339,17 +339,20 @@ fn a_200_without_json_or_id_is_ok_with_no_message_id_and_a_warning() {
 }
 
 #[test]
-fn a_token_endpoint_that_answers_garbage_is_an_auth_error_and_no_api_call() {
-    for (status, body) in [
-        (200, "garbage"),
-        (200, "<html><body>Sign in</body></html>"),
+fn a_token_endpoint_that_answers_garbage_is_an_error_of_its_kind_and_no_api_call() {
+    // A 2xx that is not a token is an authentication failure; a redirect
+    // (never followed) is a wrong URL; a 5xx is the platform's failure.
+    for (status, body, kind) in [
+        (200, "garbage", "auth"),
+        (200, "<html><body>Sign in</body></html>", "auth"),
         (
             200,
             r#"{"access_token":"tok","token_type":"bearer","expires_in":0}"#,
+            "auth",
         ),
-        (200, r#"{"token_type":"bearer","expires_in":100}"#),
-        (302, ""),
-        (500, "<html>oops</html>"),
+        (200, r#"{"token_type":"bearer","expires_in":100}"#, "auth"),
+        (302, "", "config"),
+        (500, "<html>oops</html>", "api"),
     ] {
         let mut server = mockito::Server::new();
         server
@@ -363,10 +366,8 @@ fn a_token_endpoint_that_answers_garbage_is_an_auth_error_and_no_api_call() {
             .create();
         let injector = builder(&server, &FakeClock::new()).build().unwrap();
         let err = injector.inject(&request(&["hi"])).unwrap_err();
-        assert!(
-            matches!(err, Error::Auth { .. }),
-            "{status} {body}: {err:?}"
-        );
+        assert_eq!(err.kind(), kind, "{status} {body}: {err:?}");
+        assert_eq!(err.outcome(), Outcome::NotDelivered);
         api.assert();
     }
 }

@@ -12,23 +12,13 @@ use common::*;
 use genesys_inject::InjectorBuilder;
 use mockito::{Matcher, ServerGuard};
 
-/// A platform mock that accepts everything.
-fn platform() -> ServerGuard {
-    let mut server = platform_server();
-    server
-        .mock("POST", message_path().as_str())
-        .with_body(message_ok("m"))
-        .create();
-    server
-}
-
 fn with_webhook(platform: &ServerGuard, webhook_url: &str) -> InjectorBuilder {
     builder(platform, &FakeClock::new()).webhook_url(webhook_url)
 }
 
 #[test]
 fn a_slow_webhook_does_not_slow_inject() {
-    let platform = platform();
+    let platform = accepting_server();
     let hook = RawServer::start(|_| Action::Respond {
         status: 200,
         headers: vec![],
@@ -49,7 +39,7 @@ fn a_slow_webhook_does_not_slow_inject() {
 
 #[test]
 fn a_refused_webhook_never_fails_inject() {
-    let platform = platform();
+    let platform = accepting_server();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -70,7 +60,7 @@ fn a_refused_webhook_never_fails_inject() {
 
 #[test]
 fn a_500_then_200_is_delivered_once_after_two_attempts() {
-    let platform = platform();
+    let platform = accepting_server();
     let mut hook = mockito::Server::new();
     let failed = hook
         .mock("POST", "/hook")
@@ -96,7 +86,7 @@ fn a_500_then_200_is_delivered_once_after_two_attempts() {
 
 #[test]
 fn a_4xx_is_not_retried() {
-    let platform = platform();
+    let platform = accepting_server();
     let mut hook = mockito::Server::new();
     let refused = hook
         .mock("POST", "/hook")
@@ -114,7 +104,7 @@ fn a_4xx_is_not_retried() {
 
 #[test]
 fn a_full_queue_drops_and_counts_without_blocking() {
-    let platform = platform();
+    let platform = accepting_server();
     let hook = RawServer::start(|_| Action::Stall(Duration::from_secs(3)));
     let injector = with_webhook(&platform, &hook.url())
         .webhook_queue_capacity(2)
@@ -140,7 +130,7 @@ fn a_full_queue_drops_and_counts_without_blocking() {
 
 #[test]
 fn flush_says_whether_events_were_handled_in_time() {
-    let platform = platform();
+    let platform = accepting_server();
     let mut hook = mockito::Server::new();
     let ok = hook.mock("POST", "/hook").expect(3).create();
     let injector = with_webhook(&platform, &format!("{}/hook", hook.url()))
@@ -172,7 +162,7 @@ fn flush_says_whether_events_were_handled_in_time() {
 
 #[test]
 fn dropping_the_injector_delivers_pending_events() {
-    let platform = platform();
+    let platform = accepting_server();
     let mut hook = mockito::Server::new();
     let ok = hook.mock("POST", "/hook").expect(20).create();
     let injector = with_webhook(&platform, &format!("{}/hook", hook.url()))
@@ -187,7 +177,7 @@ fn dropping_the_injector_delivers_pending_events() {
 
 #[test]
 fn webhook_body_has_the_tutorials_fields_and_types() {
-    let platform = platform();
+    let platform = accepting_server();
     let mut hook = mockito::Server::new();
     let bodies = Arc::new(Mutex::new(Vec::<String>::new()));
     let seen = bodies.clone();
@@ -235,7 +225,7 @@ fn webhook_body_has_the_tutorials_fields_and_types() {
 
 #[test]
 fn no_webhook_url_means_no_events_and_zero_stats() {
-    let platform = platform();
+    let platform = accepting_server();
     let injector = builder(&platform, &FakeClock::new()).build().unwrap();
     injector.inject(&request(&["hi"])).unwrap();
     assert!(injector.flush(Duration::ZERO));
@@ -247,7 +237,7 @@ fn no_webhook_url_means_no_events_and_zero_stats() {
 #[test]
 fn a_program_that_returns_from_main_delivers_every_event() {
     const N: usize = 25;
-    let platform = platform();
+    let platform = accepting_server();
     let mut hook = mockito::Server::new();
     let events = hook
         .mock("POST", "/hook")

@@ -100,6 +100,16 @@ pub fn platform_server() -> ServerGuard {
     server
 }
 
+/// A mock platform that accepts every message (message id `m`).
+pub fn accepting_server() -> ServerGuard {
+    let mut server = platform_server();
+    server
+        .mock("POST", message_path().as_str())
+        .with_body(message_ok("m"))
+        .create();
+    server
+}
+
 pub fn typing_mock(server: &mut ServerGuard) -> Mock {
     server
         .mock("POST", typing_path().as_str())

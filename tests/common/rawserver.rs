@@ -1,10 +1,12 @@
 //! A tiny HTTP/1.1 server on 127.0.0.1 for what mockito cannot do: stall,
-//! reset a connection, answer slowly. Each connection serves one request.
+//! reset a connection, answer slowly, keep connections alive and count them.
+//! Each connection serves one request, unless started with
+//! [`RawServer::start_keep_alive`].
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -56,19 +58,46 @@ pub struct Received {
 pub struct RawServer {
     pub port: u16,
     stop: Arc<AtomicBool>,
+    connections: Arc<AtomicUsize>,
     received: Arc<Mutex<Vec<Received>>>,
     heads: Arc<Mutex<Vec<Received>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 type Handler = dyn Fn(&Received) -> Action + Send + Sync;
+
+/// How the server treats a connection after its first answer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    OneRequest,
+    KeepAlive,
+}
 type HeadHook = dyn Fn(&Received) -> bool + Send + Sync;
 
 impl RawServer {
     /// Starts a server whose `handler` decides each answer.
     pub fn start(handler: impl Fn(&Received) -> Action + Send + Sync + 'static) -> RawServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        Self::run(listener, Arc::new(|_: &Received| false), Arc::new(handler))
+        Self::run(
+            listener,
+            Mode::OneRequest,
+            Arc::new(|_: &Received| false),
+            Arc::new(handler),
+        )
+    }
+
+    /// Like [`start`](Self::start), but each connection serves requests until
+    /// the client closes it, as a real HTTP/1.1 server does.
+    pub fn start_keep_alive(
+        handler: impl Fn(&Received) -> Action + Send + Sync + 'static,
+    ) -> RawServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::run(
+            listener,
+            Mode::KeepAlive,
+            Arc::new(|_: &Received| false),
+            Arc::new(handler),
+        )
     }
 
     /// Like [`start`](Self::start), but `reset_unread` sees each request's
@@ -93,12 +122,24 @@ impl RawServer {
             )
             .unwrap();
         socket.listen(64).unwrap();
-        Self::run(socket.into(), Arc::new(reset_unread), Arc::new(handler))
+        Self::run(
+            socket.into(),
+            Mode::OneRequest,
+            Arc::new(reset_unread),
+            Arc::new(handler),
+        )
     }
 
-    fn run(listener: TcpListener, head: Arc<HeadHook>, handler: Arc<Handler>) -> RawServer {
+    fn run(
+        listener: TcpListener,
+        mode: Mode,
+        head: Arc<HeadHook>,
+        handler: Arc<Handler>,
+    ) -> RawServer {
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let accepted = connections.clone();
         let received = Arc::new(Mutex::new(Vec::new()));
         let heads = Arc::new(Mutex::new(Vec::new()));
         let (stop2, received2, heads2) = (stop.clone(), received.clone(), heads.clone());
@@ -108,14 +149,39 @@ impl RawServer {
                     return;
                 }
                 let Ok(stream) = stream else { continue };
+                accepted.fetch_add(1, Ordering::SeqCst);
                 let (head, handler) = (head.clone(), handler.clone());
                 let (received, heads) = (received2.clone(), heads2.clone());
-                std::thread::spawn(move || serve(stream, &*head, &*handler, &heads, &received));
+                std::thread::spawn(move || {
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    loop {
+                        match serve(
+                            &stream,
+                            &mut reader,
+                            &*head,
+                            &*handler,
+                            mode,
+                            &heads,
+                            &received,
+                        ) {
+                            Next::Serve if mode == Mode::KeepAlive => continue,
+                            Next::Reset => {
+                                // The last descriptor must go for close() to reset.
+                                drop(reader);
+                                reset(stream);
+                            }
+                            Next::Serve | Next::Close => {}
+                        }
+                        return;
+                    }
+                });
             }
         });
         RawServer {
             port,
             stop,
+            connections,
             received,
             heads,
             thread: Some(thread),
@@ -124,6 +190,11 @@ impl RawServer {
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 
     /// Requests read whole (head and body).
@@ -183,17 +254,26 @@ fn read_head(reader: &mut BufReader<TcpStream>) -> Option<Received> {
     })
 }
 
+/// What to do with a connection after one request.
+enum Next {
+    /// Serve another request on it (in keep-alive mode).
+    Serve,
+    Close,
+    Reset,
+}
+
+/// Serves one request.
 fn serve(
-    stream: TcpStream,
+    stream: &TcpStream,
+    reader: &mut BufReader<TcpStream>,
     reset_unread: &HeadHook,
     handler: &Handler,
+    mode: Mode,
     heads: &Mutex<Vec<Received>>,
     received: &Mutex<Vec<Received>>,
-) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let Some(mut request) = read_head(&mut reader) else {
-        return;
+) -> Next {
+    let Some(mut request) = read_head(reader) else {
+        return Next::Close;
     };
     let length = request
         .headers
@@ -203,8 +283,7 @@ fn serve(
         .unwrap_or(0);
     heads.lock().unwrap().push(request.clone());
     if reset_unread(&request) {
-        drop(reader);
-        return reset(stream);
+        return Next::Reset;
     }
     let mut body = vec![0; length];
     let _ = reader.read_exact(&mut body);
@@ -219,19 +298,32 @@ fn serve(
             delay,
         } => {
             std::thread::sleep(delay);
+            let close = if mode == Mode::KeepAlive {
+                ""
+            } else {
+                "connection: close\r\n"
+            };
             let mut head = format!(
-                "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n",
+                "HTTP/1.1 {status} X\r\ncontent-length: {}\r\n{close}",
                 body.len()
             );
             for (k, v) in headers {
                 head.push_str(&format!("{k}: {v}\r\n"));
             }
             head.push_str("\r\n");
-            let _ = stream.write_all(head.as_bytes());
-            let _ = stream.write_all(body.as_bytes());
+            if stream.write_all(head.as_bytes()).is_ok()
+                && stream.write_all(body.as_bytes()).is_ok()
+            {
+                Next::Serve
+            } else {
+                Next::Close
+            }
         }
-        Action::Stall(d) => std::thread::sleep(d),
-        Action::Reset => reset(stream),
+        Action::Stall(d) => {
+            std::thread::sleep(d);
+            Next::Close
+        }
+        Action::Reset => Next::Reset,
     }
 }
 
