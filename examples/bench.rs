@@ -2,14 +2,17 @@
 //! with a bare `ureq::Agent`.
 //!
 //! ```text
-//! cargo run --release --example bench -- [--n 5000] [--threads K] [--only library|floor]
-//!                                        [--base-url URL --webhook-url URL] [--json]
+//! cargo run --release --example bench -- [--n 5000] [--threads K]
+//!     [--only library|library+state|floor] [--base-url URL --webhook-url URL] [--json]
 //! ```
 //!
 //! Without `--base-url`, an in-process keep-alive HTTP/1.1 server on
 //! 127.0.0.1 plays the platform and the webhook. Without `--threads`, the
 //! runs use K = 1, 8 and 32 threads sharing one `Injector`. Each run also
-//! reports the TCP connections the server accepted per injection.
+//! reports the TCP connections the server accepted per injection. The
+//! `library+state` side is the library with a state directory (a fresh one
+//! under the system's temporary directory): every webhook event is written
+//! to disk before `inject` returns.
 //!
 //! CPU figures: "process" is getrusage(RUSAGE_SELF), which includes the
 //! in-process server; "client" counts only the threads of the measured side
@@ -24,6 +27,7 @@ use std::time::{Duration, Instant};
 use genesys_inject::{validate, ContentBlock, InjectRequest, Injector, SafetyPolicy};
 use serde_json::{json, Value};
 
+const SIDES: [&str; 3] = ["library", "library+state", "floor"];
 const CONV: &str = "ec35f2a8-289b-42d4-8893-c50eaf81a3c1";
 const COMM: &str = "0b2d9a4e-6f1c-4c7e-9a55-1d3f8e2b7c90";
 /// The library's per-phase timeouts, used by the floor too (see the README).
@@ -61,8 +65,8 @@ fn options() -> Result<Options, String> {
             }
             "--only" => {
                 o.only = Some(value()?)
-                    .filter(|v| v == "library" || v == "floor")
-                    .ok_or("--only takes library or floor")?
+                    .filter(|v| SIDES.contains(&v.as_str()))
+                    .ok_or("--only takes library, library+state or floor")?
                     .into()
             }
             "--base-url" => o.base_url = Some(value()?),
@@ -70,7 +74,7 @@ fn options() -> Result<Options, String> {
             "--json" => o.json = true,
             "--repeat" => o.repeat = value()?.parse().map_err(|e| format!("--repeat: {e}"))?,
             "-h" | "--help" => {
-                println!("usage: bench [--n N] [--threads K] [--repeat R] [--only library|floor] [--base-url URL --webhook-url URL] [--json]");
+                println!("usage: bench [--n N] [--threads K] [--repeat R] [--only library|library+state|floor] [--base-url URL --webhook-url URL] [--json]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other}")),
@@ -255,6 +259,8 @@ struct Run {
     cpu_client: Duration,
     /// TCP connections the in-process server accepted during the run.
     connections: Option<u64>,
+    /// Webhook events the library counted delivered.
+    delivered: Option<u64>,
 }
 
 /// Runs `per_call(i)` n times over k threads; returns wall time, sorted
@@ -294,16 +300,25 @@ fn drive(
     (start.elapsed(), latencies, cpu)
 }
 
-fn run_library(n: usize, k: usize, base: &str, webhook: &str) -> Run {
-    let injector = Injector::builder()
+/// The library's side; with `state`, a fresh state directory there.
+fn run_library(n: usize, k: usize, base: &str, webhook: &str, state: bool) -> Run {
+    let dir = std::env::temp_dir().join(format!("genesys-inject-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let builder = Injector::builder()
         .base_url(base)
         .credentials("bench-client", "bench-secret")
         .webhook_url(webhook)
         // Hold every event of the run: the webhook thread posts them while
         // and after the injections run, and the CPU figures include that.
         .webhook_queue_capacity(n.max(1024))
-        .build()
-        .expect("injector");
+        .outbox_max_events(n.max(10_000));
+    let injector = if state {
+        builder.state_dir(&dir)
+    } else {
+        builder
+    }
+    .build()
+    .expect("injector");
     let cpu0 = cpu(libc::RUSAGE_SELF);
     let (wall, latencies, cpu_threads) = drive(n, k, &|i| {
         injector
@@ -319,10 +334,13 @@ fn run_library(n: usize, k: usize, base: &str, webhook: &str) -> Run {
     let webhook_cpu = threads_cpu("genesys-inject-");
     let stats = injector.webhook_stats();
     assert_eq!(stats.delivered, n as u64, "webhook stats: {stats:?}");
+    assert_eq!(stats.on_disk, 0, "webhook stats: {stats:?}");
     let cpu_process = cpu(libc::RUSAGE_SELF) - cpu0;
     drop(injector);
+    let _ = std::fs::remove_dir_all(&dir);
     Run {
-        side: "library",
+        delivered: Some(stats.delivered),
+        side: if state { "library+state" } else { "library" },
         threads: k,
         wall,
         drain,
@@ -405,6 +423,7 @@ fn run_floor(n: usize, k: usize, base: &str, webhook: &str) -> Run {
         cpu_process,
         cpu_client,
         connections: None,
+        delivered: None,
     }
 }
 
@@ -455,6 +474,8 @@ fn figures(r: &Run, n: usize) -> Value {
         "cpu_client_us_per_injection": r.cpu_client.as_secs_f64() * 1e6 / n as f64,
         "webhook_drain_ms": r.drain.as_secs_f64() * 1e3,
         "connections_per_injection": r.connections.map(|c| c as f64 / n as f64),
+        "wall_us_per_injection": r.wall.as_secs_f64() * 1e6 / n as f64,
+        "webhook_events_delivered": r.delivered,
     })
 }
 
@@ -493,7 +514,7 @@ fn main() {
     };
     let sides: Vec<&str> = match o.only.as_deref() {
         Some(side) => vec![side],
-        None => vec!["library", "floor"],
+        None => SIDES.to_vec(),
     };
     let mut runs = Vec::new();
     let mut failures = Vec::new();
@@ -513,10 +534,9 @@ fn main() {
                     .map(|c| c.load(Relaxed))
                 };
                 let before = snapshot();
-                let mut run = if side == "library" {
-                    run_library(o.n, k, &base, &webhook)
-                } else {
-                    run_floor(o.n, k, &base, &webhook)
+                let mut run = match side {
+                    "floor" => run_floor(o.n, k, &base, &webhook),
+                    side => run_library(o.n, k, &base, &webhook, side == "library+state"),
                 };
                 if o.base_url.is_none() {
                     let after = snapshot();
@@ -601,11 +621,15 @@ fn main() {
             );
         }
         println!();
-        for r in runs.iter().filter(|r| r["side"] == "library") {
+        for r in runs.iter().filter(|r| r["side"] != "floor") {
             println!(
-                "library K={}: webhook queue drained {:.0} ms after the last inject returned",
+                "{} K={}: webhook events delivered {} of {}, the last {:.0} ms after the last inject returned; {:.1} µs wall per injection",
+                r["side"].as_str().unwrap(),
                 r["threads"],
-                r["webhook_drain_ms"].as_f64().unwrap()
+                r["webhook_events_delivered"],
+                o.n,
+                r["webhook_drain_ms"].as_f64().unwrap(),
+                r["wall_us_per_injection"].as_f64().unwrap()
             );
         }
         println!("validate, 2000 UTF-16 units, default safety policy: {validate:.0} ns per call");

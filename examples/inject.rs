@@ -4,12 +4,13 @@
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use genesys_inject::{
-    AgentlessTarget, ContentBlock, Error, InjectRequest, Injector, Outcome, Receipt, SafetyPolicy,
-    MESSAGING_MAX_TEXT_CHARS,
+    AgentlessTarget, ContentBlock, Error, InjectRequest, Injector, InjectorBuilder, Outcome,
+    Receipt, SafetyPolicy, MESSAGING_MAX_TEXT_CHARS,
 };
 use serde_json::{json, Value};
 
@@ -40,6 +41,14 @@ ROUTES:
                             the active one
 Flags of one route cannot be used with the other; no flag may be repeated.
 
+STATE:
+    --state-dir DIR         keep the token and undelivered audit events in DIR
+                            (created 0700; refused if others can write to it)
+    --no-state              write nothing to disk
+    Default: GENESYS_STATE_DIR if set, else $XDG_STATE_HOME/genesys-inject,
+    else ~/.local/state/genesys-inject; if that default cannot be used, a
+    warning, and the run goes on without state.
+
 OPTIONS:
     --delay-ms N            wait N milliseconds before typing and sending
                             (at most 600000: ten minutes)
@@ -53,6 +62,7 @@ ENVIRONMENT:
     GENESYS_REGION          AWS region name or domain (default us-east-1)
     GENESYS_BASE_URL        one base URL for token and API calls (mock platforms, gateways)
     WEBHOOK_URL             post each audit event here (set but empty: no webhook)
+    GENESYS_STATE_DIR       the state directory (see STATE)
     RUST_LOG                log filter, e.g. genesys_inject=debug (logs go to stderr;
                             never ureq=trace in production: it prints the token)
 
@@ -80,17 +90,14 @@ struct Args {
     delay_ms: Option<u64>,
     dry_run: bool,
     json: bool,
+    state_dir: Option<String>,
+    no_state: bool,
     texts: Vec<Text>,
 }
 
 enum Text {
     Literal(String),
     Stdin,
-}
-
-enum Command {
-    Help,
-    Run(Args),
 }
 
 /// Sets `slot` once: a repeated flag is a usage error, not last-wins.
@@ -102,7 +109,8 @@ fn once<T>(slot: &mut Option<T>, flag: &str, value: T) -> Result<(), String> {
     Ok(())
 }
 
-fn parse_args(raw: Vec<OsString>) -> Result<Command, String> {
+/// The arguments, or `None` when help was asked for.
+fn parse_args(raw: Vec<OsString>) -> Result<Option<Args>, String> {
     let mut args = Args::default();
     let mut it = raw.into_iter().enumerate();
     let utf8 = |(i, arg): (usize, OsString)| {
@@ -126,7 +134,7 @@ fn parse_args(raw: Vec<OsString>) -> Result<Command, String> {
             }
         };
         match arg.as_str() {
-            "-h" | "--help" => return Ok(Command::Help),
+            "-h" | "--help" => return Ok(None),
             "--conversation" => once(&mut args.conversation, &arg, value()?)?,
             "--communication" => once(&mut args.communication, &arg, value()?)?,
             "--agentless" => once(&mut args.agentless, &arg, value()?)?,
@@ -141,6 +149,8 @@ fn parse_args(raw: Vec<OsString>) -> Result<Command, String> {
                     .map_err(|_| format!("--delay-ms takes milliseconds, not {v:?}"))?;
                 once(&mut args.delay_ms, &arg, ms)?;
             }
+            "--state-dir" => once(&mut args.state_dir, &arg, value()?)?,
+            "--no-state" => args.no_state = true,
             "--dry-run" => args.dry_run = true,
             "--json" => args.json = true,
             "--" => {
@@ -161,7 +171,10 @@ fn parse_args(raw: Vec<OsString>) -> Result<Command, String> {
             _ => args.texts.push(Text::Literal(arg)),
         }
     }
-    Ok(Command::Run(args))
+    if args.no_state && args.state_dir.is_some() {
+        return Err("--state-dir and --no-state cannot be used together".into());
+    }
+    Ok(Some(args))
 }
 
 /// Reads one block from standard input: at most what the longest message
@@ -340,6 +353,47 @@ fn usage_error(json_out: bool, msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// The injector of the environment, with the state directory the flags,
+/// `GENESYS_STATE_DIR` or the default name.
+fn injector(args: &Args) -> Result<Injector, Error> {
+    let builder = InjectorBuilder::from_env()?;
+    if args.no_state {
+        return builder.no_state_dir().build();
+    }
+    if let Some(dir) = &args.state_dir {
+        return builder.state_dir(dir).build();
+    }
+    if std::env::var_os("GENESYS_STATE_DIR").is_some() {
+        return builder.build();
+    }
+    let Some(dir) = default_state_dir() else {
+        report("warning: no home directory (HOME unset): running without a state directory");
+        return builder.build();
+    };
+    match builder.clone().state_dir(&dir).build() {
+        Ok(injector) => Ok(injector),
+        Err(first) => {
+            let injector = builder.build()?;
+            report(&format!(
+                "warning: {first}; running without a state directory (--no-state silences this)"
+            ));
+            Ok(injector)
+        }
+    }
+}
+
+/// `$XDG_STATE_HOME/genesys-inject`, else `~/.local/state/genesys-inject`.
+fn default_state_dir() -> Option<PathBuf> {
+    let absolute = |var: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    let base = absolute("XDG_STATE_HOME")
+        .or_else(|| absolute("HOME").map(|home| home.join(".local").join("state")))?;
+    Some(base.join("genesys-inject"))
+}
+
 /// Prints what a command produced; a failure to print it is exit 1.
 fn output(text: &str) -> ExitCode {
     match print(text) {
@@ -356,8 +410,8 @@ fn main() -> ExitCode {
     let raw: Vec<OsString> = std::env::args_os().skip(1).collect();
     let json_out = raw.iter().any(|a| a == "--json");
     let args = match parse_args(raw) {
-        Ok(Command::Help) => return output(HELP),
-        Ok(Command::Run(args)) => args,
+        Ok(None) => return output(HELP),
+        Ok(Some(args)) => args,
         Err(msg) => return usage_error(json_out, &msg),
     };
     let request = match build_request(&args) {
@@ -382,7 +436,7 @@ fn main() -> ExitCode {
         return output(&text);
     }
 
-    let injector = match Injector::from_env() {
+    let injector = match injector(&args) {
         Ok(injector) => injector,
         // Nothing can be sent (or audited) without a configuration; an
         // invalid request is the more useful thing to report.

@@ -50,6 +50,37 @@ pub(crate) fn webhook_body(record: &str, success: bool, latency_ms: u64) -> Vec<
     body
 }
 
+/// A new random event id in the UUID version 4 form.
+pub(crate) fn new_event_id() -> String {
+    let mut b = [0u8; 16];
+    if getrandom::getrandom(&mut b).is_err() {
+        // No OS randomness (never seen on a supported OS): time and a
+        // counter still tell this process's events apart.
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos() as u64;
+        b[..8].copy_from_slice(&nanos.to_le_bytes());
+        b[8..].copy_from_slice(
+            &COUNTER
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                .to_le_bytes(),
+        );
+    }
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +125,17 @@ mod tests {
         let body: serde_json::Value =
             serde_json::from_slice(&webhook_body(&line, true, 1)).unwrap();
         assert_eq!(body["auditEntry"], line);
+    }
+
+    #[test]
+    fn event_ids_are_random_uuids() {
+        let a = new_event_id();
+        let b = new_event_id();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "4", "{a}");
+        assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"), "{a}");
+        assert!(crate::validate::is_guid(&a), "{a}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use ureq::http::header::HeaderValue;
 
 use crate::clock::{later, Clock};
+use crate::state::{StateDir, TokenStore};
 use crate::transport::{lock, redact, with_retries, Answer, Attempt, Http};
 use crate::{Error, Outcome, RetryPolicy};
 
@@ -44,6 +45,11 @@ impl Token {
     pub fn header(&self) -> &HeaderValue {
         &self.bearer
     }
+
+    /// The access token itself, without `Bearer `.
+    fn access_token(&self) -> Option<&str> {
+        self.bearer.to_str().ok()?.strip_prefix("Bearer ")
+    }
 }
 
 impl fmt::Debug for Token {
@@ -57,9 +63,15 @@ struct Cached {
     refresh_at: std::time::Instant,
 }
 
+/// The least life a token must have left to be used: it is refreshed when
+/// less remains, in memory and from the state directory alike.
+const REFRESH_MARGIN: Duration = Duration::from_secs(60);
+
 /// Fetches tokens and caches one. Reading the cached token takes a shared
 /// lock; a fetch holds `fetching`, so many threads asking at once cause one
-/// token call.
+/// token call. With a state directory, the token is also kept on disk, and
+/// a fetch holds the token file's lock, so processes that start together
+/// make one token call between them.
 pub(crate) struct Auth {
     url: String,
     /// Named in errors: the region in use, if a region chose the URL.
@@ -71,6 +83,11 @@ pub(crate) struct Auth {
     timeout: Duration,
     cache: RwLock<Option<Cached>>,
     fetching: Mutex<()>,
+    /// The token file, with a state directory.
+    store: Option<TokenStore>,
+    /// The last token the API refused (401): not to be read back from the
+    /// token file.
+    refused: Mutex<Option<HeaderValue>>,
 }
 
 impl fmt::Debug for Auth {
@@ -127,7 +144,15 @@ impl Auth {
             timeout,
             cache: RwLock::new(None),
             fetching: Mutex::new(()),
+            store: None,
+            refused: Mutex::new(None),
         }
+    }
+
+    /// Keeps the token in `state` too, shared with other processes.
+    pub fn with_state(mut self, state: &StateDir, client_id: &str) -> Self {
+        self.store = Some(TokenStore::new(state, &self.url, client_id));
+        self
     }
 
     /// A valid token: the cached one, or a new one fetched now.
@@ -145,14 +170,44 @@ impl Auth {
         if let Some(token) = self.cached(clock) {
             return Ok(token);
         }
+        // And another process, while this one waited for the file's lock.
+        let _one_process_at_a_time = self.store.as_ref().and_then(TokenStore::lock);
+        if let Some(token) = self.stored(clock) {
+            return Ok(token);
+        }
         log::debug!(target: "genesys_inject::auth", "fetching a token");
         let (token, expires_in) = self.fetch(http, policy, clock)?;
-        let refresh_at = later(clock.now(), refresh_after(expires_in));
+        if let (Some(store), Some(access)) = (&self.store, token.access_token()) {
+            store.save(access, Duration::from_secs(expires_in));
+        }
+        self.keep(&token, refresh_after(expires_in), clock);
+        Ok(token)
+    }
+
+    fn keep(&self, token: &Token, use_for: Duration, clock: &dyn Clock) {
         *self.cache.write().unwrap_or_else(PoisonError::into_inner) = Some(Cached {
             token: token.clone(),
-            refresh_at,
+            refresh_at: later(clock.now(), use_for),
         });
-        Ok(token)
+    }
+
+    /// The token of the state directory, when it has at least
+    /// [`REFRESH_MARGIN`] left and is not the one the API refused.
+    fn stored(&self, clock: &dyn Clock) -> Option<Token> {
+        let (access, left) = self.store.as_ref()?.load()?;
+        if left < REFRESH_MARGIN {
+            log::debug!(target: "genesys_inject::auth", "stored token has {} s left: not reused", left.as_secs());
+            return None;
+        }
+        let token = bearer(&access)
+            .map_err(|why| log::warn!(target: "genesys_inject::auth", "stored token ignored: it is {why}"))
+            .ok()?;
+        if lock(&self.refused).as_ref() == Some(token.header()) {
+            return None;
+        }
+        log::debug!(target: "genesys_inject::auth", "token from the state directory, {} s left", left.as_secs());
+        self.keep(&token, left - REFRESH_MARGIN, clock);
+        Some(token)
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Option<Cached>> {
@@ -176,6 +231,7 @@ impl Auth {
         {
             log::info!(target: "genesys_inject::auth", "token refused by the API (401): fetching a new one");
             *cache = None;
+            *lock(&self.refused) = Some(token.header().clone());
         }
     }
 
@@ -331,8 +387,9 @@ fn basic_credential(basic: &HeaderValue) -> &str {
 /// How long a token is used: until 60 s before it expires, or half its life
 /// when that is shorter than two minutes.
 fn refresh_after(expires_in: u64) -> Duration {
-    if expires_in >= 120 {
-        Duration::from_secs(expires_in - 60)
+    let margin = REFRESH_MARGIN.as_secs();
+    if expires_in >= 2 * margin {
+        Duration::from_secs(expires_in - margin)
     } else {
         Duration::from_secs(expires_in) / 2
     }
@@ -358,24 +415,23 @@ fn parse_token(answer: &Answer) -> Result<(Token, u64), String> {
         }
         Some(n) => n,
     };
-    if parsed.access_token.is_empty()
-        || parsed
-            .access_token
-            .chars()
-            .any(|c| c.is_control() || c == ' ')
-    {
-        return Err(not_a_token("with an empty or malformed access_token"));
-    }
-    let mut bearer = HeaderValue::from_str(&format!("Bearer {}", parsed.access_token))
-        .map_err(|_| not_a_token("with an access_token that cannot be sent in a header"))?;
-    bearer.set_sensitive(true);
+    let token = bearer(&parsed.access_token)
+        .map_err(|why| not_a_token(&format!("with an access_token that is {why}")))?;
     log::debug!(target: "genesys_inject::auth", "new token, expires in {expires_in} s");
-    Ok((
-        Token {
-            bearer: Arc::new(bearer),
-        },
-        expires_in,
-    ))
+    Ok((token, expires_in))
+}
+
+/// The `Authorization` value of an access token, or why it cannot be one.
+fn bearer(access_token: &str) -> Result<Token, &'static str> {
+    if access_token.is_empty() || access_token.chars().any(|c| c.is_control() || c == ' ') {
+        return Err("empty or malformed");
+    }
+    let mut bearer = HeaderValue::from_str(&format!("Bearer {access_token}"))
+        .map_err(|_| "not sendable in a header")?;
+    bearer.set_sensitive(true);
+    Ok(Token {
+        bearer: Arc::new(bearer),
+    })
 }
 
 #[cfg(test)]

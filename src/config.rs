@@ -3,11 +3,13 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::Secret;
 use crate::clock::{Clock, SystemClock};
+use crate::state::StateDir;
 use crate::validate::MESSAGING_MAX_TEXT_CHARS;
 use crate::{Error, Injector, RetryPolicy, SafetyPolicy};
 
@@ -102,6 +104,9 @@ pub struct InjectorBuilder {
     typing_timeout: Duration,
     message_timeout: Duration,
     max_idle_connections: usize,
+    state_dir: Option<PathBuf>,
+    outbox_max_events: usize,
+    outbox_max_bytes: u64,
     clock: Arc<dyn Clock>,
 }
 
@@ -125,6 +130,9 @@ impl Default for InjectorBuilder {
             typing_timeout: Duration::from_secs(5),
             message_timeout: Duration::from_secs(10),
             max_idle_connections: DEFAULT_MAX_IDLE_CONNECTIONS,
+            state_dir: None,
+            outbox_max_events: 10_000,
+            outbox_max_bytes: 16 << 20,
             clock: Arc::new(SystemClock),
         }
     }
@@ -145,10 +153,12 @@ impl InjectorBuilder {
     /// | `GENESYS_REGION` | region or domain, as [`region`](Self::region) | `us-east-1` |
     /// | `GENESYS_BASE_URL` | as [`base_url`](Self::base_url) | unset |
     /// | `WEBHOOK_URL` | as [`webhook_url`](Self::webhook_url) | unset |
+    /// | `GENESYS_STATE_DIR` | as [`state_dir`](Self::state_dir) | unset: nothing on disk |
     ///
-    /// A variable that is set must be usable: one that is not valid UTF-8,
-    /// or blank (empty or only white space), is an [`Error::Config`] naming
-    /// it, never a silent fallback to the default. The one exception is
+    /// A variable that is set must be usable: one that is not valid UTF-8
+    /// (`GENESYS_STATE_DIR` excepted: a path need not be), or blank (empty
+    /// or only white space), is an [`Error::Config`] naming it, never a
+    /// silent fallback to the default. The one exception is
     /// `WEBHOOK_URL=` (set to the empty string), which means no webhook, so
     /// that one cron line can switch it off.
     ///
@@ -168,6 +178,13 @@ impl InjectorBuilder {
         b.webhook_url = match std::env::var_os("WEBHOOK_URL") {
             Some(v) if v.is_empty() => None,
             _ => env_var("WEBHOOK_URL")?,
+        };
+        // A path need not be UTF-8; it must not be blank.
+        b.state_dir = match std::env::var_os("GENESYS_STATE_DIR") {
+            Some(v) if v.to_str().is_some_and(|s| s.trim().is_empty()) => {
+                return Err(blank("GENESYS_STATE_DIR"))
+            }
+            v => v.map(PathBuf::from),
         };
         Ok(b)
     }
@@ -310,6 +327,50 @@ impl InjectorBuilder {
         self
     }
 
+    /// Keeps what must outlive the process in this directory, so that cron
+    /// runs share one token and lose no audit event:
+    /// - the access token (never the client secret), one file per token
+    ///   URL and client id, reused by every process while at least 60 s of
+    ///   its life remain;
+    /// - with a webhook, every audit event, written before
+    ///   [`inject`](Injector::inject) returns and removed once the endpoint
+    ///   accepted (or refused) it; an injector built later on the same
+    ///   directory, in any process, posts what is left, in order.
+    ///
+    /// The directory is created 0700 if missing. `build` refuses, with
+    /// [`Error::Config`], a directory (or a file in it) that another user
+    /// owns or that group or others can write, as ssh does (Unix; on Windows
+    /// the user profile's ACLs protect it). Many processes may share one
+    /// directory; keep one directory per host (see the README's "Running
+    /// from cron"). Default: none, nothing is written to disk.
+    pub fn state_dir(mut self, path: impl Into<PathBuf>) -> Self {
+        self.state_dir = Some(path.into());
+        self
+    }
+
+    /// Writes nothing to disk, whatever `GENESYS_STATE_DIR` said. The default.
+    pub fn no_state_dir(mut self) -> Self {
+        self.state_dir = None;
+        self
+    }
+
+    /// With a state directory, the most audit events kept in its outbox;
+    /// past it, the oldest are dropped (and counted in
+    /// [`WebhookStats::dropped`](crate::WebhookStats::dropped)). Default:
+    /// 10 000.
+    pub fn outbox_max_events(mut self, n: usize) -> Self {
+        self.outbox_max_events = n;
+        self
+    }
+
+    /// With a state directory, the most bytes of audit events kept in its
+    /// outbox (an event is about 400 bytes); past it, the oldest are
+    /// dropped. Default: 16 MiB.
+    pub fn outbox_max_bytes(mut self, n: u64) -> Self {
+        self.outbox_max_bytes = n;
+        self
+    }
+
     /// The clock used for every wait (delivery delay, `Retry-After`, backoff)
     /// and for token expiry. Default: [`SystemClock`]. Tests use a fake.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -376,6 +437,12 @@ impl InjectorBuilder {
         if let Some(proxy) = &proxy {
             check_proxy(proxy)?;
         }
+        if self.outbox_max_events == 0 || self.outbox_max_bytes == 0 {
+            return Err(Error::Config(
+                "outbox_max_events and outbox_max_bytes must be at least 1".into(),
+            ));
+        }
+        let state = self.state_dir.as_deref().map(StateDir::open).transpose()?;
         Ok(Settings {
             api_base,
             login_base,
@@ -395,6 +462,9 @@ impl InjectorBuilder {
             typing_timeout: self.typing_timeout,
             message_timeout: self.message_timeout,
             max_idle_connections: self.max_idle_connections,
+            state,
+            outbox_max_events: self.outbox_max_events,
+            outbox_max_bytes: self.outbox_max_bytes,
             clock: self.clock,
         })
     }
@@ -413,6 +483,7 @@ impl fmt::Debug for InjectorBuilder {
             .field("max_text_chars", &self.max_text_chars)
             .field("typing", &self.typing)
             .field("proxy", &self.proxy)
+            .field("state_dir", &self.state_dir)
             .finish_non_exhaustive()
     }
 }
@@ -438,6 +509,9 @@ pub(crate) struct Settings {
     pub typing_timeout: Duration,
     pub message_timeout: Duration,
     pub max_idle_connections: usize,
+    pub state: Option<StateDir>,
+    pub outbox_max_events: usize,
+    pub outbox_max_bytes: u64,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -453,11 +527,15 @@ fn env_var(name: &str) -> Result<Option<String>, Error> {
         ))
     })?;
     if value.trim().is_empty() {
-        return Err(Error::Config(format!(
-            "environment variable {name} is set but blank: unset it or give it a value"
-        )));
+        return Err(blank(name));
     }
     Ok(Some(value))
+}
+
+fn blank(name: &str) -> Error {
+    Error::Config(format!(
+        "environment variable {name} is set but blank: unset it or give it a value"
+    ))
 }
 
 /// Only HTTP CONNECT proxies: this crate builds ureq without SOCKS support,

@@ -8,6 +8,7 @@ use crate::auth::{Auth, Token};
 use crate::clock::later;
 use crate::config::Settings;
 use crate::request::{PreparedMessage, Route};
+use crate::state::Outbox;
 use crate::transport::{with_retries, Answer, Attempt, Gate, Http};
 use crate::validate::is_guid;
 use crate::webhook::{Webhook, WebhookStats};
@@ -27,7 +28,9 @@ const AGENTLESS_PERMISSION: &str = "conversation:message:create";
 /// (`&Injector` or `Arc<Injector>`) among all threads: it holds one connection
 /// pool, one token cache, one rate-limit gate and one webhook thread.
 /// Dropping it drains the webhook queue (for at most the builder's
-/// `shutdown_timeout`) and joins the thread.
+/// `shutdown_timeout`) and joins the thread; with a state directory it
+/// drains the outbox too, but stops as soon as the endpoint fails, leaving
+/// the rest on disk for a later run.
 pub struct Injector {
     settings: Settings,
     http: Http,
@@ -74,9 +77,21 @@ impl Injector {
             &settings.client_secret,
             settings.token_timeout,
         );
-        let webhook = match &settings.webhook_url {
-            None => None,
-            Some(url) => Some(
+        let auth = match &settings.state {
+            Some(state) => auth.with_state(state, &settings.client_id),
+            None => auth,
+        };
+        let outbox = match (&settings.state, &settings.webhook_url) {
+            (Some(state), Some(_)) => Some(Outbox::open(
+                state,
+                settings.outbox_max_events,
+                settings.outbox_max_bytes,
+            )?),
+            _ => None,
+        };
+        let webhook = match (&settings.webhook_url, outbox) {
+            (None, _) => None,
+            (Some(url), outbox) => Some(
                 Webhook::start(
                     url.clone(),
                     // One thread posts, one connection at a time.
@@ -84,6 +99,7 @@ impl Injector {
                     settings.webhook_queue_capacity,
                     settings.shutdown_timeout,
                     settings.clock.clone(),
+                    outbox,
                 )
                 .map_err(|e| Error::Config(format!("could not start the webhook thread: {e}")))?,
             ),
@@ -296,6 +312,11 @@ impl Injector {
     /// Waits until every webhook event queued before this call has been
     /// delivered or given up on. Returns whether that happened within
     /// `timeout`. Without a webhook, returns `true` at once.
+    ///
+    /// With a [state directory](InjectorBuilder::state_dir), it waits for
+    /// every event that was in the outbox when it was called (earlier runs'
+    /// included) to leave it, and returns `false` as soon as the endpoint
+    /// fails: what is left is safe on disk, and a later injector posts it.
     pub fn flush(&self, timeout: Duration) -> bool {
         self.webhook.as_ref().is_none_or(|w| w.flush(timeout))
     }

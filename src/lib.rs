@@ -73,7 +73,10 @@
 //!    `genesys_inject::audit`, level info) and, with a webhook URL, the same
 //!    event queued for a background thread that posts it
 //!    ([`Injector::flush`], [`Injector::webhook_stats`]) with one
-//!    `Idempotency-Key` per event. The webhook never slows nor fails an
+//!    `Idempotency-Key` per event. With a
+//!    [state directory](InjectorBuilder::state_dir), the event is on disk
+//!    before `inject` returns, and stays there until the endpoint takes it,
+//!    across processes. The webhook never slows nor fails an
 //!    injection. Only ids that passed validation go into the record.
 //!
 //! # Two routes
@@ -89,13 +92,14 @@
 //! bodies), `transport` (HTTP, retries, rate-limit gate), `phase` (marks a
 //! connection failure that came before the request was written), `retry`
 //! ([`RetryPolicy`]), `audit` (record format), `webhook` (worker thread),
+//! `state` (the state directory: token file and audit outbox),
 //! `clock` (the time seam), `error`, `injector` (the pipeline).
 //!
 //! # Logging
 //! Through the `log` crate. Targets: `genesys_inject` (failures),
 //! `genesys_inject::audit` (records), `genesys_inject::transport` (each HTTP
 //! exchange at debug), `genesys_inject::auth`, `genesys_inject::gate`,
-//! `genesys_inject::webhook`. No line contains the client secret or a token.
+//! `genesys_inject::webhook`, `genesys_inject::state` (the state directory). No line contains the client secret or a token.
 //! ureq logs raw request bytes, `Authorization` header included, at `trace`
 //! under its own `ureq` targets: do not enable `ureq=trace` in production.
 #![forbid(unsafe_code)]
@@ -110,6 +114,7 @@ mod injector;
 mod phase;
 mod request;
 mod retry;
+mod state;
 mod transport;
 mod validate;
 mod webhook;

@@ -1,19 +1,28 @@
 //! The webhook worker: one thread per injector that posts audit events in
 //! order, so that a slow or dead endpoint never slows an injection.
 //!
-//! Modelled on sentry-rust's transport thread: a bounded queue that drops
-//! (and counts) rather than blocks, `flush` with a deadline, and a `Drop`
-//! that drains with a deadline before joining the thread.
+//! Modelled on sentry-rust's transport thread: `flush` with a deadline, and
+//! a `Drop` that drains with a deadline before joining the thread. Events
+//! wait in one of two places:
+//! - **memory** (no state directory): a bounded queue that drops (and
+//!   counts) rather than blocks; each event gets 3 attempts;
+//! - **the outbox** of a state directory (`state::Outbox`): each event is on
+//!   disk before `inject` returns and stays there until the endpoint accepts
+//!   it (2xx) or refuses it (a 4xx other than 429), however many attempts
+//!   and processes that takes. Dropping the injector stops waiting as soon
+//!   as the endpoint fails: the rest is safe on disk for a later run.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::audit::new_event_id;
 use crate::clock::{later, Clock};
 use crate::retry::doubled;
-use crate::transport::{lock, Http};
+use crate::state::{Entry, Outbox};
+use crate::transport::{lock, Answer, Http};
 use crate::{Error, Outcome};
 
 /// Webhook delivery counts since the injector was built.
@@ -22,25 +31,36 @@ use crate::{Error, Outcome};
 pub struct WebhookStats {
     /// Events the endpoint accepted (2xx).
     pub delivered: u64,
-    /// Events given up on that certainly did not reach the endpoint (every
-    /// attempt was refused or failed before it was sent, the endpoint
-    /// answered an error, or a 4xx other than 429), or that were still queued
-    /// when shutdown's deadline passed.
+    /// Events given up on that certainly did not reach the endpoint: in
+    /// memory, every attempt failed before it was sent or was answered with
+    /// an error, or the event was still queued when shutdown's deadline
+    /// passed; in memory and on disk, the endpoint refused it with a 4xx
+    /// other than 429.
     pub failed: u64,
-    /// Events given up on after an attempt that may have reached the
-    /// endpoint (the event was sent but no answer came back in time): the
-    /// receiver may hold them, once or more; their `Idempotency-Key` tells
-    /// the copies apart. Counted neither delivered nor failed.
+    /// Events given up on (in memory) after an attempt that may have reached
+    /// the endpoint (the event was sent but no answer came back in time):
+    /// the receiver may hold them, once or more; their `Idempotency-Key`
+    /// tells the copies apart. Counted neither delivered nor failed.
     pub unconfirmed: u64,
-    /// Events dropped because the queue was full.
+    /// Events dropped: the memory queue was full (without a state
+    /// directory), or the outbox passed its bound (the oldest go first).
     pub dropped: u64,
-    /// Events queued or being posted now.
+    /// Events waiting: queued in memory or being posted, plus, with a state
+    /// directory, those on disk.
     pub pending: u64,
+    /// Events waiting in the state directory's outbox at the worker's last
+    /// look, this process's and earlier runs' (0 without a state directory).
+    pub on_disk: u64,
 }
 
+/// Attempts per event held in memory.
 const ATTEMPTS: u32 = 3;
 const BACKOFF: Duration = Duration::from_millis(100);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// The longest pause between attempts on an event that waits on disk.
+const MAX_DISK_BACKOFF: Duration = Duration::from_secs(60);
+/// How often the worker looks again while another process posts.
+const BUSY_POLL: Duration = Duration::from_millis(100);
 
 /// One audit event: its stable id (the `Idempotency-Key` of every attempt)
 /// and its body.
@@ -49,45 +69,45 @@ struct Event {
     body: Vec<u8>,
 }
 
-/// A new random event id in the UUID version 4 form.
-fn new_event_id() -> String {
-    let mut b = [0u8; 16];
-    if getrandom::getrandom(&mut b).is_err() {
-        // No OS randomness (never seen on a supported OS): time and a
-        // counter still tell this process's events apart.
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos() as u64;
-        b[..8].copy_from_slice(&nanos.to_le_bytes());
-        b[8..].copy_from_slice(&COUNTER.fetch_add(1, Relaxed).to_le_bytes());
-    }
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
-}
-
 struct State {
     queue: VecDeque<Event>,
-    /// Events accepted into the queue so far.
+    /// Events accepted into the memory queue so far.
     accepted: u64,
-    /// Events delivered or given up on so far (they leave in order).
+    /// Of those, delivered or given up on so far (they leave in order).
     handled: u64,
+    /// With a state directory: what the worker knows of the outbox.
+    disk: Disk,
     shutdown: bool,
     /// The worker is blocked on `wake`: only then is a notification needed
     /// (a notification is a syscall, one per `inject` otherwise).
     worker_waiting: bool,
     /// Threads blocked in `flush`: only then does the worker notify `progress`.
     flushers: usize,
+}
+
+#[derive(Default)]
+struct Disk {
+    /// Events this process wrote to the outbox so far.
+    written: u64,
+    /// The name of the last one.
+    last_written: Option<String>,
+    /// An event was written, or a drain asked, since the last listing.
+    dirty: bool,
+    /// `written` when the last listing began: every event written before
+    /// then was in it.
+    listed_through: u64,
+    /// Listings so far.
+    listings: u64,
+    /// The oldest event of the last listing not yet delivered or removed;
+    /// `None` once all of that listing is done.
+    oldest: Option<String>,
+    /// Events waiting on disk at the last look.
+    on_disk: u64,
+    /// Attempts on disk events that failed (5xx, 429, network) so far.
+    failures: u64,
+    /// Consecutive failures, for the backoff; the next attempt's time.
+    streak: u32,
+    retry_at: Option<Instant>,
 }
 
 struct Shared {
@@ -105,6 +125,7 @@ struct Shared {
 
 pub(crate) struct Webhook {
     shared: Arc<Shared>,
+    outbox: Option<Arc<Outbox>>,
     thread: Option<JoinHandle<()>>,
     shutdown_timeout: Duration,
     endpoint: String,
@@ -133,18 +154,26 @@ fn origin(url: &str) -> String {
 }
 
 impl Webhook {
+    /// Starts the worker. With an outbox, it first resumes whatever earlier
+    /// runs left there, in the background.
     pub fn start(
         url: String,
         http: Http,
         capacity: usize,
         shutdown_timeout: Duration,
         clock: Arc<dyn Clock>,
+        outbox: Option<Outbox>,
     ) -> std::io::Result<Self> {
+        let outbox = outbox.map(Arc::new);
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
                 accepted: 0,
                 handled: 0,
+                disk: Disk {
+                    dirty: outbox.is_some(),
+                    ..Disk::default()
+                },
                 shutdown: false,
                 worker_waiting: false,
                 flushers: 0,
@@ -160,6 +189,7 @@ impl Webhook {
         let endpoint = origin(&url);
         let worker = Worker {
             shared: shared.clone(),
+            outbox: outbox.clone(),
             endpoint: endpoint.clone(),
             url,
             http,
@@ -171,43 +201,105 @@ impl Webhook {
         Ok(Webhook {
             endpoint,
             shared,
+            outbox,
             thread: Some(thread),
             shutdown_timeout,
         })
     }
 
-    /// Queues one event without blocking; drops it when the queue is full.
+    /// Hands one event to the worker without waiting for the endpoint: with
+    /// an outbox, writes it to disk first; otherwise queues it in memory,
+    /// dropping it when the queue is full.
     pub fn enqueue(&self, body: Vec<u8>) {
         let event = Event {
             id: new_event_id(),
             body,
         };
+        if let Some(outbox) = &self.outbox {
+            match outbox.push(&event.id, &event.body) {
+                Ok(name) => {
+                    let mut state = lock(&self.shared.state);
+                    state.disk.written += 1;
+                    state.disk.last_written = Some(name);
+                    state.disk.dirty = true;
+                    self.wake(state);
+                    return;
+                }
+                Err(e) => {
+                    log::error!(target: "genesys_inject::webhook", "cannot write audit event {} to the outbox: {e}; it waits in memory instead", event.id);
+                }
+            }
+        }
         let mut state = lock(&self.shared.state);
         if state.queue.len() >= self.shared.capacity {
             drop(state);
             let dropped = self.shared.dropped.fetch_add(1, Relaxed) + 1;
-            log::warn!(target: "genesys_inject::webhook", "webhook queue full ({} events): event dropped ({dropped} so far); the audit record is in the log", self.shared.capacity);
+            log::warn!(target: "genesys_inject::webhook", "webhook queue full ({} events): audit event {} dropped ({dropped} so far); its record is in the log", self.shared.capacity, event.id);
             return;
         }
         state.queue.push_back(event);
         state.accepted += 1;
-        let wake = state.worker_waiting;
+        self.wake(state);
+    }
+
+    fn wake(&self, state: MutexGuard<'_, State>) {
+        let waiting = state.worker_waiting;
         drop(state);
-        if wake {
+        if waiting {
             self.shared.wake.notify_one();
         }
     }
 
-    /// Waits until every event queued before this call was handled.
+    /// Waits until every event handed over before this call has been
+    /// delivered or given up on, and, with an outbox, until every event on
+    /// disk when it was called (earlier runs' included) has left it. With an
+    /// outbox, returns false as soon as the endpoint fails: the events are
+    /// safe on disk.
     pub fn flush(&self, timeout: Duration) -> bool {
         let deadline = later(Instant::now(), timeout);
+        // The newest event on disk now: looked up here, not by the worker,
+        // which may be busy posting.
+        let newest = self
+            .outbox
+            .as_ref()
+            .and_then(|outbox| outbox.list().ok())
+            .and_then(|entries| entries.last().map(|e| e.name.clone()));
         let mut state = lock(&self.shared.state);
-        let target = state.accepted;
+        let memory_target = state.accepted;
+        let disk_target = newest.max(state.disk.last_written.clone());
+        let (listings, failures) = (state.disk.listings, state.disk.failures);
+        let backing_off = state.disk.retry_at.is_some_and(|at| at > Instant::now());
+        if backing_off && state.accepted == state.handled {
+            // The endpoint is failing (the worker is backing off): what
+            // waits is on disk, and waiting longer helps no one.
+            return false;
+        }
+        if disk_target.is_some() {
+            state.disk.dirty = true;
+            self.shared.wake.notify_one();
+        }
         state.flushers += 1;
-        while state.handled < target {
+        let done = |s: &State| {
+            let disk_done = match &disk_target {
+                None => true,
+                // Listed since this call, and every event up to the target
+                // done.
+                Some(target) => {
+                    s.disk.listings > listings && s.disk.oldest.as_ref().is_none_or(|o| o > target)
+                }
+            };
+            s.handled >= memory_target && disk_done
+        };
+        let result = loop {
+            if done(&state) {
+                break true;
+            }
+            if state.disk.failures > failures {
+                break false;
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                break;
+                break false;
             }
             state = self
                 .shared
@@ -215,25 +307,29 @@ impl Webhook {
                 .wait_timeout(state, left)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
-        }
+        };
         state.flushers -= 1;
-        state.handled >= target
+        result
     }
 
     pub fn stats(&self) -> WebhookStats {
         let state = lock(&self.shared.state);
+        let disk = &state.disk;
+        let unlisted = disk.written - disk.listed_through.min(disk.written);
         WebhookStats {
             delivered: self.shared.delivered.load(Relaxed),
             failed: self.shared.failed.load(Relaxed),
             unconfirmed: self.shared.unconfirmed.load(Relaxed),
             dropped: self.shared.dropped.load(Relaxed),
-            pending: state.accepted - state.handled,
+            pending: state.accepted - state.handled + disk.on_disk + unlisted,
+            on_disk: disk.on_disk,
         }
     }
 }
 
 impl Drop for Webhook {
     fn drop(&mut self) {
+        // With an outbox, everything on disk, earlier runs' events included.
         let drained = self.flush(self.shutdown_timeout);
         {
             let mut state = lock(&self.shared.state);
@@ -245,6 +341,9 @@ impl Drop for Webhook {
                 self.shared.failed.fetch_add(abandoned, Relaxed);
                 log::error!(target: "genesys_inject::webhook", "shutdown: {abandoned} webhook events not delivered within {:?}; their audit records are in the log", self.shutdown_timeout);
             }
+            if !drained && state.disk.on_disk > 0 {
+                log::warn!(target: "genesys_inject::webhook", "shutdown: {} audit events wait in the outbox; the next injector on this state directory posts them", state.disk.on_disk);
+            }
         }
         self.shared.wake.notify_all();
         if let Some(thread) = self.thread.take() {
@@ -255,97 +354,229 @@ impl Drop for Webhook {
 
 struct Worker {
     shared: Arc<Shared>,
+    outbox: Option<Arc<Outbox>>,
     url: String,
     endpoint: String,
     http: Http,
     clock: Arc<dyn Clock>,
 }
 
+/// What became of one attempt.
+enum Attempt {
+    Delivered,
+    /// A 4xx other than 429: not retried.
+    Refused,
+    /// Worth another try after `wait`; `maybe_received` when the event was
+    /// sent and no answer came back.
+    Retry {
+        wait: Duration,
+        maybe_received: bool,
+    },
+}
+
+/// What became of one event held in memory.
+enum Delivery {
+    Delivered,
+    Failed,
+    Unconfirmed,
+}
+
+/// How a pass over the outbox ended.
+enum Pass {
+    /// Nothing left: sleep until woken.
+    Empty,
+    /// All of one listing done: look again.
+    Again,
+    /// Another process is posting: look again shortly.
+    Busy,
+    /// The endpoint failed: the backoff is set.
+    Failing,
+    Shutdown,
+}
+
 impl Worker {
     fn run(self) {
         let mut state = lock(&self.shared.state);
         loop {
-            let event = loop {
-                if let Some(event) = state.queue.pop_front() {
-                    break event;
+            if let Some(event) = state.queue.pop_front() {
+                drop(state);
+                let counter = match self.deliver(&event) {
+                    Delivery::Delivered => &self.shared.delivered,
+                    Delivery::Failed => &self.shared.failed,
+                    Delivery::Unconfirmed => &self.shared.unconfirmed,
+                };
+                counter.fetch_add(1, Relaxed);
+                state = lock(&self.shared.state);
+                state.handled += 1;
+                self.progress(&state);
+                continue;
+            }
+            if state.shutdown {
+                return;
+            }
+            let now = Instant::now();
+            if state.disk.retry_at.is_some_and(|at| at <= now) {
+                // The backoff is over: try the outbox again.
+                state.disk.retry_at = None;
+                state.disk.dirty = true;
+            }
+            let backing_off = state.disk.retry_at.is_some();
+            let timeout = if self.outbox.is_some() && state.disk.dirty && !backing_off {
+                drop(state);
+                let pass = self.pass();
+                state = lock(&self.shared.state);
+                match pass {
+                    Pass::Empty | Pass::Failing | Pass::Shutdown => continue,
+                    Pass::Again => {
+                        state.disk.dirty = true;
+                        continue;
+                    }
+                    Pass::Busy => {
+                        state.disk.dirty = true;
+                        Some(BUSY_POLL)
+                    }
                 }
-                if state.shutdown {
-                    return;
-                }
-                state.worker_waiting = true;
-                state = self
+            } else {
+                state
+                    .disk
+                    .retry_at
+                    .map(|at| at.saturating_duration_since(now))
+            };
+            state.worker_waiting = true;
+            state = match timeout {
+                None => self
                     .shared
                     .wake
                     .wait(state)
-                    .unwrap_or_else(|e| e.into_inner());
-                state.worker_waiting = false;
+                    .unwrap_or_else(|e| e.into_inner()),
+                Some(t) => {
+                    self.shared
+                        .wake
+                        .wait_timeout(state, t)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
             };
-            drop(state);
-            let counter = match self.deliver(&event) {
-                Delivery::Delivered => &self.shared.delivered,
-                Delivery::Failed => &self.shared.failed,
-                Delivery::Unconfirmed => &self.shared.unconfirmed,
-            };
-            counter.fetch_add(1, Relaxed);
-            state = lock(&self.shared.state);
-            state.handled += 1;
-            if state.flushers > 0 {
-                self.shared.progress.notify_all();
-            }
+            state.worker_waiting = false;
         }
     }
 
-    fn shutting_down(&self) -> bool {
-        lock(&self.shared.state).shutdown
+    fn progress(&self, state: &State) {
+        if state.flushers > 0 {
+            self.shared.progress.notify_all();
+        }
     }
 
-    /// Posts one event, with up to [`ATTEMPTS`] tries, each carrying the
-    /// event's id as its `Idempotency-Key`.
+    /// Lists the outbox and, holding its lock, posts what is there in order
+    /// until an attempt fails.
+    fn pass(&self) -> Pass {
+        let outbox = self.outbox.as_ref().expect("a pass needs an outbox");
+        let written = {
+            let mut state = lock(&self.shared.state);
+            state.disk.dirty = false;
+            state.disk.written
+        };
+        let listing = outbox.list();
+        let mut entries = match listing {
+            Ok(entries) => entries,
+            Err(e) => {
+                log::warn!(target: "genesys_inject::webhook", "cannot list the outbox: {e}");
+                return self.failed(Duration::from_secs(1));
+            }
+        };
+        self.listed(written, &entries, 0);
+        if entries.is_empty() {
+            return Pass::Empty;
+        }
+        let _held = match outbox.try_lock() {
+            Ok(Some(held)) => held,
+            Ok(None) => return Pass::Busy,
+            Err(e) => {
+                log::warn!(target: "genesys_inject::webhook", "cannot lock the outbox: {e}");
+                return self.failed(Duration::from_secs(1));
+            }
+        };
+        let excess = outbox.excess(&entries);
+        if excess > 0 {
+            for entry in entries.drain(..excess) {
+                outbox.remove(&entry);
+            }
+            self.shared.dropped.fetch_add(excess as u64, Relaxed);
+            log::warn!(target: "genesys_inject::webhook", "outbox over its bound ({} events, {} bytes): the {excess} oldest audit events dropped", outbox.max_events, outbox.max_bytes);
+            self.listed(written, &entries, 0);
+        }
+        for (i, entry) in entries.iter().enumerate() {
+            if lock(&self.shared.state).shutdown {
+                return Pass::Shutdown;
+            }
+            let Some(body) = outbox.read(entry) else {
+                self.listed(written, &entries, i + 1);
+                continue; // posted by another process meanwhile
+            };
+            match self.attempt(&entry.id, &body, None) {
+                Attempt::Delivered => {
+                    outbox.remove(entry);
+                    self.shared.delivered.fetch_add(1, Relaxed);
+                }
+                Attempt::Refused => {
+                    outbox.remove(entry);
+                    self.shared.failed.fetch_add(1, Relaxed);
+                }
+                Attempt::Retry { wait, .. } => return self.failed(wait),
+            }
+            let mut state = lock(&self.shared.state);
+            state.disk.streak = 0;
+            drop(state);
+            self.listed(written, &entries, i + 1);
+        }
+        Pass::Again
+    }
+
+    /// Records what the outbox holds: `entries` from `done` on are waiting.
+    fn listed(&self, written: u64, entries: &[Entry], done: usize) {
+        let mut state = lock(&self.shared.state);
+        let disk = &mut state.disk;
+        if done == 0 {
+            disk.listings += 1;
+            disk.listed_through = written;
+        }
+        disk.oldest = entries.get(done).map(|e| e.name.clone());
+        disk.on_disk = (entries.len() - done.min(entries.len())) as u64;
+        self.progress(&state);
+    }
+
+    /// Counts a failed attempt on the outbox and sets the backoff.
+    fn failed(&self, wait: Duration) -> Pass {
+        let mut state = lock(&self.shared.state);
+        let disk = &mut state.disk;
+        disk.failures += 1;
+        disk.streak += 1;
+        let backoff = wait
+            .max(doubled(BACKOFF, disk.streak))
+            .min(MAX_DISK_BACKOFF);
+        disk.retry_at = Some(later(Instant::now(), backoff));
+        disk.dirty = true;
+        self.progress(&state);
+        Pass::Failing
+    }
+
+    /// Posts one event held in memory, with up to [`ATTEMPTS`] tries.
     fn deliver(&self, event: &Event) -> Delivery {
         let (endpoint, id) = (&self.endpoint, &event.id);
         let mut maybe_received = false;
         for attempt in 1..=ATTEMPTS {
-            let wait = match self.http.post(
-                &self.url,
-                None,
-                Some(id),
-                "application/json",
-                &event.body,
-                None,
-            ) {
-                Ok(answer) if answer.is_success() => {
-                    log::debug!(target: "genesys_inject::webhook", "webhook {endpoint} accepted audit event {id} (HTTP {}, attempt {attempt})", answer.status);
-                    return Delivery::Delivered;
-                }
-                Ok(answer) if answer.status == 429 || answer.status >= 500 => {
-                    log::warn!(target: "genesys_inject::webhook", "webhook {endpoint} answered HTTP {} to audit event {id} (attempt {attempt}/{ATTEMPTS}): {}", answer.status, self.excerpt(&answer));
-                    answer
-                        .retry_after()
-                        .map_or(doubled(BACKOFF, attempt), |d| d.min(MAX_RETRY_AFTER))
-                }
-                Ok(answer) => {
-                    log::error!(target: "genesys_inject::webhook", "webhook {endpoint} refused audit event {id} with HTTP {} (not retried): {}", answer.status, self.excerpt(&answer));
-                    return Delivery::Failed;
-                }
-                Err(e) => {
-                    let (outcome, cause) = match &e.error {
-                        Error::Transport {
-                            outcome, source, ..
-                        } => (*outcome, source.to_string()),
-                        other => (other.outcome(), other.kind().to_owned()),
-                    };
-                    // The cause never shows more of the URL than the origin.
-                    let cause = cause.replace(&self.url, endpoint);
-                    if outcome == Outcome::Unknown {
-                        maybe_received = true;
-                        log::warn!(target: "genesys_inject::webhook", "webhook {endpoint}: no answer to audit event {id} (attempt {attempt}/{ATTEMPTS}): {cause}; the endpoint may have received it, and a retry carries the same Idempotency-Key");
-                    } else {
-                        log::warn!(target: "genesys_inject::webhook", "webhook {endpoint}: audit event {id} not delivered (attempt {attempt}/{ATTEMPTS}): {cause}");
-                    }
-                    doubled(BACKOFF, attempt)
+            let wait = match self.attempt(id, &event.body, Some(attempt)) {
+                Attempt::Delivered => return Delivery::Delivered,
+                Attempt::Refused => return Delivery::Failed,
+                Attempt::Retry {
+                    wait,
+                    maybe_received: sent,
+                } => {
+                    maybe_received |= sent;
+                    wait
                 }
             };
-            if attempt == ATTEMPTS || self.shutting_down() {
+            if attempt == ATTEMPTS || lock(&self.shared.state).shutdown {
                 break;
             }
             self.clock.sleep(wait);
@@ -359,9 +590,65 @@ impl Worker {
         }
     }
 
+    /// One POST of one event, with its id as the `Idempotency-Key`, logged
+    /// in the words of the audit event. `attempt` numbers it when there is a
+    /// fixed number of tries.
+    fn attempt(&self, id: &str, body: &[u8], attempt: Option<u32>) -> Attempt {
+        let endpoint = &self.endpoint;
+        let nth = attempt.map_or(String::new(), |a| format!(" (attempt {a}/{ATTEMPTS})"));
+        let n = attempt.unwrap_or(1);
+        match self
+            .http
+            .post(&self.url, None, Some(id), "application/json", body, None)
+        {
+            Ok(answer) if answer.is_success() => {
+                log::debug!(target: "genesys_inject::webhook", "webhook {endpoint} accepted audit event {id} (HTTP {}){nth}", answer.status);
+                Attempt::Delivered
+            }
+            Ok(answer) if answer.status == 429 || answer.status >= 500 => {
+                log::warn!(target: "genesys_inject::webhook", "webhook {endpoint} answered HTTP {} to audit event {id}{nth}: {}", answer.status, self.excerpt(&answer));
+                let cap = if attempt.is_some() {
+                    MAX_RETRY_AFTER
+                } else {
+                    MAX_DISK_BACKOFF
+                };
+                Attempt::Retry {
+                    wait: answer
+                        .retry_after()
+                        .map_or(doubled(BACKOFF, n), |d| d.min(cap)),
+                    maybe_received: false,
+                }
+            }
+            Ok(answer) => {
+                log::error!(target: "genesys_inject::webhook", "webhook {endpoint} refused audit event {id} with HTTP {} (not retried): {}", answer.status, self.excerpt(&answer));
+                Attempt::Refused
+            }
+            Err(e) => {
+                let (outcome, cause) = match &e.error {
+                    Error::Transport {
+                        outcome, source, ..
+                    } => (*outcome, source.to_string()),
+                    other => (other.outcome(), other.kind().to_owned()),
+                };
+                // The cause never shows more of the URL than the origin.
+                let cause = cause.replace(&self.url, endpoint);
+                let maybe_received = outcome == Outcome::Unknown;
+                if maybe_received {
+                    log::warn!(target: "genesys_inject::webhook", "webhook {endpoint}: no answer to audit event {id}{nth}: {cause}; the endpoint may have received it, and a retry carries the same Idempotency-Key");
+                } else {
+                    log::warn!(target: "genesys_inject::webhook", "webhook {endpoint}: audit event {id} not delivered{nth}: {cause}");
+                }
+                Attempt::Retry {
+                    wait: doubled(BACKOFF, n),
+                    maybe_received,
+                }
+            }
+        }
+    }
+
     /// The answer's body for a log line, with the URL's path (which may hold
     /// the webhook's secret) redacted like any credential.
-    fn excerpt(&self, answer: &crate::transport::Answer) -> String {
+    fn excerpt(&self, answer: &Answer) -> String {
         let path = self
             .url
             .split_once("://")
@@ -370,27 +657,9 @@ impl Worker {
     }
 }
 
-/// What became of one event.
-enum Delivery {
-    Delivered,
-    Failed,
-    Unconfirmed,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn event_ids_are_random_uuids() {
-        let a = new_event_id();
-        let b = new_event_id();
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 36);
-        assert_eq!(&a[14..15], "4", "{a}");
-        assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"), "{a}");
-        assert!(crate::validate::is_guid(&a), "{a}");
-    }
 
     #[test]
     fn logs_show_the_origin_only() {

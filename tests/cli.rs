@@ -583,3 +583,101 @@ fn token_endpoint_failures_have_their_own_exit_statuses() {
         );
     }
 }
+
+/// Runs the CLI once against `server` with `HOME` (and `extra`) set.
+fn inject_at_home(
+    server: &mockito::ServerGuard,
+    home: &std::path::Path,
+    extra: &[(&'static str, String)],
+    args: &[&str],
+) -> (i32, Value, String) {
+    let mut env = env(server);
+    env.push(("HOME", home.display().to_string()));
+    env.extend(extra.iter().cloned());
+    inject(
+        &env,
+        &[&ROUTE[..], &["--json"], args, &["hi"]].concat(),
+        None,
+    )
+}
+
+#[test]
+fn cli_runs_share_one_token_through_the_default_state_directory() {
+    let home = Scratch::new();
+    let (server, token) = counting_platform(1);
+    for _ in 0..3 {
+        let (code, _, all) = inject_at_home(&server, &home.0, &[], &[]);
+        assert_eq!(code, 0, "{all}");
+        assert!(!all.contains("warning"), "{all}");
+    }
+    token.assert();
+    let dir = home.0.join(".local/state/genesys-inject");
+    assert!(dir.is_dir());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+
+    // XDG_STATE_HOME wins over HOME.
+    let xdg = home.0.join("xdg");
+    let (code, _, all) = inject_at_home(
+        &server,
+        &home.0,
+        &[("XDG_STATE_HOME", xdg.display().to_string())],
+        &[],
+    );
+    assert_eq!(code, 0, "{all}");
+    assert!(xdg.join("genesys-inject").is_dir());
+}
+
+#[test]
+fn no_state_writes_nothing_and_an_unusable_state_directory_is_told() {
+    let home = Scratch::new();
+    let server = accepting_server();
+    let (code, _, all) = inject_at_home(&server, &home.0, &[], &["--no-state"]);
+    assert_eq!(code, 0, "{all}");
+    assert_eq!(
+        std::fs::read_dir(&home.0).unwrap().count(),
+        0,
+        "nothing written"
+    );
+
+    // The default cannot be created (HOME is a file): a warning, and a send.
+    let file = home.0.join("not-a-directory");
+    std::fs::write(&file, b"").unwrap();
+    let (code, _, all) = inject_at_home(&server, &file, &[], &[]);
+    assert_eq!(code, 0, "{all}");
+    assert_eq!(
+        all.matches("running without a state directory").count(),
+        1,
+        "{all}"
+    );
+    // No home at all: the same.
+    let (code, _, all) = inject(&env(&server), &[&ROUTE[..], &["hi"]].concat(), None);
+    assert_eq!(code, 0, "{all}");
+    assert!(all.contains("running without a state directory"), "{all}");
+
+    // A directory the user chose that cannot be used is an error.
+    let chosen = file.display().to_string();
+    for (args, extra) in [
+        (vec!["--state-dir", chosen.as_str()], vec![]),
+        (vec![], vec![("GENESYS_STATE_DIR", chosen.clone())]),
+    ] {
+        let (code, out, all) = inject_at_home(&server, &home.0, &extra, &args);
+        assert_eq!(
+            (code, out["error"]["kind"].as_str()),
+            (2, Some("config")),
+            "{all}"
+        );
+        assert!(all.contains("state directory"), "{all}");
+    }
+    let (code, out, _) = inject_at_home(
+        &server,
+        &home.0,
+        &[],
+        &["--state-dir", "/tmp", "--no-state"],
+    );
+    assert_eq!((code, out["error"]["kind"].as_str()), (2, Some("usage")));
+}

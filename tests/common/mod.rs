@@ -110,6 +110,32 @@ pub fn accepting_server() -> ServerGuard {
     server
 }
 
+/// A mock platform whose token route must be called `tokens` times.
+pub fn counting_platform(tokens: usize) -> (ServerGuard, Mock) {
+    let mut server = mockito::Server::new();
+    let token = expect_tokens(&mut server, tokens, |_| {});
+    (server, token)
+}
+
+/// Replaces `server`'s mocks: its token route must be called `tokens` times;
+/// `first` adds mocks that take precedence over a message route that
+/// accepts everything. Runs on one server keep one token URL, so one file.
+pub fn expect_tokens(
+    server: &mut ServerGuard,
+    tokens: usize,
+    first: impl FnOnce(&mut ServerGuard),
+) -> Mock {
+    server.reset();
+    let token = token_mock(server, 86399).expect(tokens).create();
+    typing_mock(server).create();
+    first(server);
+    server
+        .mock("POST", message_path().as_str())
+        .with_body(message_ok("m"))
+        .create();
+    token
+}
+
 pub fn typing_mock(server: &mut ServerGuard) -> Mock {
     server
         .mock("POST", typing_path().as_str())
@@ -143,6 +169,37 @@ pub fn genesys_error(status: u16, code: &str, message: &str) -> String {
 }
 
 pub mod rawserver;
+
+/// A fresh directory under the system's temporary directory, removed on drop.
+pub struct Scratch(pub std::path::PathBuf);
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "genesys-inject-state-{}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir(&path).unwrap();
+        Scratch(path)
+    }
+
+    /// The state directory inside (created by the library, not here).
+    pub fn state(&self) -> std::path::PathBuf {
+        self.0.join("state")
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 
 /// Log lines captured by [`capture_logs`]: (target, level, message).
 pub type Line = (String, log::Level, String);
