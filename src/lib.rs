@@ -89,8 +89,8 @@
 //! The crate is flat: everything is re-exported here. Its source files, one
 //! concern each: `config` (builder, regions, environment), `auth` (token
 //! cache), `validate` (blocks, length, safety, ids), `request` (routes and
-//! bodies), `transport` (HTTP, retries, rate-limit gate), `phase` (marks a
-//! connection failure that came before the request was written), `retry`
+//! bodies), `transport` (HTTP, retries, rate-limit gate, and whether a failed
+//! request was sent), `retry`
 //! ([`RetryPolicy`]), `audit` (record format), `webhook` (worker thread),
 //! `state` (the state directory: token file and audit outbox),
 //! `clock` (the time seam), `error`, `injector` (the pipeline).
@@ -111,7 +111,6 @@ mod clock;
 mod config;
 mod error;
 mod injector;
-mod phase;
 mod request;
 mod retry;
 mod state;

@@ -5,10 +5,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use ureq::http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use std::io::Read;
+
+use ureq::http::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use ureq::SendBody;
 
 use crate::clock::Clock;
-use crate::phase::{self, PhaseConnector};
 use crate::{Error, Outcome, RetryPolicy};
 
 const USER_AGENT: &str = concat!("genesys-inject/", env!("CARGO_PKG_VERSION"));
@@ -150,14 +152,9 @@ impl Http {
             .timeout_recv_response(Some(timeout))
             .timeout_recv_body(Some(timeout))
             .build();
-        // ureq's own connector and resolver; the wrapper only marks the I/O
-        // errors raised before the request was sent (see `phase`).
-        let agent = ureq::Agent::with_parts(
-            config,
-            PhaseConnector::default(),
-            ureq::unversioned::resolver::DefaultResolver::default(),
-        );
-        Http { agent }
+        Http {
+            agent: config.new_agent(),
+        }
     }
 
     /// POSTs `body` and reads the whole answer. `timeout` overrides the
@@ -184,8 +181,13 @@ impl Http {
         if let Some(key) = idempotency_key {
             request = request.header("idempotency-key", key);
         }
+        // ureq takes the body from this reader after it has written the
+        // head, and only as it sends it: see `Counted`.
+        request = request.header(CONTENT_LENGTH, HeaderValue::from(body.len()));
+        let mut counted = Counted { body, taken: 0 };
+        let sent = SendBody::from_reader(&mut counted);
         let result = match timeout {
-            None => request.send(body),
+            None => request.send(sent),
             Some(t) => request
                 .config()
                 .timeout_connect(Some(t))
@@ -194,9 +196,10 @@ impl Http {
                 .timeout_recv_response(Some(t))
                 .timeout_recv_body(Some(t))
                 .build()
-                .send(body),
+                .send(sent),
         };
-        let mut response = result.map_err(classify)?;
+        let incomplete = counted.taken < body.len();
+        let mut response = result.map_err(|e| classify(e, incomplete))?;
         let header = |name: &str| {
             response
                 .headers()
@@ -228,18 +231,45 @@ impl Http {
     }
 }
 
-/// What a ureq error says about the request: did it leave, may it be retried.
-fn classify(e: ureq::Error) -> SendError {
+/// The request body as ureq reads it: it counts what ureq took.
+///
+/// ureq writes the request head, then takes the body from its reader as it
+/// sends it, at most one output buffer (128 KiB) ahead of the socket. So
+/// while any byte of the body is still here, the server cannot have read
+/// the whole request (the head announces its `Content-Length`), and an I/O
+/// failure proves it was not sent: connecting, the TLS handshake, writing
+/// the head, or writing a body larger than the buffer. Once ureq has taken
+/// it all, a failure may come after the server read it: the outcome is
+/// unknown. This uses ureq's public API only.
+struct Counted<'a> {
+    body: &'a [u8],
+    taken: usize,
+}
+
+impl Read for Counted<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let rest = &self.body[self.taken..];
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.taken += n;
+        Ok(n)
+    }
+}
+
+/// What a ureq error says about the request: did it leave, may it be
+/// retried. `incomplete`: ureq had not taken the whole body (see
+/// [`Counted`]).
+fn classify(e: ureq::Error, incomplete: bool) -> SendError {
     use ureq::Error as E;
     use ureq::Timeout as T;
     let (outcome, retryable) = match &e {
         E::ConnectionFailed | E::HostNotFound | E::Timeout(T::Connect | T::Resolve) => {
             (Outcome::NotDelivered, true)
         }
-        // Refused, reset, broken pipe... while connecting or writing: the
-        // request never arrived whole. The same error while awaiting the
-        // answer may follow a request the server read, so it is not here.
-        E::Io(io) if phase::before_sending(io) => (Outcome::NotDelivered, true),
+        // Refused, reset, broken pipe... before ureq took the whole body:
+        // the request never arrived whole. The same error after may follow
+        // a request the server read, so it is not here.
+        E::Io(_) if incomplete => (Outcome::NotDelivered, true),
         // The request was not completely written: the server cannot act on it.
         E::Timeout(T::SendRequest | T::SendBody) => (Outcome::NotDelivered, false),
         E::Tls(_)
@@ -253,15 +283,33 @@ fn classify(e: ureq::Error) -> SendError {
         // Sent, and then the answer did not come (timeout, reset, garbage).
         _ => (Outcome::Unknown, false),
     };
+    let timed_out = matches!(e, E::Timeout(_));
+    let source = match e {
+        // Said in the message too; the kind is kept.
+        E::Io(io) if incomplete => E::Io(std::io::Error::new(io.kind(), NotSent(io))),
+        e => e,
+    };
     SendError {
         retryable,
         error: Error::Transport {
             outcome,
-            timed_out: matches!(e, E::Timeout(_)),
-            source: e,
+            timed_out,
+            source,
         },
     }
 }
+
+/// An I/O error raised before the request was completely sent.
+#[derive(Debug)]
+struct NotSent(std::io::Error);
+
+impl std::fmt::Display for NotSent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}, before the request was completely sent", self.0)
+    }
+}
+
+impl std::error::Error for NotSent {}
 
 /// One try of a request, as judged by the caller of [`with_retries`].
 pub(crate) enum Attempt<T> {
@@ -393,8 +441,10 @@ mod tests {
     use super::*;
     use std::io::{Error as IoError, ErrorKind};
 
-    fn judged(e: ureq::Error) -> (Outcome, bool, bool) {
-        let SendError { error, retryable } = classify(e);
+    /// How `e` is judged after ureq took the whole body (`incomplete` false)
+    /// or not.
+    fn judged_after(e: ureq::Error, incomplete: bool) -> (Outcome, bool, bool) {
+        let SendError { error, retryable } = classify(e, incomplete);
         match error {
             Error::Transport {
                 outcome, timed_out, ..
@@ -444,22 +494,41 @@ mod tests {
         assert!(!cut.contains("dGVz"), "{cut}");
     }
 
+    fn judged(e: ureq::Error) -> (Outcome, bool, bool) {
+        judged_after(e, false)
+    }
+
+    #[test]
+    fn the_reader_counts_what_was_taken() {
+        let mut counted = Counted {
+            body: b"0123456789",
+            taken: 0,
+        };
+        let mut buf = [0; 4];
+        assert_eq!(counted.read(&mut buf).unwrap(), 4);
+        assert_eq!(&buf, b"0123");
+        assert_eq!(counted.read(&mut [0; 100]).unwrap(), 6);
+        assert_eq!(counted.read(&mut buf).unwrap(), 0);
+        assert_eq!(counted.taken, 10);
+    }
+
     #[test]
     fn what_each_failure_says_about_the_request() {
         use ureq::Timeout as T;
         let not_sent = (Outcome::NotDelivered, true, false);
         assert_eq!(judged(ureq::Error::ConnectionFailed), not_sent);
         assert_eq!(judged(ureq::Error::HostNotFound), not_sent);
-        // Any I/O error while connecting or writing: the request is incomplete.
+        // Any I/O error before ureq took the whole body: the request is
+        // incomplete.
         for kind in [
             ErrorKind::ConnectionRefused,
             ErrorKind::ConnectionReset,
             ErrorKind::BrokenPipe,
             ErrorKind::UnexpectedEof,
         ] {
-            let before = crate::phase::mark(ureq::Error::Io(IoError::from(kind)));
-            assert_eq!(judged(before), not_sent, "{kind:?}");
-            // The same error while awaiting the answer: maybe delivered.
+            let before = judged_after(ureq::Error::Io(IoError::from(kind)), true);
+            assert_eq!(before, not_sent, "{kind:?}");
+            // The same error after: maybe delivered.
             assert_eq!(
                 judged(ureq::Error::Io(IoError::from(kind))),
                 (Outcome::Unknown, false, false),

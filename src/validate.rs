@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use regex::{Regex, RegexBuilder};
+use regex_lite::{Regex, RegexBuilder};
 
 use crate::{Error, ValidationError};
 
@@ -60,40 +60,104 @@ impl From<String> for ContentBlock {
 /// refuse "passwords" and "grossness" alike, since both contain a rule's
 /// letters); replace them with rules that fit your bot using
 /// [`SafetyPolicy::empty`] and [`SafetyPolicy::deny`].
+///
+/// Patterns use the syntax of the [`regex-lite`](https://docs.rs/regex-lite)
+/// crate, which is the `regex` crate's without its Unicode tables: case
+/// folding is ASCII only (`(?i)é` does not match `É`), `\d`, `\s`, `\w` and
+/// `\b` are ASCII, and there are no `\p{…}` classes nor class set
+/// operations. A pattern of ASCII letters, digits, spaces, `_`, `-` and `.`
+/// only (the three defaults are) is matched without the regex engine, with
+/// the same meaning, in about a microsecond per 2000 characters; other
+/// patterns take the engine's time, about 50 µs per 2000 characters each.
 #[derive(Clone)]
 pub struct SafetyPolicy {
-    rules: Vec<(String, Regex)>,
-    /// All rules as one alternation: one scan of the text (with the literal
-    /// prefilter) however many rules there are. `None` when there are none.
-    any: Option<Regex>,
+    rules: Vec<(String, Rule)>,
+}
+
+/// How one pattern is matched.
+#[derive(Clone)]
+enum Rule {
+    /// Lower-case ASCII bytes, `.` standing for any character but `\n`.
+    Word(Box<[u8]>),
+    Regex(Regex),
+}
+
+impl Rule {
+    fn new(pattern: &str) -> Result<Rule, regex_lite::Error> {
+        // Compiled in every case, so that an invalid pattern is refused the
+        // same way whichever matcher runs it.
+        let regex = RegexBuilder::new(pattern)
+            .case_insensitive(true)
+            .size_limit(1 << 22)
+            .build()?;
+        let word = !pattern.is_empty()
+            && pattern
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b" _-.".contains(&b));
+        Ok(if word {
+            Rule::Word(pattern.to_ascii_lowercase().into_bytes().into())
+        } else {
+            Rule::Regex(regex)
+        })
+    }
+
+    fn is_match(&self, text: &str) -> bool {
+        match self {
+            Rule::Word(word) => word_in(text, word),
+            Rule::Regex(regex) => regex.is_match(text),
+        }
+    }
+}
+
+/// Whether `word` (see [`Rule::Word`]) occurs in `text`, as the regular
+/// expression would find it: ASCII letters in any case, `.` any character
+/// but `\n`.
+fn word_in(text: &str, word: &[u8]) -> bool {
+    let bytes = text.as_bytes();
+    // Starting at a char boundary, every step moves to the next one.
+    let at = |mut i: usize| {
+        word.iter().all(|&w| {
+            let Some(&b) = bytes.get(i) else {
+                return false;
+            };
+            i += match b {
+                0x00..=0x7F => 1,
+                0xC0..=0xDF => 2,
+                0xE0..=0xEF => 3,
+                _ => 4,
+            };
+            if w == b'.' {
+                b != b'\n'
+            } else {
+                b.to_ascii_lowercase() == w
+            }
+        })
+    };
+    match word[0] {
+        // Any start: every char boundary.
+        b'.' => text.char_indices().any(|(i, _)| at(i)),
+        // Only where the first byte matches (found with SIMD): an ASCII
+        // byte is always a char boundary.
+        first => memchr::memchr2_iter(first, first.to_ascii_uppercase(), bytes).any(at),
+    }
 }
 
 impl SafetyPolicy {
     /// A policy with no rules: every text passes.
     pub fn empty() -> Self {
-        SafetyPolicy {
-            rules: Vec::new(),
-            any: None,
-        }
+        SafetyPolicy { rules: Vec::new() }
     }
 
-    /// Adds a rule: `pattern` is a regular expression (syntax of the `regex`
-    /// crate), matched case-insensitively anywhere in the joined text.
+    /// Adds a rule: `pattern` is a regular expression (syntax of the
+    /// `regex-lite` crate, see above), matched case-insensitively anywhere
+    /// in the joined text.
     ///
     /// # Errors
     /// [`Error::Config`] when the pattern is not a valid expression.
     pub fn deny(mut self, pattern: &str) -> Result<Self, Error> {
-        let invalid =
-            |e: regex::Error| Error::Config(format!("invalid safety pattern {pattern:?}: {e}"));
-        let regex = case_insensitive(pattern).map_err(invalid)?;
-        self.rules.push((pattern.to_owned(), regex));
-        let alternation = self
-            .rules
-            .iter()
-            .map(|(p, _)| format!("(?:{p})"))
-            .collect::<Vec<_>>()
-            .join("|");
-        self.any = Some(case_insensitive(&alternation).map_err(invalid)?);
+        let rule = Rule::new(pattern)
+            .map_err(|e| Error::Config(format!("invalid safety pattern {pattern:?}: {e}")))?;
+        self.rules.push((pattern.to_owned(), rule));
         Ok(self)
     }
 
@@ -103,23 +167,13 @@ impl SafetyPolicy {
     }
 
     fn check(&self, text: &str) -> Result<(), ValidationError> {
-        if !self.any.as_ref().is_some_and(|any| any.is_match(text)) {
-            return Ok(());
+        match self.rules.iter().find(|(_, rule)| rule.is_match(text)) {
+            None => Ok(()),
+            Some((pattern, _)) => Err(ValidationError::Unsafe {
+                rule: pattern.clone(),
+            }),
         }
-        let rule = self
-            .rules
-            .iter()
-            .find(|(_, r)| r.is_match(text))
-            .map_or_else(String::new, |(p, _)| p.clone());
-        Err(ValidationError::Unsafe { rule })
     }
-}
-
-fn case_insensitive(pattern: &str) -> Result<Regex, regex::Error> {
-    RegexBuilder::new(pattern)
-        .case_insensitive(true)
-        .size_limit(1 << 22)
-        .build()
 }
 
 impl Default for SafetyPolicy {
@@ -383,6 +437,29 @@ mod tests {
             SafetyPolicy::empty().deny("("),
             Err(Error::Config(_))
         ));
+    }
+
+    #[test]
+    fn word_rules_match_as_the_regex_would() {
+        use proptest::prelude::*;
+        let word = "[a-zA-Z0-9 _.-]{1,6}";
+        let text = "(?s)[a-zA-Z0-9 _.\\n\\-éſK\u{212A}👋]{0,24}";
+        proptest!(ProptestConfig::with_cases(2000), |(pattern in word, text in text)| {
+            let fast = Rule::new(&pattern).unwrap();
+            prop_assert!(matches!(fast, Rule::Word(_)));
+            let slow = RegexBuilder::new(&pattern).case_insensitive(true).build().unwrap();
+            prop_assert_eq!(fast.is_match(&text), slow.is_match(&text), "{:?} in {:?}", pattern, text);
+        });
+        // Inserted into a longer text, and at its ends.
+        for (text, hit) in [
+            ("xxPaSsWoRdxx", true),
+            ("credit\ncard", false),
+            ("credit👋card", true),
+            ("pa\u{17F}\u{17F}word", false),
+        ] {
+            let policy = SafetyPolicy::default();
+            assert_eq!(policy.check(text).is_err(), hit, "{text:?}");
+        }
     }
 
     #[test]

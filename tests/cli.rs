@@ -1,4 +1,5 @@
-//! The `inject` example as a child process: exit codes and `--json` output.
+//! The `inject` command line as a child process: exit codes and `--json`
+//! output.
 
 mod common;
 
@@ -19,7 +20,7 @@ fn inject_os(
     args: &[impl AsRef<std::ffi::OsStr>],
     stdin: Option<&[u8]>,
 ) -> (i32, Value, String) {
-    let mut cmd = Command::new(example_bin("inject"));
+    let mut cmd = Command::new(cli_bin());
     cmd.env_clear()
         .args(args)
         .stdin(Stdio::piped())
@@ -274,7 +275,7 @@ fn platform_expecting(n: usize) -> (mockito::ServerGuard, mockito::Mock) {
 
 /// Runs the CLI with standard output (and error) sent where `out` says.
 fn inject_to(env: &[(&str, String)], args: &[&str], out: Stdio, err: Stdio) -> (i32, String) {
-    let output = Command::new(example_bin("inject"))
+    let output = Command::new(cli_bin())
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
         .args(args)
@@ -311,7 +312,7 @@ fn a_sent_message_exits_0_whatever_happens_to_printing_the_receipt() {
             .collect();
         // Standard output is a pipe whose reader is gone: EPIPE.
         let (server, message) = platform_expecting(1);
-        let mut child = Command::new(example_bin("inject"))
+        let mut child = Command::new(cli_bin())
             .env_clear()
             .envs(env(&server))
             .args(&args)
@@ -396,7 +397,7 @@ fn non_utf8_arguments_and_environment_values_are_exit_2() {
 
     // The environment: a secret that is not UTF-8 is not "not set".
     let (server, message) = platform_expecting(0);
-    let output = Command::new(example_bin("inject"))
+    let output = Command::new(cli_bin())
         .env_clear()
         .env("GENESYS_CLIENT_ID", CLIENT_ID)
         .env("GENESYS_CLIENT_SECRET", &bad)

@@ -245,9 +245,6 @@ pub fn audit_records() -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// The path of example `name`. `cargo test` builds every example before it
-/// runs the tests; when one is missing (a filtered run such as
-/// `cargo test --test cli`), it is built here.
 /// The standard output of a child that must have succeeded; on failure the
 /// assertion shows both its outputs.
 pub fn successful_stdout(out: &std::process::Output) -> String {
@@ -260,30 +257,50 @@ pub fn successful_stdout(out: &std::process::Output) -> String {
     stdout
 }
 
+/// The path of example `name`. `cargo test` builds every example before it
+/// runs the tests; when one is missing (a filtered run such as
+/// `cargo test --test cli`), it is built here.
 pub fn example_bin(name: &str) -> std::path::PathBuf {
     static BUILD: Mutex<()> = Mutex::new(());
     let _one_at_a_time = BUILD.lock().unwrap();
-    // target/<profile>/deps/<this test> -> target/<profile>/examples/<name>
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap();
-    let path = profile_dir.join("examples").join(name);
+    let path = profile_dir().join("examples").join(name);
     if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = std::process::Command::new(cargo);
-        build.args(["build", "--quiet", "--example", name]);
-        // The variables cargo sets for a test would make build scripts rerun.
-        for (key, _) in std::env::vars() {
-            if key.starts_with("CARGO_") && key != "CARGO_HOME" && key != "CARGO_TARGET_DIR" {
-                build.env_remove(key);
-            }
-        }
-        if profile_dir.file_name().is_some_and(|p| p == "release") {
-            build.arg("--release");
-        }
-        assert!(
-            build.status().unwrap().success(),
-            "could not build example {name}"
-        );
+        cargo_build(&["--example", name]);
     }
     path
+}
+
+/// The path of the `inject` command line (`src/bin/inject.rs`, behind the
+/// `cli` feature, which `cargo test` does not build): built here, once per
+/// test binary, so that it is never stale.
+pub fn cli_bin() -> std::path::PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| cargo_build(&["--bin", "inject", "--features", "cli"]));
+    profile_dir().join("inject")
+}
+
+/// target/<profile>, from target/<profile>/deps/<this test>.
+fn profile_dir() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_owned()
+}
+
+/// Runs `cargo build` with `args`, in this test's profile.
+fn cargo_build(args: &[&str]) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = std::process::Command::new(cargo);
+    build.arg("build").arg("--quiet").args(args);
+    // The variables cargo sets for a test would make build scripts rerun.
+    for (key, _) in std::env::vars() {
+        if key.starts_with("CARGO_") && key != "CARGO_HOME" && key != "CARGO_TARGET_DIR" {
+            build.env_remove(key);
+        }
+    }
+    if profile_dir().file_name().is_some_and(|p| p == "release") {
+        build.arg("--release");
+    }
+    assert!(
+        build.status().unwrap().success(),
+        "could not build {args:?}"
+    );
 }

@@ -1,6 +1,8 @@
 //! `inject`: send one bot message from cron jobs and shell scripts.
 //!
-//! Run `cargo run --example inject -- --help` for the whole manual.
+//! Install it with `cargo install genesys-inject --features cli`; run
+//! `inject --help` (or `cargo run --features cli --bin inject -- --help`)
+//! for the whole manual.
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
