@@ -330,6 +330,7 @@ impl Auth {
                 correlation_id: answer.correlation_id.clone(),
                 body: None,
                 outcome: Outcome::NotDelivered,
+                sent_at: Some(answer.sent_at),
             },
         }
     }
@@ -443,6 +444,8 @@ mod tests {
             status,
             retry_after: None,
             correlation_id: None,
+            date: None,
+            sent_at: std::time::SystemTime::UNIX_EPOCH,
             body: body.as_bytes().to_vec(),
         }
     }

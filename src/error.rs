@@ -1,6 +1,6 @@
 //! The one error type of the crate, and what a caller can learn from it.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 
@@ -128,6 +128,10 @@ pub enum Error {
         body: Option<Box<ApiErrorBody>>,
         /// Whether the message may have been delivered anyway.
         outcome: Outcome,
+        /// When this machine began sending the request that got this answer
+        /// (its wall clock): where [`Injector::resolve`](crate::Injector::resolve)
+        /// starts looking.
+        sent_at: Option<SystemTime>,
     },
 
     /// The HTTP exchange itself failed (connection refused, timeout, reset, TLS).
@@ -141,6 +145,10 @@ pub enum Error {
         /// stable API: match on `outcome` and `timed_out` instead.
         #[source]
         source: ureq::Error,
+        /// When this machine began sending the request (its wall clock):
+        /// where [`Injector::resolve`](crate::Injector::resolve) starts
+        /// looking.
+        sent_at: Option<SystemTime>,
     },
 }
 
@@ -196,6 +204,15 @@ impl Error {
             | Error::Forbidden { correlation_id, .. }
             | Error::RateLimited { correlation_id, .. }
             | Error::Api { correlation_id, .. } => correlation_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// When this machine began sending the request whose outcome this error
+    /// reports ([`Error::Transport`] and [`Error::Api`] only).
+    pub fn sent_at(&self) -> Option<SystemTime> {
+        match self {
+            Error::Transport { sent_at, .. } | Error::Api { sent_at, .. } => *sent_at,
             _ => None,
         }
     }

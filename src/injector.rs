@@ -1,7 +1,7 @@
 //! The [`Injector`]: the whole pipeline of one injection.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::audit::{self, AUDIT_TARGET};
 use crate::auth::{Auth, Token};
@@ -9,16 +9,26 @@ use crate::clock::later;
 use crate::config::Settings;
 use crate::request::{PreparedMessage, Route};
 use crate::state::Outbox;
+use crate::status::{self, MessageStatus, Resolution, Unresolved};
 use crate::transport::{with_retries, Answer, Attempt, Gate, Http};
-use crate::validate::is_guid;
+use crate::validate::{is_guid, is_message_id};
 use crate::webhook::{Webhook, WebhookStats};
 use crate::{
     ApiErrorBody, Error, InjectRequest, InjectorBuilder, Outcome, Receipt, RetryPolicy, TypingMode,
+    ValidationError,
 };
 
 /// Permission named in [`Error::Forbidden`] on the communication route.
 const COMMUNICATION_PERMISSION: &str =
     "conversation:message:create (or conversation:webmessaging:create)";
+/// How long `inject` waits, under [`RetryPolicy::resolve_unknown`], before
+/// it looks a second time for a message whose answer was lost and that the
+/// first look did not find.
+const RESOLVE_PAUSE: Duration = Duration::from_secs(2);
+
+/// The longest pause between two polls of [`Injector::wait_for_delivery`].
+const MAX_POLL_PAUSE: Duration = Duration::from_secs(15);
+
 /// Permission named in [`Error::Forbidden`] on the agentless route.
 const AGENTLESS_PERMISSION: &str = "conversation:message:create";
 
@@ -42,7 +52,8 @@ pub struct Injector {
 /// One API call: where, how long to wait, which permission a 403 names.
 struct Call<'a> {
     url: &'a str,
-    body: &'a [u8],
+    /// `None`: a GET.
+    body: Option<&'a [u8]>,
     /// `None`: the agent's own timeouts (the message timeout).
     timeout: Option<Duration>,
     permission: &'static str,
@@ -189,18 +200,54 @@ impl Injector {
         let url = [self.settings.api_base.as_str(), &prepared.path].concat();
         let call = Call {
             url: &url,
-            body: &prepared.body,
+            body: Some(&prepared.body),
             timeout: None,
             permission,
         };
-        let mut attempts = 0;
-        let answer = self.call(&call, &self.settings.retry_policy, &mut attempts)?;
-        Ok(Receipt::from_answer(
-            request,
-            &answer.body,
-            attempts,
-            answer.correlation_id,
-        ))
+        let policy = &self.settings.retry_policy;
+        let (mut attempts, mut resent) = (0, 0);
+        loop {
+            let error = match self.call(&call, policy, &mut attempts) {
+                Ok(answer) => {
+                    return Ok(Receipt::from_answer(
+                        request,
+                        &answer.body,
+                        attempts,
+                        answer.correlation_id,
+                    ))
+                }
+                Err(e) if policy.resolve_unknown && e.is_outcome_unknown() => e,
+                Err(e) => return Err(e),
+            };
+            // Found at once, or, if not, still not there once the platform
+            // has had a moment to list what it received.
+            let resolution = match self.resolve(request, &error) {
+                Resolution::NotDelivered => {
+                    clock.sleep(RESOLVE_PAUSE);
+                    self.resolve(request, &error)
+                }
+                other => other,
+            };
+            match resolution {
+                Resolution::Delivered(receipt) => {
+                    log::info!(target: "genesys_inject", "outcome unknown ({error}), but the message is in the conversation: not sent again");
+                    return Ok(Receipt {
+                        attempts,
+                        ..receipt
+                    });
+                }
+                Resolution::NotDelivered if resent < policy.connect_retries => {
+                    resent += 1;
+                    log::info!(target: "genesys_inject", "outcome unknown ({error}), and the message is not in the conversation: sending it again");
+                }
+                // Known now not to be there, and no tries left.
+                Resolution::NotDelivered => return Err(error.before_message()),
+                Resolution::Unknown(why) => {
+                    log::warn!(target: "genesys_inject", "outcome unknown, and still unknown: {why}");
+                    return Err(error);
+                }
+            }
+        }
     }
 
     /// The typing indicator, as [`TypingMode`] says.
@@ -212,7 +259,7 @@ impl Injector {
         let url = [self.settings.api_base.as_str(), path].concat();
         let call = Call {
             url: &url,
-            body: br#"{"typing":{"type":"On"}}"#,
+            body: Some(br#"{"typing":{"type":"On"}}"#),
             timeout: Some(self.settings.typing_timeout),
             permission: COMMUNICATION_PERMISSION,
         };
@@ -254,19 +301,23 @@ impl Injector {
                 Err(e) => return Attempt::Done(Err(e)),
             };
             *attempts += 1;
-            let answer = match self.http.post(
-                call.url,
-                Some(token.header()),
-                None,
-                "application/json",
-                call.body,
-                call.timeout,
-            ) {
+            let sent = match call.body {
+                Some(body) => self.http.post(
+                    call.url,
+                    Some(token.header()),
+                    None,
+                    "application/json",
+                    body,
+                    call.timeout,
+                ),
+                None => self.http.get(call.url, Some(token.header()), call.timeout),
+            };
+            let answer = match sent {
                 Ok(answer) => answer,
                 Err(e) if e.retryable => return Attempt::NotSent(e.error),
                 Err(e) => return Attempt::Done(Err(e.error)),
             };
-            log::debug!(target: "genesys_inject::transport", "POST {} -> HTTP {}", call.url, answer.status);
+            log::debug!(target: "genesys_inject::transport", "{} {} -> HTTP {}", if call.body.is_some() { "POST" } else { "GET" }, call.url, answer.status);
             match answer.status {
                 200..=299 => Attempt::Done(Ok(answer)),
                 401 if !refreshed => {
@@ -307,6 +358,154 @@ impl Injector {
                 }
             }
         })
+    }
+
+    /// The status of the message `receipt` stands for, as the platform
+    /// reports it now (`GET /api/v2/conversations/messages/{conversationId}/messages/{messageId}`),
+    /// through the token cache, rate-limit gate and retry policy of
+    /// [`inject`](Self::inject).
+    ///
+    /// # Errors
+    /// [`Error::Validation`] when the receipt has no usable conversation or
+    /// message id; otherwise as [`inject`](Self::inject), a 403 naming the
+    /// permission `conversation:message:view` (or
+    /// `conversation:webmessaging:view`).
+    pub fn message_status(&self, receipt: &Receipt) -> Result<MessageStatus, Error> {
+        let conversation = receipt
+            .conversation_id
+            .as_deref()
+            .filter(|id| is_guid(id))
+            .ok_or(ValidationError::InvalidId {
+                field: "conversation_id",
+            })?;
+        let message = receipt
+            .message_id
+            .as_deref()
+            .filter(|id| is_message_id(id))
+            .ok_or(ValidationError::InvalidId {
+                field: "message_id",
+            })?;
+        let url = format!(
+            "{}/api/v2/conversations/messages/{conversation}/messages/{message}",
+            self.settings.api_base
+        );
+        let answer = self.lookup(&url, None)?;
+        status::message_data(&answer.body)
+            .map(|data| data.status())
+            .ok_or_else(|| unreadable(&answer, "a message"))
+    }
+
+    /// Polls [`message_status`](Self::message_status) until the status is
+    /// final (delivered, read, failed, delivery-failed) or `timeout` has
+    /// passed, waiting 1 s, then 2, 4, 8 and at most 15 s between polls
+    /// (through the injector's clock). Returns the last status seen: check
+    /// [`MessageStatus::is_final`] to tell a timeout.
+    ///
+    /// # Errors
+    /// As [`message_status`](Self::message_status), from any poll.
+    pub fn wait_for_delivery(
+        &self,
+        receipt: &Receipt,
+        timeout: Duration,
+    ) -> Result<MessageStatus, Error> {
+        let clock = &*self.settings.clock;
+        let deadline = later(clock.now(), timeout);
+        let mut pause = Duration::from_secs(1);
+        loop {
+            let status = self.message_status(receipt)?;
+            let left = deadline.saturating_duration_since(clock.now());
+            if status.is_final() || left.is_zero() {
+                return Ok(status);
+            }
+            clock.sleep(pause.min(left));
+            pause = (pause * 2).min(MAX_POLL_PAUSE);
+        }
+    }
+
+    /// After `error`, whose outcome is unknown, tells whether `request`'s
+    /// message is in the conversation: it lists the conversation's messages
+    /// sent since just before the failed attempt began (on the platform's
+    /// clock, read from its `Date` header, so that this machine's clock may
+    /// be off), fetches their text in bulk calls of up to 1000, and looks
+    /// for an outbound message with exactly the text sent. A message with
+    /// the same text sent earlier than 2 s before the attempt is not taken
+    /// for it.
+    ///
+    /// Call it a few seconds after the error, so that the platform has
+    /// listed what it received; [`RetryPolicy::resolve_unknown`] does all
+    /// this inside [`inject`](Self::inject). An error whose outcome is not
+    /// unknown is [`Resolution::NotDelivered`] at once, with no call.
+    pub fn resolve(&self, request: &InjectRequest, error: &Error) -> Resolution {
+        if !error.is_outcome_unknown() {
+            return Resolution::NotDelivered;
+        }
+        let Route::Communication {
+            conversation_id, ..
+        } = &request.route
+        else {
+            return Resolution::Unknown(Unresolved::NoConversation);
+        };
+        let Some(sent_at) = error.sent_at() else {
+            return Resolution::Unknown(Unresolved::NoSendTime);
+        };
+        match self.find(request, conversation_id, sent_at) {
+            Ok(Some(receipt)) => Resolution::Delivered(receipt),
+            Ok(None) => Resolution::NotDelivered,
+            Err(e) => Resolution::Unknown(Unresolved::LookupFailed(Box::new(e))),
+        }
+    }
+
+    /// The message of `request` in `conversation_id`, sent since `sent_at`.
+    fn find(
+        &self,
+        request: &InjectRequest,
+        conversation_id: &str,
+        sent_at: SystemTime,
+    ) -> Result<Option<Receipt>, Error> {
+        let text = crate::validate(
+            &request.blocks,
+            self.settings.max_text_chars,
+            &self.settings.safety_policy,
+        )?;
+        let base = format!(
+            "{}/api/v2/conversations/messages/{conversation_id}",
+            self.settings.api_base
+        );
+        let listing = self.lookup(&base, None)?;
+        let since = status::window_start(sent_at, listing.date.as_deref(), SystemTime::now());
+        let ids = status::messages_since(&listing.body, since)
+            .ok_or_else(|| unreadable(&listing, "a conversation"))?;
+        let bulk = format!("{base}/messages/bulk");
+        for chunk in ids.chunks(status::BULK_MAX) {
+            let body = serde_json::to_vec(chunk).expect("ids serialize");
+            let answer = self.lookup(&bulk, Some(&body))?;
+            let found = status::with_text(&answer.body, text.as_str())
+                .ok_or_else(|| unreadable(&answer, "a message listing"))?;
+            if let Some(message) = found.into_iter().next() {
+                return Ok(Some(Receipt {
+                    message_id: message.id,
+                    attempts: 0,
+                    conversation_id: message
+                        .conversation_id
+                        .or_else(|| Some(conversation_id.to_owned())),
+                    status: message.status,
+                    correlation_id: answer.correlation_id,
+                    resolved: true,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A GET (or, with `body`, a POST) that reads: token, gate, retries.
+    fn lookup(&self, url: &str, body: Option<&[u8]>) -> Result<Answer, Error> {
+        let call = Call {
+            url,
+            body,
+            timeout: None,
+            permission: status::VIEW_PERMISSION,
+        };
+        self.call(&call, &self.settings.retry_policy, &mut 0)
     }
 
     /// Waits until every webhook event queued before this call has been
@@ -374,9 +573,26 @@ impl Injector {
                     correlation_id,
                     body: body.map(Box::new),
                     outcome,
+                    sent_at: Some(answer.sent_at),
                 }
             }
         }
+    }
+}
+
+/// The error for a 2xx answer that is not what the call returns.
+fn unreadable(answer: &Answer, what: &str) -> Error {
+    Error::Api {
+        status: answer.status,
+        code: None,
+        message: format!(
+            "the answer is not {what}: {}",
+            answer.message_or("empty", &[])
+        ),
+        correlation_id: answer.correlation_id.clone(),
+        body: None,
+        outcome: Outcome::NotDelivered,
+        sent_at: Some(answer.sent_at),
     }
 }
 

@@ -79,6 +79,11 @@
 //!    across processes. The webhook never slows nor fails an
 //!    injection. Only ids that passed validation go into the record.
 //!
+//! After `inject`: [`Injector::message_status`] and
+//! [`Injector::wait_for_delivery`] tell what became of the message, and
+//! [`Injector::resolve`] whether a message whose answer was lost is in the
+//! conversation ([`RetryPolicy::resolve_unknown`] does it inside `inject`).
+//!
 //! # Two routes
 //! [`InjectRequest::new`] sends as a participant's communication (usually the
 //! agent's) into a conversation; [`InjectRequest::agentless`] with an
@@ -114,6 +119,7 @@ mod injector;
 mod request;
 mod retry;
 mod state;
+mod status;
 mod transport;
 mod validate;
 mod webhook;
@@ -128,6 +134,7 @@ pub use request::{
     INVALID_INTERACTION_ID, MAX_DELAY,
 };
 pub use retry::RetryPolicy;
+pub use status::{MessageStatus, Resolution, Unresolved};
 pub use validate::{
     validate, ContentBlock, SafetyPolicy, ValidatedText, MESSAGING_MAX_TEXT_CHARS,
     SMS_MAX_TEXT_CHARS,

@@ -500,6 +500,12 @@ pub struct Receipt {
     pub status: Option<String>,
     /// The `ININ-Correlation-Id` of the answer.
     pub correlation_id: Option<String>,
+    /// True when the answer to the message call was lost (outcome unknown)
+    /// and the message was then found in the conversation
+    /// ([`Injector::resolve`](crate::Injector::resolve), or
+    /// [`RetryPolicy::resolve_unknown`](crate::RetryPolicy::resolve_unknown));
+    /// the other fields are then what the platform holds.
+    pub resolved: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -512,6 +518,21 @@ struct MessageData {
 }
 
 impl Receipt {
+    /// A receipt for a message sent earlier (by another run, say), to look
+    /// up with [`Injector::message_status`](crate::Injector::message_status)
+    /// or [`Injector::wait_for_delivery`](crate::Injector::wait_for_delivery).
+    /// Its `attempts` is 0; its status and correlation id are unknown.
+    pub fn of(conversation_id: impl Into<String>, message_id: impl Into<String>) -> Receipt {
+        Receipt {
+            message_id: Some(message_id.into()),
+            attempts: 0,
+            conversation_id: Some(conversation_id.into()),
+            status: None,
+            correlation_id: None,
+            resolved: false,
+        }
+    }
+
     /// Reads a `MessageData` (communication route) or a
     /// `SendAgentlessOutboundMessageResponse` (agentless route).
     pub(crate) fn from_answer(
@@ -544,6 +565,7 @@ impl Receipt {
             conversation_id,
             status,
             correlation_id,
+            resolved: false,
         }
     }
 }

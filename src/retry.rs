@@ -34,6 +34,7 @@ pub struct RetryPolicy {
     pub(crate) connect_retries: u32,
     pub(crate) connect_backoff: Duration,
     pub(crate) retry_server_errors: bool,
+    pub(crate) resolve_unknown: bool,
 }
 
 impl Default for RetryPolicy {
@@ -46,6 +47,7 @@ impl Default for RetryPolicy {
             connect_retries: 2,
             connect_backoff: Duration::from_millis(200),
             retry_server_errors: false,
+            resolve_unknown: false,
         }
     }
 }
@@ -102,6 +104,23 @@ impl RetryPolicy {
     /// been delivered. Default: false.
     pub fn retry_server_errors(mut self, yes: bool) -> Self {
         self.retry_server_errors = yes;
+        self
+    }
+
+    /// When the message call ends with an outcome unknown (a timeout or
+    /// reset after it was sent, a 502/504), look for the message in the
+    /// conversation ([`Injector::resolve`](crate::Injector::resolve); if it
+    /// is not there, once more after a 2-second pause for the platform to
+    /// list it) and send it again only when it is not there, at most
+    /// [`connect_retries`](Self::connect_retries) times. So a timeout after
+    /// sending ends in exactly one delivered message (the
+    /// [`Receipt`](crate::Receipt) then says `resolved`) or a typed error,
+    /// never a duplicate. Communication route only: the agentless route's
+    /// lost answer was the only place that named the conversation. Needs the
+    /// permission `conversation:message:view` (or
+    /// `conversation:webmessaging:view`). Default: false.
+    pub fn resolve_unknown(mut self, yes: bool) -> Self {
+        self.resolve_unknown = yes;
         self
     }
 

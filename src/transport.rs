@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use std::io::Read;
 
@@ -29,6 +29,10 @@ pub(crate) struct Answer {
     pub status: u16,
     pub retry_after: Option<String>,
     pub correlation_id: Option<String>,
+    /// The `Date` header: the platform's clock.
+    pub date: Option<String>,
+    /// When this machine began sending the request.
+    pub sent_at: SystemTime,
     pub body: Vec<u8>,
 }
 
@@ -186,48 +190,83 @@ impl Http {
         request = request.header(CONTENT_LENGTH, HeaderValue::from(body.len()));
         let mut counted = Counted { body, taken: 0 };
         let sent = SendBody::from_reader(&mut counted);
-        let result = match timeout {
-            None => request.send(sent),
-            Some(t) => request
-                .config()
-                .timeout_connect(Some(t))
-                .timeout_send_request(Some(t))
-                .timeout_send_body(Some(t))
-                .timeout_recv_response(Some(t))
-                .timeout_recv_body(Some(t))
-                .build()
-                .send(sent),
-        };
+        let sent_at = SystemTime::now();
+        let result = timed(request, timeout).send(sent);
         let incomplete = counted.taken < body.len();
-        let mut response = result.map_err(|e| classify(e, incomplete))?;
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let retry_after = header("retry-after");
-        let correlation_id = header("inin-correlation-id");
-        let status = response.status().as_u16();
-        let body = match response
-            .body_mut()
-            .with_config()
-            .limit(MAX_BODY)
-            .read_to_vec()
-        {
-            Ok(body) => body,
-            Err(e) => {
-                log::warn!(target: "genesys_inject::transport", "could not read the answer body (HTTP {status}): {e}");
-                Vec::new()
-            }
-        };
-        Ok(Answer {
-            status,
-            retry_after,
-            correlation_id,
-            body,
-        })
+        let response = result.map_err(|e| classify(e, incomplete, sent_at))?;
+        Ok(read_answer(response, sent_at))
+    }
+
+    /// GETs `url` and reads the whole answer; as [`post`](Self::post). A
+    /// GET changes nothing, so every I/O failure counts as "not sent".
+    pub fn get(
+        &self,
+        url: &str,
+        authorization: Option<&HeaderValue>,
+        timeout: Option<Duration>,
+    ) -> Result<Answer, SendError> {
+        let mut request = self.agent.get(url);
+        if let Some(value) = authorization {
+            request = request.header(AUTHORIZATION, value.clone());
+        }
+        let sent_at = SystemTime::now();
+        let result = timed(request, timeout).call();
+        let response = result.map_err(|e| classify(e, true, sent_at))?;
+        Ok(read_answer(response, sent_at))
+    }
+}
+
+/// `request` with `timeout` for each phase instead of the agent's, if given.
+fn timed<B>(
+    request: ureq::RequestBuilder<B>,
+    timeout: Option<Duration>,
+) -> ureq::RequestBuilder<B> {
+    match timeout {
+        None => request,
+        Some(t) => request
+            .config()
+            .timeout_connect(Some(t))
+            .timeout_send_request(Some(t))
+            .timeout_send_body(Some(t))
+            .timeout_recv_response(Some(t))
+            .timeout_recv_body(Some(t))
+            .build(),
+    }
+}
+
+/// The status, the headers this crate reads, and the whole body (so that
+/// the connection can be reused).
+fn read_answer(mut response: ureq::http::Response<ureq::Body>, sent_at: SystemTime) -> Answer {
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let retry_after = header("retry-after");
+    let correlation_id = header("inin-correlation-id");
+    let date = header("date");
+    let status = response.status().as_u16();
+    let body = match response
+        .body_mut()
+        .with_config()
+        .limit(MAX_BODY)
+        .read_to_vec()
+    {
+        Ok(body) => body,
+        Err(e) => {
+            log::warn!(target: "genesys_inject::transport", "could not read the answer body (HTTP {status}): {e}");
+            Vec::new()
+        }
+    };
+    Answer {
+        status,
+        retry_after,
+        correlation_id,
+        date,
+        sent_at,
+        body,
     }
 }
 
@@ -259,7 +298,7 @@ impl Read for Counted<'_> {
 /// What a ureq error says about the request: did it leave, may it be
 /// retried. `incomplete`: ureq had not taken the whole body (see
 /// [`Counted`]).
-fn classify(e: ureq::Error, incomplete: bool) -> SendError {
+fn classify(e: ureq::Error, incomplete: bool, sent_at: SystemTime) -> SendError {
     use ureq::Error as E;
     use ureq::Timeout as T;
     let (outcome, retryable) = match &e {
@@ -295,6 +334,7 @@ fn classify(e: ureq::Error, incomplete: bool) -> SendError {
             outcome,
             timed_out,
             source,
+            sent_at: Some(sent_at),
         },
     }
 }
@@ -444,7 +484,7 @@ mod tests {
     /// How `e` is judged after ureq took the whole body (`incomplete` false)
     /// or not.
     fn judged_after(e: ureq::Error, incomplete: bool) -> (Outcome, bool, bool) {
-        let SendError { error, retryable } = classify(e, incomplete);
+        let SendError { error, retryable } = classify(e, incomplete, SystemTime::UNIX_EPOCH);
         match error {
             Error::Transport {
                 outcome, timed_out, ..
@@ -459,6 +499,8 @@ mod tests {
             status: 400,
             retry_after: None,
             correlation_id: None,
+            date: None,
+            sent_at: SystemTime::UNIX_EPOCH,
             body: body.as_bytes().to_vec(),
         };
         for (body, secrets, shown) in [

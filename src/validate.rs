@@ -300,6 +300,12 @@ pub(crate) fn is_guid(s: &str) -> bool {
         })
 }
 
+/// Whether `s` can be a message id in a URL path: 1 to 64 ASCII letters,
+/// digits and `-` (the platform's are 32 hexadecimal digits).
+pub(crate) fn is_message_id(s: &str) -> bool {
+    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
 /// Whether `s` is an E.164 number: `+`, a country code (which never starts
 /// with 0), then the rest, 7 to 15 digits in all. The shortest numbers in use
 /// have 7 (Niue and Tokelau: a 3-digit country code and 4 digits).

@@ -682,3 +682,65 @@ fn no_state_writes_nothing_and_an_unusable_state_directory_is_told() {
     );
     assert_eq!((code, out["error"]["kind"].as_str()), (2, Some("usage")));
 }
+
+#[test]
+fn wait_prints_the_final_delivery_status_and_a_failed_delivery_exits_6() {
+    let status_path = format!("/api/v2/conversations/messages/{CONV}/messages/msg-1");
+    for (status, code) in [("read", 0), ("delivery-failed", 6)] {
+        let (mut server, message) = platform_expecting(1);
+        let polled = server
+            .mock("GET", status_path.as_str())
+            .with_body(
+                json!({"status": status, "normalizedReceipts": [{"status": "Failed",
+                    "reasons": [{"code": "InvalidDestination", "message": "not a mobile"}]}]})
+                .to_string(),
+            )
+            .expect(1)
+            .create();
+        let args = [&ROUTE[..], &["--json", "--no-state", "--wait", "30", "hi"]].concat();
+        let (got, out, all) = inject(&env(&server), &args, None);
+        assert_eq!(got, code, "{all}");
+        assert_eq!(out["ok"], true);
+        assert_eq!(out["delivery_status"], status);
+        assert_eq!(out["delivery_final"], true);
+        if code == 6 {
+            assert_eq!(out["delivery_reason"], "InvalidDestination: not a mobile");
+        }
+        message.assert();
+        polled.assert();
+    }
+    let (code, _, all) = inject(&[], &["--help"], None);
+    assert_eq!(code, 0);
+    assert!(
+        all.contains("    6   --wait: delivered to the platform"),
+        "{all}"
+    );
+}
+
+#[test]
+fn resolve_finds_a_message_whose_answer_was_lost_and_does_not_send_it_again() {
+    use common::conversation::{FakeConversation, OnMessage};
+    let conversation = FakeConversation::start(|_| OnMessage::RecordAndAnswer(504));
+    let env = vec![
+        ("GENESYS_CLIENT_ID", CLIENT_ID.to_string()),
+        ("GENESYS_CLIENT_SECRET", CLIENT_SECRET.to_string()),
+        ("GENESYS_BASE_URL", conversation.url()),
+    ];
+    let args = [&ROUTE[..], &["--json", "--no-state", "--resolve", "hi"]].concat();
+    let (code, out, all) = inject(&env, &args, None);
+    assert_eq!(code, 0, "{all}");
+    assert_eq!(out["resolved"], true);
+    assert_eq!(out["message_id"], "msg-0");
+    assert_eq!(conversation.texts(), ["hi"]);
+    // Without --resolve: outcome unknown, exit 5, still one copy.
+    let conversation = FakeConversation::start(|_| OnMessage::RecordAndAnswer(504));
+    let env = [
+        (env[0].0, env[0].1.clone()),
+        (env[1].0, env[1].1.clone()),
+        ("GENESYS_BASE_URL", conversation.url()),
+    ];
+    let args = [&ROUTE[..], &["--json", "--no-state", "hi"]].concat();
+    let (code, _, all) = inject(&env, &args, None);
+    assert_eq!(code, 5, "{all}");
+    assert_eq!(conversation.texts(), ["hi"]);
+}

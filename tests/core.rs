@@ -216,7 +216,9 @@ fn a_400_with_a_genesys_body_is_an_api_error_with_code_and_correlation_id() {
             correlation_id,
             body,
             outcome,
+            sent_at,
         } => {
+            assert!(sent_at.is_some());
             assert_eq!(*status, 400);
             assert_eq!(code.as_deref(), Some("bad.request"));
             assert_eq!(message, "The conversation is not active");

@@ -11,8 +11,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use genesys_inject::{
-    AgentlessTarget, ContentBlock, Error, InjectRequest, Injector, InjectorBuilder, Outcome,
-    Receipt, SafetyPolicy, MESSAGING_MAX_TEXT_CHARS,
+    AgentlessTarget, ContentBlock, Error, InjectRequest, Injector, InjectorBuilder, MessageStatus,
+    Outcome, Receipt, RetryPolicy, SafetyPolicy, MESSAGING_MAX_TEXT_CHARS,
 };
 use serde_json::{json, Value};
 
@@ -51,6 +51,14 @@ STATE:
     else ~/.local/state/genesys-inject; if that default cannot be used, a
     warning, and the run goes on without state.
 
+DELIVERY:
+    --wait SECS             after sending, wait up to SECS seconds for the final
+                            delivery status (delivered, read, failed) and print it
+    --resolve               when the answer to the message is lost (outcome
+                            unknown), look for it in the conversation and send it
+                            again only if it is not there: one message, never two
+                            (needs conversation:message:view; communication route)
+
 OPTIONS:
     --delay-ms N            wait N milliseconds before typing and sending
                             (at most 600000: ten minutes)
@@ -76,7 +84,8 @@ EXIT STATUS:
     3   authentication or permission refused
     4   rate limited (retries used up)
     5   outcome unknown: sent, but no answer came back; check the conversation
-        before sending again
+        before sending again (or use --resolve)
+    6   --wait: delivered to the platform, but delivery to the customer failed
 ";
 
 /// What was asked for on the command line.
@@ -94,6 +103,8 @@ struct Args {
     json: bool,
     state_dir: Option<String>,
     no_state: bool,
+    wait_secs: Option<u64>,
+    resolve: bool,
     texts: Vec<Text>,
 }
 
@@ -109,6 +120,13 @@ fn once<T>(slot: &mut Option<T>, flag: &str, value: T) -> Result<(), String> {
     }
     *slot = Some(value);
     Ok(())
+}
+
+/// A flag's whole-number value.
+fn number(flag: &str, value: String, unit: &str) -> Result<u64, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{flag} takes {unit}, not {value:?}"))
 }
 
 /// The arguments, or `None` when help was asked for.
@@ -144,14 +162,18 @@ fn parse_args(raw: Vec<OsString>) -> Result<Option<Args>, String> {
             "--to" => once(&mut args.to, &arg, value()?)?,
             "--contact" => once(&mut args.contact, &arg, value()?)?,
             "--new-conversation" => args.new_conversation = true,
-            "--delay-ms" => {
-                let v = value()?;
-                let ms = v
-                    .parse()
-                    .map_err(|_| format!("--delay-ms takes milliseconds, not {v:?}"))?;
-                once(&mut args.delay_ms, &arg, ms)?;
-            }
+            "--delay-ms" => once(
+                &mut args.delay_ms,
+                &arg,
+                number(&arg, value()?, "milliseconds")?,
+            )?,
             "--state-dir" => once(&mut args.state_dir, &arg, value()?)?,
+            "--wait" => once(
+                &mut args.wait_secs,
+                &arg,
+                number(&arg, value()?, "seconds")?,
+            )?,
+            "--resolve" => args.resolve = true,
             "--no-state" => args.no_state = true,
             "--dry-run" => args.dry_run = true,
             "--json" => args.json = true,
@@ -306,15 +328,31 @@ fn error_json(e: &Error) -> Value {
     })
 }
 
-fn receipt_json(r: &Receipt) -> Value {
-    json!({
+fn receipt_json(r: &Receipt, delivery: Option<&Result<MessageStatus, Error>>) -> Value {
+    let mut out = json!({
         "ok": true,
         "message_id": r.message_id,
         "attempts": r.attempts,
         "conversation_id": r.conversation_id,
         "status": r.status,
         "correlation_id": r.correlation_id,
-    })
+    });
+    if r.resolved {
+        out["resolved"] = json!(true);
+    }
+    match delivery {
+        None => {}
+        Some(Ok(status)) => {
+            out["delivery_status"] = json!(status.as_str());
+            out["delivery_final"] = json!(status.is_final());
+            out["delivery_reason"] = json!(status.reason());
+        }
+        Some(Err(e)) => {
+            out["delivery_status"] = Value::Null;
+            out["delivery_error"] = json!(e.to_string());
+        }
+    }
+    out
 }
 
 /// Writes to standard output without panicking (`println!` panics when
@@ -358,7 +396,10 @@ fn usage_error(json_out: bool, msg: &str) -> ExitCode {
 /// The injector of the environment, with the state directory the flags,
 /// `GENESYS_STATE_DIR` or the default name.
 fn injector(args: &Args) -> Result<Injector, Error> {
-    let builder = InjectorBuilder::from_env()?;
+    let mut builder = InjectorBuilder::from_env()?;
+    if args.resolve {
+        builder = builder.retry_policy(RetryPolicy::default().resolve_unknown(true));
+    }
     if args.no_state {
         return builder.no_state_dir().build();
     }
@@ -459,10 +500,27 @@ fn main() -> ExitCode {
         .message_id
         .as_deref()
         .unwrap_or("(no id in the answer)");
+    let delivery = args
+        .wait_secs
+        .map(|secs| injector.wait_for_delivery(&receipt, Duration::from_secs(secs)));
     let text = if args.json {
-        format!("{}\n", receipt_json(&receipt))
+        format!("{}\n", receipt_json(&receipt, delivery.as_ref()))
     } else {
-        format!("sent: message {id} ({} attempt(s))\n", receipt.attempts)
+        let resolved = if receipt.resolved {
+            ", found in the conversation after its answer was lost"
+        } else {
+            ""
+        };
+        let delivered = match &delivery {
+            None => String::new(),
+            Some(Ok(status)) if status.is_final() => format!("; delivery: {status}"),
+            Some(Ok(status)) => format!("; delivery: {status} (not final yet)"),
+            Some(Err(e)) => format!("; delivery status unknown: {e}"),
+        };
+        format!(
+            "sent: message {id} ({} attempt(s){resolved}){delivered}\n",
+            receipt.attempts
+        )
     };
     if let Err(e) = print(&text) {
         // The message is in the conversation: exit 0, so that a wrapper
@@ -471,6 +529,9 @@ fn main() -> ExitCode {
             "the message was sent (message {id}), but printing the receipt failed: {e}"
         ));
     }
-    ExitCode::SUCCESS
+    match delivery {
+        Some(Ok(status)) if status.is_failure() => ExitCode::from(6),
+        _ => ExitCode::SUCCESS,
+    }
     // Dropping the injector here posts any queued webhook events.
 }

@@ -168,6 +168,7 @@ pub fn genesys_error(status: u16, code: &str, message: &str) -> String {
     )
 }
 
+pub mod conversation;
 pub mod rawserver;
 
 /// A fresh directory under the system's temporary directory, removed on drop.

@@ -1,0 +1,156 @@
+//! A fake messaging conversation on the raw server: the message route
+//! records what it receives (then answers, or stalls, as the test says),
+//! and the lookup routes list and return what was recorded, so that a test
+//! can count the copies a conversation holds.
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use super::rawserver::{platform_handler, Action, RawServer, Received};
+use super::{message_path, CONV};
+
+/// What the message route does with one POST.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnMessage {
+    /// Record the message and answer 200.
+    Accept,
+    /// Record the message, then send no answer (for this long).
+    RecordAndStall(Duration),
+    /// Do not record it; send no answer.
+    LoseAndStall(Duration),
+    /// Record the message, then answer this status (a 504: the gateway
+    /// lost the platform's answer).
+    RecordAndAnswer(u16),
+}
+
+/// One message in the conversation.
+#[derive(Clone, Debug)]
+pub struct Stored {
+    pub id: String,
+    pub text: String,
+    pub time: SystemTime,
+}
+
+pub struct FakeConversation {
+    pub server: RawServer,
+    pub messages: Arc<Mutex<Vec<Stored>>>,
+}
+
+impl FakeConversation {
+    /// `plan(n)` decides the n-th message POST (0-based).
+    pub fn start(plan: impl Fn(usize) -> OnMessage + Send + Sync + 'static) -> FakeConversation {
+        let messages: Arc<Mutex<Vec<Stored>>> = Arc::default();
+        let posts = Mutex::new(0usize);
+        let store = messages.clone();
+        let handler = platform_handler(move |req: &Received| {
+            let path = req.path.as_str();
+            if path == message_path() {
+                let n = {
+                    let mut posts = posts.lock().unwrap();
+                    *posts += 1;
+                    *posts - 1
+                };
+                let body: serde_json::Value = serde_json::from_str(&req.body).unwrap();
+                let text = body["textBody"].as_str().unwrap().to_owned();
+                let id = format!("msg-{n}");
+                let record = || {
+                    store.lock().unwrap().push(Stored {
+                        id: id.clone(),
+                        text: text.clone(),
+                        time: SystemTime::now(),
+                    })
+                };
+                match plan(n) {
+                    OnMessage::Accept => {
+                        record();
+                        with_date(Action::ok(&super::message_ok(&id)))
+                    }
+                    OnMessage::RecordAndStall(d) => {
+                        record();
+                        Action::Stall(d)
+                    }
+                    OnMessage::LoseAndStall(d) => Action::Stall(d),
+                    OnMessage::RecordAndAnswer(status) => {
+                        record();
+                        Action::status(status, "")
+                    }
+                }
+            } else if path == format!("/api/v2/conversations/messages/{CONV}") {
+                let listed: Vec<serde_json::Value> = store
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .map(|m| {
+                        serde_json::json!({
+                            "messageId": m.id,
+                            "messageStatus": "sent",
+                            "messageTime": humantime::format_rfc3339_millis(m.time).to_string(),
+                        })
+                    })
+                    .collect();
+                let answer =
+                    serde_json::json!({"id": CONV, "participants": [{"messages": listed}]});
+                with_date(Action::ok(&answer.to_string()))
+            } else if path == format!("/api/v2/conversations/messages/{CONV}/messages/bulk") {
+                let ids: Vec<String> = serde_json::from_str(&req.body).unwrap();
+                let entities: Vec<serde_json::Value> = store
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|m| ids.contains(&m.id))
+                    .map(|m| {
+                        serde_json::json!({
+                            "id": m.id, "textBody": m.text, "direction": "outbound",
+                            "status": "sent", "conversationId": CONV,
+                        })
+                    })
+                    .collect();
+                with_date(Action::ok(
+                    &serde_json::json!({"entities": entities}).to_string(),
+                ))
+            } else {
+                Action::status(404, "")
+            }
+        });
+        FakeConversation {
+            server: RawServer::start(handler),
+            messages,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// The texts the conversation holds, in order.
+    pub fn texts(&self) -> Vec<String> {
+        self.messages
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| m.text.clone())
+            .collect()
+    }
+}
+
+/// The answer with the platform's `Date` header, as Genesys sends it.
+fn with_date(action: Action) -> Action {
+    match action {
+        Action::Respond {
+            status,
+            mut headers,
+            body,
+            delay,
+        } => {
+            headers.push(("date".into(), httpdate::fmt_http_date(SystemTime::now())));
+            Action::Respond {
+                status,
+                headers,
+                body,
+                delay,
+            }
+        }
+        other => other,
+    }
+}
