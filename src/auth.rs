@@ -5,7 +5,6 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use base64::Engine as _;
-use serde::Deserialize;
 
 use ureq::http::header::HeaderValue;
 
@@ -105,20 +104,6 @@ impl fmt::Debug for Auth {
             )
             .finish()
     }
-}
-
-#[derive(Deserialize)]
-struct TokenAnswer {
-    access_token: String,
-    expires_in: Option<u64>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct OAuthError {
-    error: Option<String>,
-    error_description: Option<String>,
-    description: Option<String>,
 }
 
 impl Auth {
@@ -278,17 +263,24 @@ impl Auth {
     /// The error for a token answer that is neither a token nor the rate
     /// limit.
     fn token_error(&self, answer: &Answer) -> Error {
-        let parsed: OAuthError = serde_json::from_slice(&answer.body).unwrap_or_default();
+        // An OAuth error body: {"error", "error_description", "description"}.
+        let parsed = serde_json::from_slice::<serde_json::Value>(&answer.body).ok();
+        let field = |key: &str| {
+            parsed
+                .as_ref()
+                .and_then(|p| p.get(key))
+                .and_then(|v| v.as_str())
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let oauth_error = field("error");
         let excerpt = |fallback: &str| {
             let secrets = [self.secret.expose(), basic_credential(&self.basic)];
             answer.message_or(fallback, &secrets)
         };
         let description = |fallback: &str| {
-            parsed
-                .error_description
-                .clone()
-                .or(parsed.description.clone())
-                .filter(|d| !d.is_empty())
+            field("error_description")
+                .or_else(|| field("description"))
                 .map(|d| redact(&d, &[self.secret.expose(), basic_credential(&self.basic)]))
                 .unwrap_or_else(|| excerpt(fallback))
         };
@@ -306,12 +298,12 @@ impl Auth {
         match answer.status {
             401 => self.auth_error(
                 answer,
-                parsed.error.clone(),
+                oauth_error.clone(),
                 description("the credentials were refused"),
             ),
-            400 | 403 if parsed.error.is_some() => self.auth_error(
+            400 | 403 if oauth_error.is_some() => self.auth_error(
                 answer,
-                parsed.error.clone(),
+                oauth_error.clone(),
                 description("the credentials were refused"),
             ),
             404 => wrong_url("HTTP 404 (not found)"),
@@ -321,7 +313,7 @@ impl Auth {
             )),
             status => Error::Api {
                 status,
-                code: parsed.error.clone(),
+                code: oauth_error.clone(),
                 message: format!(
                     "the token endpoint {} failed: {}",
                     self.url,
@@ -405,10 +397,19 @@ fn parse_token(answer: &Answer) -> Result<(Token, u64), String> {
             answer.status
         )
     };
-    let parsed: TokenAnswer = serde_json::from_slice(&answer.body).map_err(|_| {
-        not_a_token("its body is not a JSON token answer (is the region or base URL right?)")
-    })?;
-    let expires_in = match parsed.expires_in {
+    let parsed = serde_json::from_slice::<serde_json::Value>(&answer.body).ok();
+    let access_token = parsed
+        .as_ref()
+        .and_then(|p| p.get("access_token"))
+        .and_then(|t| t.as_str())
+        .ok_or_else(|| {
+            not_a_token("its body is not a JSON token answer (is the region or base URL right?)")
+        })?;
+    let expires_in = match parsed
+        .as_ref()
+        .and_then(|p| p.get("expires_in"))
+        .and_then(|e| e.as_u64())
+    {
         Some(0) | None => {
             return Err(not_a_token(
                 "with a token that has no lifetime (expires_in missing or 0)",
@@ -416,7 +417,7 @@ fn parse_token(answer: &Answer) -> Result<(Token, u64), String> {
         }
         Some(n) => n,
     };
-    let token = bearer(&parsed.access_token)
+    let token = bearer(access_token)
         .map_err(|why| not_a_token(&format!("with an access_token that is {why}")))?;
     log::debug!(target: "genesys_inject::auth", "new token, expires in {expires_in} s");
     Ok((token, expires_in))

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::auth::Secret;
 use crate::clock::{Clock, SystemClock};
+use crate::content::DEFAULT_ATTACHMENT_TYPES;
 use crate::state::StateDir;
 use crate::validate::MESSAGING_MAX_TEXT_CHARS;
 use crate::{Error, Injector, RetryPolicy, SafetyPolicy};
@@ -105,6 +106,7 @@ pub struct InjectorBuilder {
     message_timeout: Duration,
     max_idle_connections: usize,
     state_dir: Option<PathBuf>,
+    attachment_types: Vec<String>,
     outbox_max_events: usize,
     outbox_max_bytes: u64,
     clock: Arc<dyn Clock>,
@@ -131,6 +133,10 @@ impl Default for InjectorBuilder {
             message_timeout: Duration::from_secs(10),
             max_idle_connections: DEFAULT_MAX_IDLE_CONNECTIONS,
             state_dir: None,
+            attachment_types: DEFAULT_ATTACHMENT_TYPES
+                .iter()
+                .map(|t| t.to_string())
+                .collect(),
             outbox_max_events: 10_000,
             outbox_max_bytes: 16 << 20,
             clock: Arc::new(SystemClock),
@@ -348,6 +354,19 @@ impl InjectorBuilder {
         self
     }
 
+    /// The file types (extensions, any case) an attachment may have; others
+    /// are refused by validation before any upload. Make it match the
+    /// content profile of your messaging integration. Default:
+    /// [`DEFAULT_ATTACHMENT_TYPES`](crate::DEFAULT_ATTACHMENT_TYPES) (`jpg`,
+    /// `jpeg`, `png`, `gif`: the platform's default outbound profile).
+    pub fn attachment_types<T: Into<String>>(mut self, types: impl IntoIterator<Item = T>) -> Self {
+        self.attachment_types = types
+            .into_iter()
+            .map(|t| t.into().trim_start_matches('.').to_ascii_lowercase())
+            .collect();
+        self
+    }
+
     /// Writes nothing to disk, whatever `GENESYS_STATE_DIR` said. The default.
     pub fn no_state_dir(mut self) -> Self {
         self.state_dir = None;
@@ -463,6 +482,7 @@ impl InjectorBuilder {
             message_timeout: self.message_timeout,
             max_idle_connections: self.max_idle_connections,
             state,
+            attachment_types: self.attachment_types,
             outbox_max_events: self.outbox_max_events,
             outbox_max_bytes: self.outbox_max_bytes,
             clock: self.clock,
@@ -510,6 +530,7 @@ pub(crate) struct Settings {
     pub message_timeout: Duration,
     pub max_idle_connections: usize,
     pub state: Option<StateDir>,
+    pub attachment_types: Vec<String>,
     pub outbox_max_events: usize,
     pub outbox_max_bytes: u64,
     pub clock: Arc<dyn Clock>,

@@ -263,6 +263,54 @@ pub struct ApiErrorBody {
 }
 
 impl ApiErrorBody {
+    /// Reads the error body of an answer: `None` when it is not JSON, or
+    /// has neither `message` nor `code`. Read through `serde_json::Value`,
+    /// as every rarely read answer is, so that the binary carries one JSON
+    /// reader for them all.
+    pub(crate) fn parse(body: &[u8]) -> Option<ApiErrorBody> {
+        let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+        Self::from_json(&value).filter(|b| b.message.is_some() || b.code.is_some())
+    }
+
+    fn from_json(value: &serde_json::Value) -> Option<ApiErrorBody> {
+        let object = value.as_object()?;
+        let text = |key: &str| object.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+        let list = |key: &str| {
+            object
+                .get(key)
+                .and_then(|v| v.as_array())
+                .map(Vec::as_slice)
+        };
+        Some(ApiErrorBody {
+            message: text("message"),
+            code: text("code"),
+            status: object
+                .get("status")
+                .and_then(|v| v.as_u64())
+                .and_then(|n| u16::try_from(n).ok()),
+            context_id: text("contextId"),
+            details: list("details")
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|d| {
+                    let d = d.as_object()?;
+                    let text = |key: &str| d.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+                    Some(ApiErrorDetail {
+                        error_code: text("errorCode"),
+                        field_name: text("fieldName"),
+                        entity_id: text("entityId"),
+                        entity_name: text("entityName"),
+                    })
+                })
+                .collect(),
+            errors: list("errors")
+                .unwrap_or_default()
+                .iter()
+                .filter_map(Self::from_json)
+                .collect(),
+        })
+    }
+
     /// Redacts `secrets` and any echoed credential from every message.
     pub(crate) fn redact(&mut self, secrets: &[&str]) {
         if let Some(message) = &mut self.message {
@@ -342,6 +390,14 @@ pub enum ValidationError {
         /// Which address (`from_address`, `to_address`).
         field: &'static str,
     },
+    /// A WhatsApp id is not an E.164 number's digits without `+`.
+    #[error(
+        "{field} must be a WhatsApp id: the customer's E.164 number without + (7 to 15 digits)"
+    )]
+    InvalidWhatsAppId {
+        /// Which address.
+        field: &'static str,
+    },
     /// A required address is empty or contains control characters.
     #[error("{field} must be a non-empty address without control characters")]
     InvalidAddress {
@@ -351,6 +407,42 @@ pub enum ValidationError {
     /// The request asks for something its route or channel cannot carry.
     #[error("{0}")]
     Unsupported(&'static str),
+    /// A messaging template parameter is not usable. Its value is not
+    /// repeated.
+    #[error("{kind} parameter {name:?} of the messaging template: {reason}")]
+    InvalidTemplateParameter {
+        /// `body`, `header` or `button URL`.
+        kind: &'static str,
+        /// The parameter's name (at most 64 characters of it).
+        name: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The attachment has no bytes.
+    #[error("the attachment is empty")]
+    EmptyAttachment,
+    /// The attachment is larger than the platform takes
+    /// ([`MEDIA_MAX_BYTES`](crate::MEDIA_MAX_BYTES)).
+    #[error("the attachment is {len} bytes; the platform takes at most {max}")]
+    AttachmentTooLarge {
+        /// Its size in bytes.
+        len: u64,
+        /// The limit in bytes.
+        max: u64,
+    },
+    /// The attachment's file name is one the platform refuses: empty,
+    /// starting with `.`, ending with `/`, or with white space or one of
+    /// ``\{^}%`]">[~<#|``. The name is not repeated.
+    #[error("the attachment's file name is not one the platform takes (no leading dot, no white space, none of \\{{^}}%`]\">[~<#|)")]
+    InvalidFileName,
+    /// The attachment's type (its file name's extension) is not one the
+    /// injector allows
+    /// ([`InjectorBuilder::attachment_types`](crate::InjectorBuilder::attachment_types)).
+    #[error("attachments of type {extension:?} are not allowed (see attachment_types; the platform's default content profile sends jpg, png and gif)")]
+    AttachmentTypeNotAllowed {
+        /// The extension, lower case (empty when there is none).
+        extension: String,
+    },
     /// The delivery delay is longer than
     /// [`MAX_DELAY`](crate::MAX_DELAY).
     #[error("the delivery delay of {delay_ms} ms is longer than the maximum of {max_ms} ms")]

@@ -7,15 +7,15 @@ use crate::audit::{self, AUDIT_TARGET};
 use crate::auth::{Auth, Token};
 use crate::clock::later;
 use crate::config::Settings;
-use crate::request::{PreparedMessage, Route};
+use crate::request::{Content, PreparedMessage, PreparedUpload, Route};
 use crate::state::Outbox;
 use crate::status::{self, MessageStatus, Resolution, Unresolved};
-use crate::transport::{with_retries, Answer, Attempt, Gate, Http};
+use crate::transport::{origin, with_retries, Answer, Attempt, Gate, Http};
 use crate::validate::{is_guid, is_message_id};
 use crate::webhook::{Webhook, WebhookStats};
 use crate::{
-    ApiErrorBody, Error, InjectRequest, InjectorBuilder, Outcome, Receipt, RetryPolicy, TypingMode,
-    ValidationError,
+    ApiErrorBody, Attachment, Error, InjectRequest, InjectorBuilder, Outcome, Receipt, RetryPolicy,
+    TypingMode, ValidationError,
 };
 
 /// Permission named in [`Error::Forbidden`] on the communication route.
@@ -140,7 +140,11 @@ impl Injector {
                     .into(),
             ));
         }
-        Ok(request.prepare(self.settings.max_text_chars, &self.settings.safety_policy)?)
+        Ok(request.prepare_with(
+            self.settings.max_text_chars,
+            &self.settings.safety_policy,
+            &self.settings.attachment_types,
+        )?)
     }
 
     /// Injects one message: validate, token, delay, typing, message (with
@@ -197,10 +201,21 @@ impl Injector {
             Route::Communication { .. } => COMMUNICATION_PERMISSION,
             Route::Agentless { .. } => AGENTLESS_PERMISSION,
         };
+        // An attachment: upload it, then the message carries its media id.
+        let media_body;
+        let body = match (&prepared.upload, &request.content) {
+            (Some(upload), Content::Attachment(attachment)) => {
+                let media_id = self.upload(upload, attachment)?;
+                media_body = serde_json::to_vec(&serde_json::json!({ "mediaIds": [media_id] }))
+                    .expect("serializable");
+                &media_body
+            }
+            _ => &prepared.body,
+        };
         let url = [self.settings.api_base.as_str(), &prepared.path].concat();
         let call = Call {
             url: &url,
-            body: Some(&prepared.body),
+            body: Some(body),
             timeout: None,
             permission,
         };
@@ -248,6 +263,100 @@ impl Injector {
                 }
             }
         }
+    }
+
+    /// Uploads `attachment`: the platform's upload call, then its bytes to
+    /// the URL that call answered, with exactly the headers it answered and
+    /// no `Authorization`. Returns the media id. Nothing here sends the
+    /// message: every error says not delivered.
+    fn upload(&self, upload: &PreparedUpload, attachment: &Attachment) -> Result<String, Error> {
+        let url = [self.settings.api_base.as_str(), &upload.path].concat();
+        let call = Call {
+            url: &url,
+            body: Some(&upload.body),
+            timeout: None,
+            permission: COMMUNICATION_PERMISSION,
+        };
+        let policy = &self.settings.retry_policy;
+        let answer = self
+            .call(&call, policy, &mut 0)
+            .map_err(Error::before_message)?;
+        let answered = serde_json::from_slice::<serde_json::Value>(&answer.body).ok();
+        let text = |key: &str| {
+            answered
+                .as_ref()
+                .and_then(|a| a.get(key))
+                .and_then(|v| v.as_str())
+                .filter(|s| !s.is_empty())
+        };
+        let (Some(media_id), Some(upload_url)) = (text("id"), text("uploadUrl")) else {
+            return Err(unreadable(
+                &answer,
+                "an upload (id, uploadUrl, uploadHeaders)",
+            ));
+        };
+        let headers: Vec<(&str, &str)> = answered
+            .as_ref()
+            .and_then(|a| a.get("uploadHeaders"))
+            .and_then(|h| h.as_object())
+            .map(|h| {
+                h.iter()
+                    .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        // Another host, which gets no token: https only (http to loopback
+        // for tests), and never logged beyond its origin.
+        let target = origin(upload_url);
+        crate::config::check_url("the upload URL", upload_url, true).map_err(|e| Error::Api {
+            status: answer.status,
+            code: None,
+            message: format!("refused to upload to {target}: {e}"),
+            correlation_id: answer.correlation_id.clone(),
+            body: None,
+            outcome: Outcome::NotDelivered,
+            sent_at: Some(answer.sent_at),
+        })?;
+        let query = upload_url.split_once('?').map_or("", |(_, q)| q);
+        log::debug!(target: "genesys_inject", "uploading {} bytes to {target}", attachment.bytes.len());
+        let clock = &*self.settings.clock;
+        let mut attempts = 0;
+        with_retries(policy, clock, || {
+            attempts += 1;
+            let answer = match self.http.put(upload_url, &headers, &attachment.bytes) {
+                Ok(answer) => answer,
+                Err(e) if e.retryable => return Attempt::NotSent(e.error),
+                Err(e) => return Attempt::Done(Err(e.error.before_message())),
+            };
+            log::debug!(target: "genesys_inject", "PUT {target} -> HTTP {}", answer.status);
+            match answer.status {
+                200..=299 => Attempt::Done(Ok(())),
+                429 => {
+                    let retry_after = answer.retry_after();
+                    Attempt::Throttled {
+                        retry_after,
+                        error: Error::RateLimited {
+                            attempts,
+                            retry_after,
+                            correlation_id: None,
+                        },
+                    }
+                }
+                status => Attempt::Done(Err(Error::Api {
+                    status,
+                    code: None,
+                    message: format!(
+                        "the upload to {target} failed: {}",
+                        answer.message_or("no error body", &[upload_url, query])
+                    ),
+                    correlation_id: None,
+                    body: None,
+                    outcome: Outcome::NotDelivered,
+                    sent_at: Some(answer.sent_at),
+                })),
+            }
+        })?;
+        Ok(media_id.to_owned())
     }
 
     /// The typing indicator, as [`TypingMode`] says.
@@ -445,6 +554,9 @@ impl Injector {
         else {
             return Resolution::Unknown(Unresolved::NoConversation);
         };
+        if !matches!(request.content, Content::Text(_)) {
+            return Resolution::Unknown(Unresolved::NotText);
+        }
         let Some(sent_at) = error.sent_at() else {
             return Resolution::Unknown(Unresolved::NoSendTime);
         };
@@ -463,7 +575,7 @@ impl Injector {
         sent_at: SystemTime,
     ) -> Result<Option<Receipt>, Error> {
         let text = crate::validate(
-            &request.blocks,
+            request.blocks(),
             self.settings.max_text_chars,
             &self.settings.safety_policy,
         )?;
@@ -535,9 +647,7 @@ impl Injector {
     fn api_error(&self, answer: &Answer, permission: &'static str, token: &Token) -> Error {
         let header = token.header().to_str().unwrap_or_default();
         let secrets = [header, header.strip_prefix("Bearer ").unwrap_or(header)];
-        let mut body: Option<ApiErrorBody> = serde_json::from_slice(&answer.body)
-            .ok()
-            .filter(|b: &ApiErrorBody| b.message.is_some() || b.code.is_some());
+        let mut body = ApiErrorBody::parse(&answer.body);
         if let Some(body) = &mut body {
             body.redact(&secrets);
         }

@@ -86,15 +86,18 @@
 //!
 //! # Two routes
 //! [`InjectRequest::new`] sends as a participant's communication (usually the
-//! agent's) into a conversation; [`InjectRequest::agentless`] with an
-//! [`AgentlessTarget`] sends as an API participant that is not in the
-//! conversation, joining the customer's active conversation.
+//! agent's) into a conversation, and [`InjectRequest::attachment`] a file
+//! that way; [`InjectRequest::agentless`] with an [`AgentlessTarget`] sends
+//! as an API participant that is not in the conversation, joining the
+//! customer's active conversation, and [`InjectRequest::template`] a
+//! [`MessagingTemplate`] (what WhatsApp takes) that way.
 //!
 //! # Modules
 //! The crate is flat: everything is re-exported here. Its source files, one
 //! concern each: `config` (builder, regions, environment), `auth` (token
-//! cache), `validate` (blocks, length, safety, ids), `request` (routes and
-//! bodies), `transport` (HTTP, retries, rate-limit gate, and whether a failed
+//! cache), `validate` (blocks, length, safety, ids), `content` (templates
+//! and attachments), `request` (routes and bodies), `status` (what became
+//! of a message), `transport` (HTTP, retries, rate-limit gate, and whether a failed
 //! request was sent), `retry`
 //! ([`RetryPolicy`]), `audit` (record format), `webhook` (worker thread),
 //! `state` (the state directory: token file and audit outbox),
@@ -114,6 +117,7 @@ mod audit;
 mod auth;
 mod clock;
 mod config;
+mod content;
 mod error;
 mod injector;
 mod request;
@@ -127,6 +131,7 @@ mod webhook;
 pub use audit::AUDIT_TARGET;
 pub use clock::{Clock, SystemClock};
 pub use config::{InjectorBuilder, TypingMode, DEFAULT_REGION};
+pub use content::{Attachment, MessagingTemplate, DEFAULT_ATTACHMENT_TYPES, MEDIA_MAX_BYTES};
 pub use error::{ApiErrorBody, ApiErrorDetail, Error, Outcome, ValidationError};
 pub use injector::Injector;
 pub use request::{

@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::content::{TemplateBody, DEFAULT_ATTACHMENT_TYPES};
 use crate::validate::{
     check_e164, check_guid, is_e164, is_guid, validate, MESSAGING_MAX_TEXT_CHARS,
     SMS_MAX_TEXT_CHARS,
 };
-use crate::{ContentBlock, SafetyPolicy, ValidationError};
+use crate::{Attachment, ContentBlock, MessagingTemplate, SafetyPolicy, ValidationError};
 
 /// The longest delivery delay [`InjectRequest::delay`] accepts: 10 minutes.
 /// A bot message is for a live conversation; anything later is scheduling,
@@ -21,19 +22,30 @@ pub const MAX_DELAY: Duration = Duration::from_secs(600);
 /// passed validation.
 pub const INVALID_INTERACTION_ID: &str = "invalid";
 
-/// One message to inject: where it goes, its content blocks, and an optional
+/// One message to inject: where it goes, what it carries, and an optional
 /// delivery delay.
 ///
 /// Two routes exist (see the README's "Which route?"):
-/// [`InjectRequest::new`] sends as a participant of the conversation (its
-/// communication), with a typing indicator first;
-/// [`InjectRequest::agentless`] sends as an API participant that is not in
-/// the conversation.
+/// [`InjectRequest::new`] sends text as a participant of the conversation
+/// (its communication), with a typing indicator first, and
+/// [`InjectRequest::attachment`] a file the same way;
+/// [`InjectRequest::agentless`] sends text as an API participant that is not
+/// in the conversation, and [`InjectRequest::template`] a messaging template
+/// (what WhatsApp needs). The platform takes one of text, media or a
+/// template per message.
 #[derive(Debug, Clone)]
 pub struct InjectRequest {
     pub(crate) route: Route,
-    pub(crate) blocks: Vec<ContentBlock>,
+    pub(crate) content: Content,
     pub(crate) delay: Duration,
+}
+
+/// What a message carries: one body field, as the platform takes it.
+#[derive(Debug, Clone)]
+pub(crate) enum Content {
+    Text(Vec<ContentBlock>),
+    Template(MessagingTemplate),
+    Attachment(Attachment),
 }
 
 #[derive(Debug, Clone)]
@@ -69,7 +81,30 @@ impl InjectRequest {
                 conversation_id: conversation_id.into(),
                 communication_id: communication_id.into(),
             },
-            blocks: blocks.into(),
+            content: Content::Text(blocks.into()),
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// A file sent as the participant whose communication is
+    /// `communication_id` into the conversation `conversation_id`, as
+    /// [`new`](Self::new) sends text: the file is uploaded first (the
+    /// platform's upload call, then its bytes to the URL that call answers),
+    /// then the message carries its media id. A file the platform would
+    /// refuse (over [`MEDIA_MAX_BYTES`](crate::MEDIA_MAX_BYTES), or of a
+    /// type not in [`InjectorBuilder::attachment_types`](crate::InjectorBuilder::attachment_types))
+    /// is refused by validation, before any upload.
+    pub fn attachment(
+        conversation_id: impl Into<String>,
+        communication_id: impl Into<String>,
+        attachment: Attachment,
+    ) -> Self {
+        InjectRequest {
+            route: Route::Communication {
+                conversation_id: conversation_id.into(),
+                communication_id: communication_id.into(),
+            },
+            content: Content::Attachment(attachment),
             delay: Duration::ZERO,
         }
     }
@@ -83,7 +118,24 @@ impl InjectRequest {
                 target,
                 use_existing: true,
             },
-            blocks: blocks.into(),
+            content: Content::Text(blocks.into()),
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// A messaging template sent through the agentless route to `target`:
+    /// what WhatsApp takes instead of free text (the platform documents
+    /// templates for WhatsApp only, so validation refuses other channels).
+    /// The audit record's `messageSize` is the UTF-16 length of the
+    /// parameter values: the template's own text lives in Response
+    /// Management and is not known here.
+    pub fn template(target: AgentlessTarget, template: MessagingTemplate) -> Self {
+        InjectRequest {
+            route: Route::Agentless {
+                target,
+                use_existing: true,
+            },
+            content: Content::Template(template),
             delay: Duration::ZERO,
         }
     }
@@ -106,9 +158,12 @@ impl InjectRequest {
         self
     }
 
-    /// The content blocks.
+    /// The content blocks (none for an attachment or a template).
     pub fn blocks(&self) -> &[ContentBlock] {
-        &self.blocks
+        match &self.content {
+            Content::Text(blocks) => blocks,
+            _ => &[],
+        }
     }
 
     /// Whether this request uses the agentless route.
@@ -119,7 +174,9 @@ impl InjectRequest {
     /// Validates the request and builds the exact HTTP request that would be
     /// sent, without any network traffic (for dry runs and tests).
     /// `max_text_chars` and `policy` are the injector's settings; the
-    /// agentless route also applies its channel's limit.
+    /// agentless route also applies its channel's limit; an attachment is
+    /// held to [`DEFAULT_ATTACHMENT_TYPES`](crate::DEFAULT_ATTACHMENT_TYPES)
+    /// ([`Injector::prepare`](crate::Injector::prepare) uses the injector's).
     ///
     /// # Errors
     /// The first [`ValidationError`] found.
@@ -127,6 +184,19 @@ impl InjectRequest {
         &self,
         max_text_chars: usize,
         policy: &SafetyPolicy,
+    ) -> Result<PreparedMessage, ValidationError> {
+        let types: Vec<String> = DEFAULT_ATTACHMENT_TYPES
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        self.prepare_with(max_text_chars, policy, &types)
+    }
+
+    pub(crate) fn prepare_with(
+        &self,
+        max_text_chars: usize,
+        policy: &SafetyPolicy,
+        attachment_types: &[String],
     ) -> Result<PreparedMessage, ValidationError> {
         if self.delay > MAX_DELAY {
             return Err(ValidationError::DelayTooLong {
@@ -141,7 +211,6 @@ impl InjectRequest {
             } => {
                 check_guid(conversation_id, "conversation_id")?;
                 check_guid(communication_id, "communication_id")?;
-                let text = validate(&self.blocks, max_text_chars, policy)?;
                 let base = [
                     "/api/v2/conversations/messages/",
                     conversation_id,
@@ -149,14 +218,39 @@ impl InjectRequest {
                     communication_id,
                 ]
                 .concat();
+                let (body, message_size, upload) = match &self.content {
+                    Content::Text(blocks) => {
+                        let text = validate(blocks, max_text_chars, policy)?;
+                        let body = serde_json::to_vec(&TextBody {
+                            text_body: text.as_str(),
+                        })
+                        .expect("serializable");
+                        (body, text.utf16_len(), None)
+                    }
+                    Content::Attachment(attachment) => {
+                        attachment.check(attachment_types)?;
+                        let upload = UploadBody {
+                            file_name: &attachment.file_name,
+                            content_length_bytes: attachment.len,
+                        };
+                        let upload = PreparedUpload {
+                            path: [&base, "/messages/media/uploads"].concat(),
+                            body: serde_json::to_vec(&upload).expect("serializable"),
+                        };
+                        (MEDIA_BODY_SHOWN.as_bytes().to_vec(), 0, Some(upload))
+                    }
+                    Content::Template(_) => {
+                        return Err(ValidationError::Unsupported(
+                            "a messaging template is sent on the agentless route (InjectRequest::template)",
+                        ))
+                    }
+                };
                 Ok(PreparedMessage {
                     path: [&base, "/messages"].concat(),
                     typing_path: Some(base + "/typing"),
-                    body: serde_json::to_vec(&TextBody {
-                        text_body: text.as_str(),
-                    })
-                    .expect("serializable"),
-                    message_size: text.utf16_len(),
+                    body,
+                    message_size,
+                    upload,
                 })
             }
             Route::Agentless {
@@ -164,21 +258,50 @@ impl InjectRequest {
                 use_existing,
             } => {
                 target.check()?;
-                let limit = max_text_chars.min(target.messenger.max_text_chars());
-                let text = validate(&self.blocks, limit, policy)?;
+                let whatsapp = target.messenger == MessengerType::WhatsApp;
+                let (text, template, message_size) = match &self.content {
+                    Content::Text(_) if whatsapp => {
+                        return Err(ValidationError::Unsupported(
+                            "WhatsApp takes a messaging template, not free text (InjectRequest::template)",
+                        ))
+                    }
+                    Content::Text(blocks) => {
+                        let limit = max_text_chars.min(target.messenger.max_text_chars());
+                        let text = validate(blocks, limit, policy)?;
+                        let len = text.utf16_len();
+                        (Some(text.into_string()), None, len)
+                    }
+                    Content::Template(_) if !whatsapp => {
+                        return Err(ValidationError::Unsupported(
+                            "the platform takes a messaging template on WhatsApp only",
+                        ))
+                    }
+                    Content::Template(template) => {
+                        let (values, len) = template.check()?;
+                        policy.check(&values)?;
+                        (None, Some(template.body()), len)
+                    }
+                    Content::Attachment(_) => {
+                        return Err(ValidationError::Unsupported(
+                            "attachments are sent on the communication route (InjectRequest::attachment)",
+                        ))
+                    }
+                };
                 let body = AgentlessBody {
                     from_address: &target.from_address,
                     to_address_messenger_type: target.messenger.as_str(),
                     to_address: target.to_address.as_deref(),
                     external_contact_id: target.external_contact_id.as_deref(),
-                    text_body: text.as_str(),
+                    text_body: text.as_deref(),
+                    messaging_template: template,
                     use_existing_active_conversation: *use_existing,
                 };
                 Ok(PreparedMessage {
                     path: "/api/v2/conversations/messages/agentless".to_owned(),
                     typing_path: None,
                     body: serde_json::to_vec(&body).expect("serializable"),
-                    message_size: text.utf16_len(),
+                    message_size,
+                    upload: None,
                 })
             }
         }
@@ -217,8 +340,31 @@ struct AgentlessBody<'a> {
     to_address: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     external_contact_id: Option<&'a str>,
-    text_body: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text_body: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    messaging_template: Option<TemplateBody<'a>>,
     use_existing_active_conversation: bool,
+}
+
+/// The upload call's body (`UploadMediaRequest`). `contentMd5` is optional
+/// and left out.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UploadBody<'a> {
+    file_name: &'a str,
+    content_length_bytes: u64,
+}
+
+/// How [`PreparedMessage::body`] shows an attachment's message body: the
+/// media id comes from the upload call's answer.
+const MEDIA_BODY_SHOWN: &str = r#"{"mediaIds":["{mediaId}"]}"#;
+
+/// The upload call that comes before an attachment's message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PreparedUpload {
+    pub path: String,
+    pub body: Vec<u8>,
 }
 
 /// A validated request, ready to send: its path and exact JSON body.
@@ -228,6 +374,7 @@ pub struct PreparedMessage {
     pub(crate) typing_path: Option<String>,
     pub(crate) body: Vec<u8>,
     pub(crate) message_size: usize,
+    pub(crate) upload: Option<PreparedUpload>,
 }
 
 impl PreparedMessage {
@@ -241,13 +388,28 @@ impl PreparedMessage {
         self.typing_path.as_deref()
     }
 
-    /// The exact JSON body (compact, as the official SDKs send it).
+    /// The exact JSON body (compact, as the official SDKs send it). For an
+    /// attachment it is `{"mediaIds":["{mediaId}"]}`: the media id is the
+    /// upload call's answer.
     pub fn body(&self) -> &str {
         std::str::from_utf8(&self.body).expect("serde_json writes UTF-8")
     }
 
+    /// For an attachment, the upload call that comes first: its path below
+    /// the API base URL and its exact JSON body (`fileName`,
+    /// `contentLengthBytes`). `None` otherwise.
+    pub fn upload(&self) -> Option<(&str, &str)> {
+        self.upload.as_ref().map(|u| {
+            (
+                u.path.as_str(),
+                std::str::from_utf8(&u.body).expect("serde_json writes UTF-8"),
+            )
+        })
+    }
+
     /// Length of the joined text in UTF-16 code units (the audit record's
-    /// `messageSize`).
+    /// `messageSize`); for a template, of its parameter values; 0 for an
+    /// attachment.
     pub fn message_size(&self) -> usize {
         self.message_size
     }
@@ -259,7 +421,7 @@ impl PreparedMessage {
 pub enum MessengerType {
     /// SMS: from a provisioned number to an E.164 number; 765 UTF-16 units.
     Sms,
-    /// WhatsApp: needs a message template, which this crate does not send yet.
+    /// WhatsApp: takes a messaging template ([`InjectRequest::template`]).
     WhatsApp,
     /// Open messaging: from an integration to that integration's address.
     Open,
@@ -343,9 +505,11 @@ impl AgentlessTarget {
         )
     }
 
-    /// WhatsApp. Free text cannot be sent to WhatsApp (it needs a template),
-    /// so `inject` refuses this target with a [`ValidationError`]; it exists
-    /// so that the refusal is explicit.
+    /// WhatsApp: from an integration (GUID) to a WhatsApp id, the
+    /// customer's E.164 number without `+` (`13175555555`). WhatsApp takes a
+    /// messaging template, not free text: send it with
+    /// [`InjectRequest::template`]; a text request to it is refused by
+    /// validation.
     pub fn whatsapp(integration_id: impl Into<String>, to_address: impl Into<String>) -> Self {
         Self::addressed(
             MessengerType::WhatsApp,
@@ -380,9 +544,19 @@ impl AgentlessTarget {
         use MessengerType as M;
         let to = self.to_address.as_deref();
         match self.messenger {
-            M::WhatsApp => return Err(ValidationError::Unsupported(
-                "WhatsApp needs a message template, not free text; templates are not supported yet",
-            )),
+            M::WhatsApp => {
+                check_guid(&self.from_address, "integration_id")?;
+                if !is_whatsapp_id(to.unwrap_or_default()) {
+                    return Err(ValidationError::InvalidWhatsAppId {
+                        field: "to_address",
+                    });
+                }
+                if self.external_contact_id.is_some() {
+                    return Err(ValidationError::Unsupported(
+                        "WhatsApp takes a to address, not an external contact id",
+                    ));
+                }
+            }
             M::WebMessaging => {
                 check_guid(&self.from_address, "deployment_id")?;
                 if to.is_some() {
@@ -438,8 +612,7 @@ impl AgentlessTarget {
         let valid = match self.messenger {
             M::Sms | M::Apple => is_e164(to),
             M::Open => is_open_address(to),
-            // A WhatsApp id is digits only (13175555555).
-            M::WhatsApp => (7..=15).contains(&to.len()) && to.bytes().all(|b| b.is_ascii_digit()),
+            M::WhatsApp => is_whatsapp_id(to),
             M::WebMessaging => false,
         };
         if valid {
@@ -448,6 +621,11 @@ impl AgentlessTarget {
             INVALID_INTERACTION_ID.to_owned()
         }
     }
+}
+
+/// A WhatsApp id: an E.164 number's digits without `+` (13175555555).
+fn is_whatsapp_id(to: &str) -> bool {
+    (7..=15).contains(&to.len()) && !to.starts_with('0') && to.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// An open messaging address: not blank, no control characters, at most 256

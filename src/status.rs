@@ -6,7 +6,7 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use serde::Deserialize;
+use serde_json::Value;
 
 use crate::{Error, Receipt};
 
@@ -158,6 +158,9 @@ pub enum Unresolved {
     /// The error does not say when the request was sent
     /// ([`Error::sent_at`] is `None`).
     NoSendTime,
+    /// The message is an attachment or a template: there is no text to
+    /// compare.
+    NotText,
     /// The lookup itself failed.
     LookupFailed(Box<Error>),
 }
@@ -169,129 +172,114 @@ impl fmt::Display for Unresolved {
                 "the agentless route gives no conversation to look in (only the lost answer named it)",
             ),
             Unresolved::NoSendTime => f.write_str("the error does not say when the request was sent"),
+            Unresolved::NotText => f.write_str("the message is not text: there is nothing to compare"),
             Unresolved::LookupFailed(e) => write!(f, "the lookup failed: {e}"),
         }
     }
 }
 
-/// A `MessageData`, as far as this module reads it.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
+/// A `MessageData`, as far as this module reads it. Every answer here is
+/// read through `serde_json::Value`: one JSON reader in the binary for all
+/// the rarely read answers, rather than one derived parser each.
+#[derive(Default)]
 pub(crate) struct MessageData {
     pub id: Option<String>,
     pub status: Option<String>,
     pub text_body: Option<String>,
     pub direction: Option<String>,
     pub conversation_id: Option<String>,
-    normalized_receipts: Vec<NormalizedReceipt>,
-    error_info: Option<Reason>,
+    /// The platform's reasons, from its failed receipts and `errorInfo`.
+    reasons: Vec<String>,
 }
 
-/// One normalized receipt of an outbound message.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
-struct NormalizedReceipt {
-    status: Option<String>,
-    reasons: Vec<Reason>,
+/// `object[key]` as a string.
+fn text(object: &Value, key: &str) -> Option<String> {
+    object.get(key).and_then(Value::as_str).map(str::to_owned)
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Reason {
-    code: Option<String>,
-    message: Option<String>,
+/// `object[key]` as an array (empty when missing).
+fn list<'a>(object: &'a Value, key: &str) -> &'a [Value] {
+    object
+        .get(key)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
 }
 
-impl Reason {
-    fn text(&self) -> Option<String> {
-        match (&self.code, &self.message) {
-            (Some(code), Some(message)) => Some(format!("{code}: {message}")),
-            (Some(one), None) | (None, Some(one)) => Some(one.clone()),
-            (None, None) => None,
-        }
+/// `code: message` of a reason or an error body.
+fn reason(value: &Value) -> Option<String> {
+    match (text(value, "code"), text(value, "message")) {
+        (Some(code), Some(message)) => Some(format!("{code}: {message}")),
+        (Some(one), None) | (None, Some(one)) => Some(one),
+        (None, None) => None,
     }
 }
 
 impl MessageData {
+    fn from_json(value: &Value) -> MessageData {
+        let failed = list(value, "normalizedReceipts").iter().filter(|r| {
+            r.get("status")
+                .and_then(Value::as_str)
+                .is_some_and(|s| s.eq_ignore_ascii_case("failed"))
+        });
+        let reasons = failed
+            .flat_map(|r| list(r, "reasons").iter().filter_map(reason))
+            .chain(value.get("errorInfo").and_then(reason))
+            .collect();
+        MessageData {
+            id: text(value, "id"),
+            status: text(value, "status"),
+            text_body: text(value, "textBody"),
+            direction: text(value, "direction"),
+            conversation_id: text(value, "conversationId"),
+            reasons,
+        }
+    }
+
     /// The status, with the reasons of its failed receipts (or its
     /// `errorInfo`) when it failed.
     pub fn status(&self) -> MessageStatus {
-        let reasons: Vec<String> = self
-            .normalized_receipts
-            .iter()
-            .filter(|r| {
-                r.status
-                    .as_deref()
-                    .is_some_and(|s| s.eq_ignore_ascii_case("failed"))
-            })
-            .flat_map(|r| r.reasons.iter().filter_map(Reason::text))
-            .chain(self.error_info.as_ref().and_then(Reason::text))
-            .collect();
-        let reason = (!reasons.is_empty()).then(|| reasons.join("; "));
+        let reason = (!self.reasons.is_empty()).then(|| self.reasons.join("; "));
         MessageStatus::new(self.status.as_deref().unwrap_or("unknown"), reason)
     }
 }
 
 /// Reads a `MessageData` answer.
 pub(crate) fn message_data(body: &[u8]) -> Option<MessageData> {
-    serde_json::from_slice(body).ok()
+    let value: Value = serde_json::from_slice(body).ok()?;
+    value.is_object().then(|| MessageData::from_json(&value))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Conversation {
-    participants: Vec<Participant>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Participant {
-    messages: Vec<Details>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
-struct Details {
-    message_id: Option<String>,
-    message_time: Option<String>,
-}
-
-/// The ids of a conversation's messages (`GET …/messages/{conversationId}`)
-/// sent at or after `since` (the platform's clock). A message without a
-/// readable time counts as recent: better one more text to compare than a
-/// duplicate.
+/// The ids of a conversation's messages (`GET …/messages/{conversationId}`:
+/// `participants[].messages[]`) sent at or after `since` (the platform's
+/// clock). A message without a readable time counts as recent: better one
+/// more text to compare than a duplicate.
 pub(crate) fn messages_since(body: &[u8], since: SystemTime) -> Option<Vec<String>> {
-    let conversation: Conversation = serde_json::from_slice(body).ok()?;
-    let mut ids: Vec<String> = conversation
-        .participants
-        .into_iter()
-        .flat_map(|p| p.messages)
+    let conversation: Value = serde_json::from_slice(body).ok()?;
+    conversation.as_object()?;
+    let mut ids: Vec<String> = list(&conversation, "participants")
+        .iter()
+        .flat_map(|p| list(p, "messages"))
         .filter(|m| {
-            m.message_time
-                .as_deref()
+            m.get("messageTime")
+                .and_then(Value::as_str)
                 .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
                 .is_none_or(|t| t >= since)
         })
-        .filter_map(|m| m.message_id)
+        .filter_map(|m| text(m, "messageId"))
         .collect();
     ids.sort_unstable();
     ids.dedup();
     Some(ids)
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Listing {
-    entities: Vec<MessageData>,
-}
-
-/// The outbound messages of a bulk answer whose text is `text`.
+/// The outbound messages of a bulk answer (`entities`) whose text is `text`.
 pub(crate) fn with_text(body: &[u8], text: &str) -> Option<Vec<MessageData>> {
-    let listing: Listing = serde_json::from_slice(body).ok()?;
+    let listing: Value = serde_json::from_slice(body).ok()?;
+    listing.as_object()?;
     Some(
-        listing
-            .entities
-            .into_iter()
+        list(&listing, "entities")
+            .iter()
+            .map(MessageData::from_json)
             .filter(|m| m.text_body.as_deref() == Some(text))
             .filter(|m| {
                 m.direction

@@ -70,6 +70,19 @@ impl Answer {
     }
 }
 
+/// The URL's scheme, host and port, for logs: its path and query may hold a
+/// secret (Slack-style webhooks keep theirs in the path, upload URLs their signature in the query).
+pub(crate) fn origin(url: &str) -> String {
+    let Ok(uri) = url.parse::<ureq::http::Uri>() else {
+        return "[webhook]".into();
+    };
+    let scheme = uri.scheme_str().unwrap_or("https");
+    let port = uri
+        .port_u16()
+        .unwrap_or(if scheme == "http" { 80 } else { 443 });
+    format!("{scheme}://{}:{port}", uri.host().unwrap_or_default())
+}
+
 const REDACTED: &str = "[redacted]";
 
 /// `text` with every occurrence of each secret (of 4 bytes or more)
@@ -192,6 +205,29 @@ impl Http {
         let sent = SendBody::from_reader(&mut counted);
         let sent_at = SystemTime::now();
         let result = timed(request, timeout).send(sent);
+        let incomplete = counted.taken < body.len();
+        let response = result.map_err(|e| classify(e, incomplete, sent_at))?;
+        Ok(read_answer(response, sent_at))
+    }
+
+    /// PUTs `body` to `url` with exactly `headers` (and ureq's own:
+    /// `Host`, `Content-Length`, `User-Agent`, `Accept`), no
+    /// `Authorization`; as [`post`](Self::post).
+    pub fn put(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Answer, SendError> {
+        let mut request = self.agent.put(url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request = request.header(CONTENT_LENGTH, HeaderValue::from(body.len()));
+        let mut counted = Counted { body, taken: 0 };
+        let sent = SendBody::from_reader(&mut counted);
+        let sent_at = SystemTime::now();
+        let result = request.send(sent);
         let incomplete = counted.taken < body.len();
         let response = result.map_err(|e| classify(e, incomplete, sent_at))?;
         Ok(read_answer(response, sent_at))
@@ -538,6 +574,19 @@ mod tests {
 
     fn judged(e: ureq::Error) -> (Outcome, bool, bool) {
         judged_after(e, false)
+    }
+
+    #[test]
+    fn logs_show_the_origin_only() {
+        assert_eq!(
+            origin("https://hooks.slack.com/services/T0/B0/SECRET?x=1"),
+            "https://hooks.slack.com:443"
+        );
+        assert_eq!(
+            origin("http://127.0.0.1:8080/hook/"),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(origin("http://[::1]/h"), "http://[::1]:80");
     }
 
     #[test]

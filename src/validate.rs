@@ -166,7 +166,7 @@ impl SafetyPolicy {
         self.rules.iter().map(|(p, _)| p.as_str())
     }
 
-    fn check(&self, text: &str) -> Result<(), ValidationError> {
+    pub(crate) fn check(&self, text: &str) -> Result<(), ValidationError> {
         match self.rules.iter().find(|(_, rule)| rule.is_match(text)) {
             None => Ok(()),
             Some((pattern, _)) => Err(ValidationError::Unsafe {
@@ -277,7 +277,7 @@ pub(crate) fn is_blank(text: &str) -> bool {
 }
 
 /// Length in UTF-16 code units, counted from the UTF-8 bytes.
-fn utf16_len(s: &str) -> usize {
+pub(crate) fn utf16_len(s: &str) -> usize {
     // A UTF-8 sequence of 4 bytes is one supplementary character, 2 UTF-16
     // units; every other character is one unit. Counting lead bytes this way
     // is what `encode_utf16().count()` computes, without decoding.

@@ -22,7 +22,7 @@ use crate::audit::new_event_id;
 use crate::clock::{later, Clock};
 use crate::retry::doubled;
 use crate::state::{Entry, Outbox};
-use crate::transport::{lock, Answer, Http};
+use crate::transport::{lock, origin, Answer, Http};
 use crate::{Error, Outcome};
 
 /// Webhook delivery counts since the injector was built.
@@ -138,19 +138,6 @@ impl std::fmt::Debug for Webhook {
             .field("stats", &self.stats())
             .finish()
     }
-}
-
-/// The URL's scheme, host and port, for logs: its path and query may hold a
-/// secret (Slack-style webhooks keep theirs in the path).
-fn origin(url: &str) -> String {
-    let Ok(uri) = url.parse::<ureq::http::Uri>() else {
-        return "[webhook]".into();
-    };
-    let scheme = uri.scheme_str().unwrap_or("https");
-    let port = uri
-        .port_u16()
-        .unwrap_or(if scheme == "http" { 80 } else { 443 });
-    format!("{scheme}://{}:{port}", uri.host().unwrap_or_default())
 }
 
 impl Webhook {
@@ -654,23 +641,5 @@ impl Worker {
             .split_once("://")
             .map_or("", |(_, rest)| rest.find('/').map_or("", |i| &rest[i..]));
         answer.body_excerpt(200, &[&self.url, path])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn logs_show_the_origin_only() {
-        assert_eq!(
-            origin("https://hooks.slack.com/services/T0/B0/SECRET?x=1"),
-            "https://hooks.slack.com:443"
-        );
-        assert_eq!(
-            origin("http://127.0.0.1:8080/hook/"),
-            "http://127.0.0.1:8080"
-        );
-        assert_eq!(origin("http://[::1]/h"), "http://[::1]:80");
     }
 }

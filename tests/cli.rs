@@ -744,3 +744,117 @@ fn resolve_finds_a_message_whose_answer_was_lost_and_does_not_send_it_again() {
     assert_eq!(code, 5, "{all}");
     assert_eq!(conversation.texts(), ["hi"]);
 }
+
+#[test]
+fn templates_and_attachments_from_the_command_line() {
+    let response = "3e1f7c2a-9b4d-4e6f-8a1b-2c3d4e5f6a7b";
+    let integration = "5e1b1f4c-8f0a-4d7e-9a1e-2b3c4d5e6f70";
+    let whatsapp = [
+        "--agentless",
+        "whatsapp",
+        "--from",
+        integration,
+        "--to",
+        "13175550199",
+    ];
+    let args = [
+        &whatsapp[..],
+        &[
+            "--template",
+            response,
+            "--param",
+            "name=Ada",
+            "--param",
+            "time=10:30",
+            "--dry-run",
+            "--json",
+        ],
+    ]
+    .concat();
+    let (code, out, all) = inject(&[], &args, None);
+    assert_eq!(code, 0, "{all}");
+    assert_eq!(
+        out["body"]["messagingTemplate"],
+        json!({"responseId": response, "bodyParameters": [{"id": "name", "value": "Ada"}, {"id": "time", "value": "10:30"}]})
+    );
+    assert_eq!(out["message_size"], 8);
+
+    let dir = Scratch::new();
+    let file = dir.0.join("parcel.png");
+    std::fs::write(&file, b"png bytes").unwrap();
+    let file = file.display().to_string();
+    let args = [
+        &ROUTE[..],
+        &["--attach", file.as_str(), "--dry-run", "--json"],
+    ]
+    .concat();
+    let (code, out, all) = inject(&[], &args, None);
+    assert_eq!(code, 0, "{all}");
+    assert_eq!(
+        out["upload"]["body"],
+        json!({"fileName": "parcel.png", "contentLengthBytes": 9})
+    );
+    assert!(out["upload"]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("/messages/media/uploads"));
+
+    // A real send: the upload call, the bytes, then the message.
+    let (mut api, message) = platform_expecting(1);
+    let mut storage = mockito::Server::new();
+    api.mock("POST", Matcher::Regex("/media/uploads$".into()))
+        .with_body(json!({"id": "media-9", "uploadUrl": format!("{}/put-here", storage.url()), "uploadHeaders": {"Content-Type": "image/png"}}).to_string())
+        .create();
+    let put = storage
+        .mock("PUT", "/put-here")
+        .match_body("png bytes")
+        .expect(1)
+        .create();
+    let args = [
+        &ROUTE[..],
+        &["--attach", file.as_str(), "--json", "--no-state"],
+    ]
+    .concat();
+    let (code, out, all) = inject(&env(&api), &args, None);
+    assert_eq!(code, 0, "{all}");
+    assert_eq!(out["message_id"], "msg-1");
+    put.assert();
+    message.assert();
+
+    // Usage: one body per message; flags in their place.
+    for (args, says) in [
+        (
+            [&ROUTE[..], &["--attach", file.as_str(), "hi"]].concat(),
+            "not several",
+        ),
+        (
+            [&ROUTE[..], &["--template", response]].concat(),
+            "belongs to the agentless route",
+        ),
+        (
+            [&whatsapp[..], &["--attach", file.as_str()]].concat(),
+            "cannot be used with --agentless",
+        ),
+        (
+            [&whatsapp[..], &["--param", "a=b", "hi"]].concat(),
+            "--param goes with --template",
+        ),
+        (
+            [
+                &whatsapp[..],
+                &["--template", response, "--param", "nameAda"],
+            ]
+            .concat(),
+            "NAME=VALUE",
+        ),
+        (
+            [&ROUTE[..], &["--attach", "/no/such/file.png"]].concat(),
+            "cannot read",
+        ),
+    ] {
+        let (code, out, all) = inject(&[], &[&args[..], &["--json"]].concat(), None);
+        assert_eq!(code, 2, "{args:?}: {all}");
+        let msg = out["error"]["message"].as_str().unwrap();
+        assert!(msg.contains(says), "{args:?}: {msg}");
+    }
+}

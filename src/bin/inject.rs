@@ -11,8 +11,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use genesys_inject::{
-    AgentlessTarget, ContentBlock, Error, InjectRequest, Injector, InjectorBuilder, MessageStatus,
-    Outcome, Receipt, RetryPolicy, SafetyPolicy, MESSAGING_MAX_TEXT_CHARS,
+    AgentlessTarget, Attachment, ContentBlock, Error, InjectRequest, Injector, InjectorBuilder,
+    MessageStatus, MessagingTemplate, Outcome, Receipt, RetryPolicy, SafetyPolicy,
+    MESSAGING_MAX_TEXT_CHARS,
 };
 use serde_json::{json, Value};
 
@@ -20,8 +21,9 @@ const HELP: &str = "\
 inject: put one bot message into a live Genesys Cloud messaging conversation
 
 USAGE:
-    inject --conversation ID --communication ID [OPTIONS] TEXT...
+    inject --conversation ID --communication ID [OPTIONS] (TEXT... | --attach FILE)
     inject --agentless TYPE --from ADDRESS (--to ADDRESS | --contact ID) [OPTIONS] TEXT...
+    inject --agentless whatsapp --from ID --to WHATSAPP_ID --template ID [--param NAME=VALUE]...
 
 Each TEXT is one content block; the blocks are joined with no separator.
 A TEXT of - reads one block from standard input (once; one trailing line
@@ -32,16 +34,24 @@ ROUTES:
     --conversation ID       conversation to send into (GUID)
     --communication ID      communication to send as, usually the agent's (GUID)
     --agentless TYPE        send as an API participant instead: webmessaging, sms,
-                            open or apple (whatsapp needs a template: refused)
+                            open, apple or whatsapp (whatsapp takes --template)
     --from ADDRESS          agentless sender: deployment id (webmessaging), E.164
-                            number (sms), integration id (open, apple)
-    --to ADDRESS            agentless recipient: E.164 number (sms, apple), or the
-                            open messaging address
+                            number (sms), integration id (open, apple, whatsapp)
+    --to ADDRESS            agentless recipient: E.164 number (sms, apple), WhatsApp
+                            id (the number without +), or the open messaging address
     --contact ID            agentless external contact id (GUID; required for
                             webmessaging)
     --new-conversation      agentless: start a new conversation instead of joining
                             the active one
-Flags of one route cannot be used with the other; no flag may be repeated.
+Flags of one route cannot be used with the other; no flag but --param may be
+repeated.
+
+CONTENT (one per message: TEXT, a template or a file):
+    --template ID           agentless, WhatsApp: the Response Management response
+                            whose messaging template is sent
+    --param NAME=VALUE      a body parameter of the template (once per parameter)
+    --attach FILE           communication route: upload FILE and send it (jpg,
+                            png or gif, at most 25 MB)
 
 STATE:
     --state-dir DIR         keep the token and undelivered audit events in DIR
@@ -105,6 +115,9 @@ struct Args {
     no_state: bool,
     wait_secs: Option<u64>,
     resolve: bool,
+    template: Option<String>,
+    params: Vec<(String, String)>,
+    attach: Option<String>,
     texts: Vec<Text>,
 }
 
@@ -141,7 +154,12 @@ fn parse_args(raw: Vec<OsString>) -> Result<Option<Args>, String> {
     let mut stdin_seen = false;
     while let Some(next) = it.next() {
         let arg = utf8(next)?;
-        if arg.starts_with("--") && arg.len() > 2 && !switches.insert(arg.clone()) {
+        // --param is the one flag given once per parameter.
+        if arg.starts_with("--")
+            && arg.len() > 2
+            && arg != "--param"
+            && !switches.insert(arg.clone())
+        {
             return Err(format!("{arg} is given twice"));
         }
         let mut value = || -> Result<String, String> {
@@ -174,6 +192,15 @@ fn parse_args(raw: Vec<OsString>) -> Result<Option<Args>, String> {
                 number(&arg, value()?, "seconds")?,
             )?,
             "--resolve" => args.resolve = true,
+            "--template" => once(&mut args.template, &arg, value()?)?,
+            "--param" => {
+                let v = value()?;
+                let (name, value) = v
+                    .split_once('=')
+                    .ok_or_else(|| format!("--param takes NAME=VALUE, not {v:?}"))?;
+                args.params.push((name.to_owned(), value.to_owned()));
+            }
+            "--attach" => once(&mut args.attach, &arg, value()?)?,
             "--no-state" => args.no_state = true,
             "--dry-run" => args.dry_run = true,
             "--json" => args.json = true,
@@ -230,11 +257,13 @@ fn stray_flags(args: &Args, agentless: bool) -> Option<&'static str> {
     if agentless {
         given("--conversation", args.conversation.is_some())
             .or(given("--communication", args.communication.is_some()))
+            .or(given("--attach", args.attach.is_some()))
     } else {
         given("--from", args.from.is_some())
             .or(given("--to", args.to.is_some()))
             .or(given("--contact", args.contact.is_some()))
             .or(given("--new-conversation", args.new_conversation))
+            .or(given("--template", args.template.is_some()))
     }
 }
 
@@ -247,6 +276,26 @@ fn build_request(args: &Args) -> Result<InjectRequest, String> {
             format!("{flag} belongs to the agentless route; use it with --agentless")
         });
     }
+    let bodies = [
+        !args.texts.is_empty(),
+        args.template.is_some(),
+        args.attach.is_some(),
+    ];
+    match bodies.iter().filter(|b| **b).count() {
+        0 => {
+            return Err(
+                "give the message as one or more TEXT arguments (or --template, or --attach)"
+                    .into(),
+            )
+        }
+        1 => {}
+        _ => {
+            return Err("a message carries one of TEXT, --template or --attach, not several".into())
+        }
+    }
+    if !args.params.is_empty() && args.template.is_none() {
+        return Err("--param goes with --template".into());
+    }
     let mut blocks = Vec::new();
     for text in &args.texts {
         blocks.push(ContentBlock::text(match text {
@@ -254,9 +303,19 @@ fn build_request(args: &Args) -> Result<InjectRequest, String> {
             Text::Stdin => read_stdin()?,
         }));
     }
-    if blocks.is_empty() {
-        return Err("give the message as one or more TEXT arguments".into());
-    }
+    let template = args.template.as_ref().map(|id| {
+        args.params
+            .iter()
+            .fold(MessagingTemplate::new(id), |t, (name, value)| {
+                t.body_parameter(name, value)
+            })
+    });
+    let attachment = match &args.attach {
+        Some(path) => {
+            Some(Attachment::from_path(path).map_err(|e| format!("cannot read {path}: {e}"))?)
+        }
+        None => None,
+    };
     let request = match &args.agentless {
         Some(kind) => {
             let from = args.from.clone().ok_or("--agentless needs --from")?;
@@ -283,13 +342,19 @@ fn build_request(args: &Args) -> Result<InjectRequest, String> {
                 }
                 (kind, None, _) => return Err(format!("--agentless {kind} needs --to")),
             };
-            InjectRequest::agentless(target, blocks)
-                .use_existing_conversation(!args.new_conversation)
+            match template {
+                Some(template) => InjectRequest::template(target, template),
+                None => InjectRequest::agentless(target, blocks),
+            }
+            .use_existing_conversation(!args.new_conversation)
         }
         None => match (&args.conversation, &args.communication) {
-            (Some(conversation), Some(communication)) => {
-                InjectRequest::new(conversation, communication, blocks)
-            }
+            (Some(conversation), Some(communication)) => match attachment {
+                Some(attachment) => {
+                    InjectRequest::attachment(conversation, communication, attachment)
+                }
+                None => InjectRequest::new(conversation, communication, blocks),
+            },
             _ => return Err("give --conversation and --communication, or --agentless".into()),
         },
     };
@@ -468,13 +533,23 @@ fn main() -> ExitCode {
             Ok(prepared) => prepared,
             Err(e) => return fail(args.json, &Error::Validation(e)),
         };
+        let upload = prepared.upload();
         let text = if args.json {
             let body: Value = serde_json::from_str(prepared.body()).expect("the body is JSON");
-            let out = json!({"ok": true, "dry_run": true, "method": "POST", "path": prepared.path(),
+            let mut out = json!({"ok": true, "dry_run": true, "method": "POST", "path": prepared.path(),
                 "typing_path": prepared.typing_path(), "body": body, "message_size": prepared.message_size()});
+            if let Some((path, body)) = upload {
+                let body: Value = serde_json::from_str(body).expect("the body is JSON");
+                out["upload"] = json!({"method": "POST", "path": path, "body": body});
+            }
             format!("{out}\n")
         } else {
-            format!("POST {}\n{}\n", prepared.path(), prepared.body())
+            let first = upload.map_or(String::new(), |(path, body)| {
+                format!(
+                    "POST {path}\n{body}\nPUT (the uploadUrl it answers, with its uploadHeaders)\n"
+                )
+            });
+            format!("{first}POST {}\n{}\n", prepared.path(), prepared.body())
         };
         return output(&text);
     }

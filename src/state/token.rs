@@ -5,7 +5,7 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::{fnv1a, lock, read_private, write_atomic, StateDir, Unreadable, TARGET};
 
@@ -21,7 +21,7 @@ pub(crate) struct TokenStore {
 
 /// The file's content. The URL and client id are kept to tell a hash
 /// collision from a match; the client secret is never written.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 struct TokenFile {
     token_url: String,
     client_id: String,
@@ -65,19 +65,26 @@ impl TokenStore {
                 return None;
             }
         };
-        let file: TokenFile = match serde_json::from_slice(&bytes) {
-            Ok(file) => file,
-            Err(e) => {
-                log::warn!(target: TARGET, "token file {} ignored: it is damaged ({e}); a new token will replace it", path.display());
-                return None;
-            }
+        // Read through serde_json::Value, like every rarely read answer.
+        let file = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
+        let text = |key: &str| file.as_ref()?.get(key)?.as_str();
+        let (Some(token_url), Some(client_id), Some(access_token), Some(expires_at)) = (
+            text("token_url"),
+            text("client_id"),
+            text("access_token"),
+            file.as_ref()
+                .and_then(|f| f.get("expires_at"))
+                .and_then(|e| e.as_u64()),
+        ) else {
+            log::warn!(target: TARGET, "token file {} ignored: it is damaged; a new token will replace it", path.display());
+            return None;
         };
-        if file.token_url != self.token_url || file.client_id != self.client_id {
+        if token_url != self.token_url || client_id != self.client_id {
             return None;
         }
-        let expires_at = UNIX_EPOCH + Duration::from_secs(file.expires_at);
+        let expires_at = UNIX_EPOCH.checked_add(Duration::from_secs(expires_at))?;
         let left = expires_at.duration_since(SystemTime::now()).ok()?;
-        Some((file.access_token, left))
+        Some((access_token.to_owned(), left))
     }
 
     /// Stores `access_token`, which expires in `expires_in`. A failure is
