@@ -437,10 +437,28 @@ fn resolving(
 fn with_resolve_unknown_a_timeout_after_the_platform_recorded_it_is_one_post_and_success() {
     let conversation =
         FakeConversation::start(|_| OnMessage::RecordAndStall(Duration::from_secs(2)));
+    let hook = common::rawserver::RawServer::start(|_| common::rawserver::Action::ok(""));
     let clock = FakeClock::new();
-    let receipt = resolving(&conversation, &clock)
-        .inject(&request(&["only once"]))
+    let injector = genesys_inject::Injector::builder()
+        .base_url(conversation.url())
+        .credentials(CLIENT_ID, CLIENT_SECRET)
+        .clock(clock.clone())
+        .typing(TypingMode::Off)
+        .message_timeout(Duration::from_millis(300))
+        .retry_policy(RetryPolicy::default().resolve_unknown(true))
+        .webhook_url(format!("{}/hook", hook.url()))
+        .build()
         .unwrap();
+    let receipt = injector.inject(&request(&["only once"])).unwrap();
+    drop(injector);
+    // One audit event, with the final outcome.
+    let events = hook.received();
+    assert_eq!(events.len(), 1);
+    let body: serde_json::Value = serde_json::from_str(&events[0].body).unwrap();
+    assert!(body["auditEntry"]
+        .as_str()
+        .unwrap()
+        .contains(r#""status":"SUCCESS""#));
     assert!(receipt.resolved);
     assert_eq!(receipt.message_id.as_deref(), Some("msg-0"));
     assert_eq!(receipt.attempts, 1);
