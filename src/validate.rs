@@ -67,8 +67,10 @@ impl From<String> for ContentBlock {
 /// `\b` are ASCII, and there are no `\p{…}` classes nor class set
 /// operations. A pattern of ASCII letters, digits, spaces, `_`, `-` and `.`
 /// only (the three defaults are) is matched without the regex engine, with
-/// the same meaning, in about a microsecond per 2000 characters; other
-/// patterns take the engine's time, about 50 µs per 2000 characters each.
+/// the same meaning: [`validate`] of 2000 characters with the three
+/// defaults takes about 4 µs. A pattern that needs the engine makes it
+/// about 60 µs (measured with one rule: 62 µs for `\bIBAN\b`, 64 µs for
+/// `credit.?card`).
 #[derive(Clone)]
 pub struct SafetyPolicy {
     rules: Vec<(String, Rule)>,
