@@ -11,7 +11,7 @@ use ureq::http::header::HeaderValue;
 use crate::clock::{later, Clock};
 use crate::state::{StateDir, TokenStore};
 use crate::transport::{lock, redact, with_retries, Answer, Attempt, Http};
-use crate::{Error, Outcome, RetryPolicy};
+use crate::{Error, RetryPolicy};
 
 /// A string that is never shown: its `Debug` prints a placeholder.
 #[derive(Clone, PartialEq, Eq)]
@@ -246,15 +246,7 @@ impl Auth {
                 return Attempt::Done(self.parse_token(&answer));
             }
             if is_rate_limited(&answer) {
-                let retry_after = answer.retry_after();
-                return Attempt::Throttled {
-                    retry_after,
-                    error: Error::RateLimited {
-                        attempts,
-                        retry_after,
-                        correlation_id: answer.correlation_id,
-                    },
-                };
+                return answer.throttled(attempts);
             }
             Attempt::Done(Err(self.token_error(&answer)))
         })
@@ -311,19 +303,14 @@ impl Auth {
                 "HTTP {} (a redirect, which the token call never follows)",
                 answer.status
             )),
-            status => Error::Api {
-                status,
-                code: oauth_error.clone(),
-                message: format!(
+            _ => answer.not_delivered(
+                oauth_error.clone(),
+                format!(
                     "the token endpoint {} failed: {}",
                     self.url,
                     description("no error body")
                 ),
-                correlation_id: answer.correlation_id.clone(),
-                body: None,
-                outcome: Outcome::NotDelivered,
-                sent_at: Some(answer.sent_at),
-            },
+            ),
         }
     }
 
@@ -439,6 +426,7 @@ fn bearer(access_token: &str) -> Result<Token, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Outcome;
 
     fn answer(status: u16, body: &str) -> Answer {
         Answer {

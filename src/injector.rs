@@ -308,14 +308,8 @@ impl Injector {
         // Another host, which gets no token: https only (http to loopback
         // for tests), and never logged beyond its origin.
         let target = origin(upload_url);
-        crate::config::check_url("the upload URL", upload_url, true).map_err(|e| Error::Api {
-            status: answer.status,
-            code: None,
-            message: format!("refused to upload to {target}: {e}"),
-            correlation_id: answer.correlation_id.clone(),
-            body: None,
-            outcome: Outcome::NotDelivered,
-            sent_at: Some(answer.sent_at),
+        crate::config::check_url("the upload URL", upload_url, true).map_err(|e| {
+            answer.not_delivered(None, format!("refused to upload to {target}: {e}"))
         })?;
         let query = upload_url.split_once('?').map_or("", |(_, q)| q);
         log::debug!(target: "genesys_inject", "uploading {} bytes to {target}", attachment.bytes.len());
@@ -331,29 +325,14 @@ impl Injector {
             log::debug!(target: "genesys_inject", "PUT {target} -> HTTP {}", answer.status);
             match answer.status {
                 200..=299 => Attempt::Done(Ok(())),
-                429 => {
-                    let retry_after = answer.retry_after();
-                    Attempt::Throttled {
-                        retry_after,
-                        error: Error::RateLimited {
-                            attempts,
-                            retry_after,
-                            correlation_id: None,
-                        },
-                    }
-                }
-                status => Attempt::Done(Err(Error::Api {
-                    status,
-                    code: None,
-                    message: format!(
+                429 => answer.throttled(attempts),
+                _ => Attempt::Done(Err(answer.not_delivered(
+                    None,
+                    format!(
                         "the upload to {target} failed: {}",
                         answer.message_or("no error body", &[upload_url, query])
                     ),
-                    correlation_id: None,
-                    body: None,
-                    outcome: Outcome::NotDelivered,
-                    sent_at: Some(answer.sent_at),
-                })),
+                ))),
             }
         })?;
         Ok(media_id.to_owned())
@@ -442,14 +421,7 @@ impl Injector {
                     if !pause.is_zero() {
                         self.gate.close(later(clock.now(), pause), clock);
                     }
-                    Attempt::Throttled {
-                        retry_after,
-                        error: Error::RateLimited {
-                            attempts: *attempts,
-                            retry_after,
-                            correlation_id: answer.correlation_id,
-                        },
-                    }
+                    answer.throttled(*attempts)
                 }
                 status => {
                     let error = self.api_error(&answer, call.permission, &token);
@@ -692,18 +664,8 @@ impl Injector {
 
 /// The error for a 2xx answer that is not what the call returns.
 fn unreadable(answer: &Answer, what: &str) -> Error {
-    Error::Api {
-        status: answer.status,
-        code: None,
-        message: format!(
-            "the answer is not {what}: {}",
-            answer.message_or("empty", &[])
-        ),
-        correlation_id: answer.correlation_id.clone(),
-        body: None,
-        outcome: Outcome::NotDelivered,
-        sent_at: Some(answer.sent_at),
-    }
+    let excerpt = answer.message_or("empty", &[]);
+    answer.not_delivered(None, format!("the answer is not {what}: {excerpt}"))
 }
 
 impl fmt::Debug for Injector {

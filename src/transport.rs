@@ -46,6 +46,35 @@ impl Answer {
         crate::retry::parse_retry_after(self.retry_after.as_deref(), std::time::SystemTime::now())
     }
 
+    /// An error saying this answer refused the request and nothing was
+    /// delivered, in `message`'s words: for answers that carry no Genesys
+    /// error body (the token endpoint, the upload host, an unreadable 2xx).
+    pub fn not_delivered(&self, code: Option<String>, message: String) -> Error {
+        Error::Api {
+            status: self.status,
+            code,
+            message,
+            correlation_id: self.correlation_id.clone(),
+            body: None,
+            outcome: Outcome::NotDelivered,
+            sent_at: Some(self.sent_at),
+        }
+    }
+
+    /// A 429 (or the token endpoint's limit) as an [`Attempt`]: wait as
+    /// `Retry-After` says, or end in [`Error::RateLimited`] after `attempts`.
+    pub fn throttled<T>(&self, attempts: u32) -> Attempt<T> {
+        let retry_after = self.retry_after();
+        Attempt::Throttled {
+            retry_after,
+            error: Error::RateLimited {
+                attempts,
+                retry_after,
+                correlation_id: self.correlation_id.clone(),
+            },
+        }
+    }
+
     /// The start of the body (as [`body_excerpt`](Self::body_excerpt)), or
     /// `fallback` when the body is empty.
     pub fn message_or(&self, fallback: &str, secrets: &[&str]) -> String {
