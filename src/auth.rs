@@ -9,7 +9,7 @@ use base64::Engine as _;
 use ureq::http::header::HeaderValue;
 
 use crate::clock::{later, Clock};
-use crate::state::{StateDir, TokenStore};
+use crate::state::{StateDir, TokenStore, Turn};
 use crate::transport::{lock, redact, with_retries, Answer, Attempt, Http};
 use crate::{Error, RetryPolicy};
 
@@ -134,6 +134,11 @@ impl Auth {
         }
     }
 
+    /// The token endpoint's URL.
+    pub fn token_url(&self) -> &str {
+        &self.url
+    }
+
     /// Keeps the token in `state` too, shared with other processes.
     pub fn with_state(mut self, state: &StateDir, client_id: &str) -> Self {
         self.store = Some(TokenStore::new(state, &self.url, client_id));
@@ -155,11 +160,24 @@ impl Auth {
         if let Some(token) = self.cached(clock) {
             return Ok(token);
         }
-        // And another process, while this one waited for the file's lock.
-        let _one_process_at_a_time = self.store.as_ref().and_then(TokenStore::lock);
+        // And another process: one fetches while the others wait for its
+        // token, each for at most the token call's timeout (a holder that
+        // hangs, or was stopped, blocks no one for longer).
+        let turn = self.store.as_ref().and_then(|s| s.turn(self.timeout));
         if let Some(token) = self.stored(clock) {
             return Ok(token);
         }
+        let _one_process_at_a_time = match turn {
+            Some(Turn::First(held)) => Some(held),
+            // The other process's fetch failed (it left no token): fetch
+            // now, without making the next waiter wait for this one too.
+            Some(Turn::AfterAnother) => None,
+            Some(Turn::TimedOut) => {
+                log::warn!(target: "genesys_inject::auth", "another process has held the token lock for {:?}: fetching a token without it", self.timeout);
+                None
+            }
+            None => None,
+        };
         log::debug!(target: "genesys_inject::auth", "fetching a token");
         let (token, expires_in) = self.fetch(http, policy, clock)?;
         if let (Some(store), Some(access)) = (&self.store, token.access_token()) {
@@ -436,6 +454,7 @@ mod tests {
             date: None,
             sent_at: std::time::SystemTime::UNIX_EPOCH,
             body: body.as_bytes().to_vec(),
+            unread: None,
         }
     }
 

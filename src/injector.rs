@@ -8,7 +8,7 @@ use crate::auth::{Auth, Token};
 use crate::clock::later;
 use crate::config::Settings;
 use crate::request::{Content, PreparedMessage, PreparedUpload, Route};
-use crate::state::Outbox;
+use crate::state::{Outbox, Owner};
 use crate::status::{self, MessageStatus, Resolution, Unresolved};
 use crate::transport::{origin, with_retries, Answer, Attempt, Gate, Http};
 use crate::validate::{is_guid, is_message_id};
@@ -93,8 +93,9 @@ impl Injector {
             None => auth,
         };
         let outbox = match (&settings.state, &settings.webhook_url) {
-            (Some(state), Some(_)) => Some(Outbox::open(
+            (Some(state), Some(webhook_url)) => Some(Outbox::open(
                 state,
+                Owner::new(auth.token_url(), &settings.client_id, webhook_url),
                 settings.outbox_max_events,
                 settings.outbox_max_bytes,
             )?),
@@ -221,6 +222,9 @@ impl Injector {
         };
         let policy = &self.settings.retry_policy;
         let (mut attempts, mut resent) = (0, 0);
+        // When the first attempt whose outcome is unknown began: every look
+        // covers every attempt made since.
+        let mut first_unknown: Option<SystemTime> = None;
         loop {
             let error = match self.call(&call, policy, &mut attempts) {
                 Ok(answer) => {
@@ -232,14 +236,21 @@ impl Injector {
                     ))
                 }
                 Err(e) if policy.resolve_unknown && e.is_outcome_unknown() => e,
+                // A resend that certainly did not arrive: the last look
+                // proved every earlier attempt absent.
                 Err(e) => return Err(e),
             };
+            let Some(sent_at) = error.sent_at() else {
+                log::warn!(target: "genesys_inject", "outcome unknown, and still unknown: {}", Unresolved::NoSendTime);
+                return Err(error);
+            };
+            let since = *first_unknown.get_or_insert(sent_at);
             // Found at once, or, if not, still not there once the platform
             // has had a moment to list what it received.
-            let resolution = match self.resolve(request, &error) {
+            let resolution = match self.resolve_since(request, since) {
                 Resolution::NotDelivered => {
                     clock.sleep(RESOLVE_PAUSE);
-                    self.resolve(request, &error)
+                    self.resolve_since(request, since)
                 }
                 other => other,
             };
@@ -253,9 +264,9 @@ impl Injector {
                 }
                 Resolution::NotDelivered if resent < policy.connect_retries => {
                     resent += 1;
-                    log::info!(target: "genesys_inject", "outcome unknown ({error}), and the message is not in the conversation: sending it again");
+                    log::info!(target: "genesys_inject", "outcome unknown ({error}), and no attempt is in the conversation: sending it again");
                 }
-                // Known now not to be there, and no tries left.
+                // Known now: no attempt is there, and no tries left.
                 Resolution::NotDelivered => return Err(error.before_message()),
                 Resolution::Unknown(why) => {
                     log::warn!(target: "genesys_inject", "outcome unknown, and still unknown: {why}");
@@ -504,13 +515,22 @@ impl Injector {
     }
 
     /// After `error`, whose outcome is unknown, tells whether `request`'s
-    /// message is in the conversation: it lists the conversation's messages
-    /// sent since just before the failed attempt began (on the platform's
-    /// clock, read from its `Date` header, so that this machine's clock may
-    /// be off), fetches their text in bulk calls of up to 1000, and looks
-    /// for an outbound message with exactly the text sent. A message with
-    /// the same text sent earlier than 2 s before the attempt is not taken
-    /// for it.
+    /// message is in the conversation. It reads the conversation
+    /// (`GET /api/v2/conversations/{conversationId}`), takes the messages
+    /// sent on the very communication the request sends as since just
+    /// before the failed attempt began (on the platform's clock, read from
+    /// its `Date` header, so that this machine's clock may be off by up to
+    /// 10 minutes), fetches their text in bulk calls of up to 1000 ids
+    /// (following every page), and looks for an outbound message with
+    /// exactly the text sent. A message with the same text sent earlier than
+    /// 2 s before the attempt, or by another participant, is not taken for
+    /// it.
+    ///
+    /// [`Resolution::NotDelivered`] needs proof: the communication's list of
+    /// messages, every id asked for in the bulk answers with its text, and a
+    /// `Date` within 10 minutes of this machine's clock. Anything less is
+    /// [`Resolution::Unknown`] ([`Unresolved::Incomplete`],
+    /// [`Unresolved::UntrustedClock`]).
     ///
     /// Call it a few seconds after the error, so that the platform has
     /// listed what it received; [`RetryPolicy::resolve_unknown`] does all
@@ -520,8 +540,21 @@ impl Injector {
         if !error.is_outcome_unknown() {
             return Resolution::NotDelivered;
         }
+        if !matches!(request.route, Route::Communication { .. }) {
+            return Resolution::Unknown(Unresolved::NoConversation);
+        }
+        match error.sent_at() {
+            Some(sent_at) => self.resolve_since(request, sent_at),
+            None => Resolution::Unknown(Unresolved::NoSendTime),
+        }
+    }
+
+    /// Whether `request`'s message was sent at or after `since` (this
+    /// machine's clock).
+    fn resolve_since(&self, request: &InjectRequest, since: SystemTime) -> Resolution {
         let Route::Communication {
-            conversation_id, ..
+            conversation_id,
+            communication_id,
         } = &request.route
         else {
             return Resolution::Unknown(Unresolved::NoConversation);
@@ -529,56 +562,95 @@ impl Injector {
         if !matches!(request.content, Content::Text(_)) {
             return Resolution::Unknown(Unresolved::NotText);
         }
-        let Some(sent_at) = error.sent_at() else {
-            return Resolution::Unknown(Unresolved::NoSendTime);
-        };
-        match self.find(request, conversation_id, sent_at) {
-            Ok(Some(receipt)) => Resolution::Delivered(receipt),
-            Ok(None) => Resolution::NotDelivered,
-            Err(e) => Resolution::Unknown(Unresolved::LookupFailed(Box::new(e))),
-        }
+        self.find(request, conversation_id, communication_id, since)
+            .unwrap_or_else(|e| Resolution::Unknown(Unresolved::LookupFailed(Box::new(e))))
     }
 
-    /// The message of `request` in `conversation_id`, sent since `sent_at`.
+    /// Looks for `request`'s message on `communication_id` in
+    /// `conversation_id`, sent since `since`.
     fn find(
         &self,
         request: &InjectRequest,
         conversation_id: &str,
-        sent_at: SystemTime,
-    ) -> Result<Option<Receipt>, Error> {
+        communication_id: &str,
+        since: SystemTime,
+    ) -> Result<Resolution, Error> {
+        let incomplete = |what: &str| Ok(Resolution::Unknown(Unresolved::Incomplete(what.into())));
         let text = crate::validate(
             request.blocks(),
             self.settings.max_text_chars,
             &self.settings.safety_policy,
         )?;
-        let base = format!(
-            "{}/api/v2/conversations/messages/{conversation_id}",
-            self.settings.api_base
-        );
-        let listing = self.lookup(&base, None)?;
-        let since = status::window_start(sent_at, listing.date.as_deref(), SystemTime::now());
-        let ids = status::messages_since(&listing.body, since)
-            .ok_or_else(|| unreadable(&listing, "a conversation"))?;
-        let bulk = format!("{base}/messages/bulk");
+        let api = &self.settings.api_base;
+        let listing = self.lookup(
+            &format!("{api}/api/v2/conversations/{conversation_id}"),
+            None,
+        )?;
+        if let Some(why) = &listing.unread {
+            return incomplete(&format!("the conversation could not be read: {why}"));
+        }
+        let Some(start) = status::window_start(since, listing.date.as_deref(), SystemTime::now())
+        else {
+            return Ok(Resolution::Unknown(Unresolved::UntrustedClock));
+        };
+        let ids = match status::sent_on(&listing.body, communication_id, start) {
+            Ok(ids) => ids,
+            Err(why) => return incomplete(&why),
+        };
+        let bulk = format!("/api/v2/conversations/messages/{conversation_id}/messages/bulk");
         for chunk in ids.chunks(status::BULK_MAX) {
             let body = serde_json::to_vec(chunk).expect("ids serialize");
-            let answer = self.lookup(&bulk, Some(&body))?;
-            let found = status::with_text(&answer.body, text.as_str())
-                .ok_or_else(|| unreadable(&answer, "a message listing"))?;
-            if let Some(message) = found.into_iter().next() {
-                return Ok(Some(Receipt {
-                    message_id: message.id,
-                    attempts: 0,
-                    conversation_id: message
-                        .conversation_id
-                        .or_else(|| Some(conversation_id.to_owned())),
-                    status: message.status,
-                    correlation_id: answer.correlation_id,
-                    resolved: true,
-                }));
+            let mut seen = std::collections::HashSet::new();
+            let mut url = format!("{api}{bulk}");
+            // Every page: at most one a message asked for, and one more.
+            for _ in 0..=chunk.len() {
+                let answer = self.lookup(&url, Some(&body))?;
+                if let Some(why) = &answer.unread {
+                    return incomplete(&format!("a bulk answer could not be read: {why}"));
+                }
+                let Some(page) = status::bulk_page(&answer.body) else {
+                    return incomplete("a bulk answer is not a message listing");
+                };
+                for message in &page.entities {
+                    match status::has_text(message, text.as_str()) {
+                        Some(true) => {
+                            return Ok(Resolution::Delivered(Receipt {
+                                message_id: message.id.clone(),
+                                attempts: 0,
+                                conversation_id: message
+                                    .conversation_id
+                                    .clone()
+                                    .or_else(|| Some(conversation_id.to_owned())),
+                                status: message.status.clone(),
+                                correlation_id: answer.correlation_id.clone(),
+                                resolved: true,
+                            }))
+                        }
+                        Some(false) => {}
+                        None => return incomplete("a message in the bulk answer has no text"),
+                    }
+                    if let Some(id) = &message.id {
+                        seen.insert(id.clone());
+                    }
+                }
+                match page.next {
+                    // Only a page of the same call, on the same host.
+                    Some(next)
+                        if next.starts_with(&bulk)
+                            && next[bulk.len()..].starts_with('?')
+                            && next.bytes().all(|b| b.is_ascii_graphic()) =>
+                    {
+                        url = format!("{api}{next}");
+                    }
+                    Some(_) => return incomplete("a bulk answer pages to another route"),
+                    None => break,
+                }
+            }
+            if chunk.iter().any(|id| !seen.contains(id)) {
+                return incomplete("a bulk answer lacks a message asked for");
             }
         }
-        Ok(None)
+        Ok(Resolution::NotDelivered)
     }
 
     /// A GET (or, with `body`, a POST) that reads: token, gate, retries.

@@ -11,8 +11,7 @@ use serde_json::Value;
 use crate::{Error, Receipt};
 
 /// The permission the status and lookup calls need (any one of the two), as
-/// the SDKs document `GET …/messages/{messageId}` and `POST …/messages/bulk`
-/// (`GET /api/v2/conversations/messages/{conversationId}` documents none).
+/// the SDKs document `GET …/messages/{messageId}` and `POST …/messages/bulk`.
 pub(crate) const VIEW_PERMISSION: &str =
     "conversation:message:view (or conversation:webmessaging:view)";
 
@@ -163,6 +162,15 @@ pub enum Unresolved {
     NotText,
     /// The lookup itself failed.
     LookupFailed(Box<Error>),
+    /// The platform's clock cannot be trusted to place the message in time:
+    /// its answer had no `Date` header, one that could not be read, or one
+    /// more than 10 minutes away from this machine's clock.
+    UntrustedClock,
+    /// The answers lack what it takes to prove the message absent (a
+    /// conversation without its participants or without the communication
+    /// sent as, a bulk answer without every id asked for, a message without
+    /// its text): what was missing.
+    Incomplete(String),
 }
 
 impl fmt::Display for Unresolved {
@@ -174,6 +182,10 @@ impl fmt::Display for Unresolved {
             Unresolved::NoSendTime => f.write_str("the error does not say when the request was sent"),
             Unresolved::NotText => f.write_str("the message is not text: there is nothing to compare"),
             Unresolved::LookupFailed(e) => write!(f, "the lookup failed: {e}"),
+            Unresolved::UntrustedClock => f.write_str(
+                "the platform's clock (its Date header) is missing or hours away from this machine's",
+            ),
+            Unresolved::Incomplete(what) => write!(f, "the answers cannot prove it absent: {what}"),
         }
     }
 }
@@ -249,70 +261,112 @@ pub(crate) fn message_data(body: &[u8]) -> Option<MessageData> {
     value.is_object().then(|| MessageData::from_json(&value))
 }
 
-/// The ids of a conversation's messages (`GET …/messages/{conversationId}`:
-/// `participants[].messages[]`) sent at or after `since` (the platform's
-/// clock). A message without a readable time counts as recent: better one
-/// more text to compare than a duplicate.
-pub(crate) fn messages_since(body: &[u8], since: SystemTime) -> Option<Vec<String>> {
-    let conversation: Value = serde_json::from_slice(body).ok()?;
-    conversation.as_object()?;
-    let mut ids: Vec<String> = list(&conversation, "participants")
-        .iter()
-        .flat_map(|p| list(p, "messages"))
-        .filter(|m| {
-            m.get("messageTime")
+/// The ids of the messages sent on communication `communication_id` at or
+/// after `since` (the platform's clock), from a conversation
+/// (`GET /api/v2/conversations/{conversationId}`: `participants[].messages[]`
+/// are the communications, each with the `messages[]` sent on it). A
+/// message without a readable time counts as recent: one more text to
+/// compare. `Err` says what the answer lacks to prove anything: no
+/// participants, no such communication, or no list of its messages.
+pub(crate) fn sent_on(
+    body: &[u8],
+    communication_id: &str,
+    since: SystemTime,
+) -> Result<Vec<String>, String> {
+    let conversation: Value =
+        serde_json::from_slice(body).map_err(|_| "the answer is not JSON".to_owned())?;
+    let participants = conversation
+        .get("participants")
+        .and_then(Value::as_array)
+        .ok_or("the conversation lists no participants")?;
+    let mut found = false;
+    let mut ids = Vec::new();
+    let communications = participants.iter().flat_map(|p| list(p, "messages"));
+    for communication in
+        communications.filter(|c| c.get("id").and_then(Value::as_str) == Some(communication_id))
+    {
+        found = true;
+        let messages = communication
+            .get("messages")
+            .and_then(Value::as_array)
+            .ok_or("the communication sent as lists no messages")?;
+        for message in messages {
+            let recent = message
+                .get("messageTime")
                 .and_then(Value::as_str)
                 .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
-                .is_none_or(|t| t >= since)
-        })
-        .filter_map(|m| text(m, "messageId"))
-        .collect();
+                .is_none_or(|t| t >= since);
+            if recent {
+                ids.push(text(message, "messageId").ok_or("a message has no messageId")?);
+            }
+        }
+    }
+    if !found {
+        return Err("the conversation does not show the communication sent as".into());
+    }
     ids.sort_unstable();
     ids.dedup();
-    Some(ids)
+    Ok(ids)
 }
 
-/// The outbound messages of a bulk answer (`entities`) whose text is `text`.
-pub(crate) fn with_text(body: &[u8], text: &str) -> Option<Vec<MessageData>> {
+/// One page of a bulk answer (`POST …/messages/bulk`: a listing whose
+/// `entities` are `MessageData`, with a `nextUri` when it pages).
+pub(crate) struct BulkPage {
+    pub entities: Vec<MessageData>,
+    pub next: Option<String>,
+}
+
+/// Reads one page of a bulk answer; `None` when it is not a listing.
+pub(crate) fn bulk_page(body: &[u8]) -> Option<BulkPage> {
     let listing: Value = serde_json::from_slice(body).ok()?;
-    listing.as_object()?;
-    Some(
-        list(&listing, "entities")
-            .iter()
-            .map(MessageData::from_json)
-            .filter(|m| m.text_body.as_deref() == Some(text))
-            .filter(|m| {
-                m.direction
-                    .as_deref()
-                    .is_none_or(|d| d.eq_ignore_ascii_case("outbound"))
-            })
-            .collect(),
-    )
+    let entities = listing.get("entities")?.as_array()?;
+    Some(BulkPage {
+        entities: entities.iter().map(MessageData::from_json).collect(),
+        next: text(&listing, "nextUri").filter(|n| !n.is_empty()),
+    })
+}
+
+/// Whether `message` is an outbound message whose text is `text`: `None`
+/// when it carries no text to compare (then nothing proves it is not ours).
+pub(crate) fn has_text(message: &MessageData, text: &str) -> Option<bool> {
+    let body = message.text_body.as_deref()?;
+    let outbound = message
+        .direction
+        .as_deref()
+        .is_none_or(|d| d.eq_ignore_ascii_case("outbound"));
+    Some(outbound && body == text)
 }
 
 /// `sent_at` (this machine's clock) on the platform's clock, minus
 /// [`WINDOW_MARGIN`]: the platform's clock is the `Date` header of an
-/// answer that arrived at `local_now`. Without a `Date`, the clocks are
-/// taken to agree.
+/// answer that arrived at `local_now`. `None` when the clock cannot be
+/// trusted: no `Date`, one that cannot be read, or one more than
+/// [`MAX_CLOCK_SKEW`] away from this machine's clock.
 pub(crate) fn window_start(
     sent_at: SystemTime,
     date: Option<&str>,
     local_now: SystemTime,
-) -> SystemTime {
-    let platform_now = date.and_then(|d| httpdate::parse_http_date(d).ok());
-    let on_platform = match platform_now {
-        Some(platform_now) => match platform_now.duration_since(local_now) {
-            // The platform's clock is ahead.
-            Ok(ahead) => sent_at.checked_add(ahead),
-            Err(behind) => sent_at.checked_sub(behind.duration()),
-        },
-        None => Some(sent_at),
-    }
-    .unwrap_or(sent_at);
-    on_platform
-        .checked_sub(WINDOW_MARGIN)
-        .unwrap_or(on_platform)
+) -> Option<SystemTime> {
+    let platform_now = httpdate::parse_http_date(date?).ok()?;
+    let on_platform = match platform_now.duration_since(local_now) {
+        // The platform's clock is ahead.
+        Ok(ahead) if ahead <= MAX_CLOCK_SKEW => sent_at.checked_add(ahead)?,
+        Err(behind) if behind.duration() <= MAX_CLOCK_SKEW => {
+            sent_at.checked_sub(behind.duration())?
+        }
+        _ => return None,
+    };
+    Some(
+        on_platform
+            .checked_sub(WINDOW_MARGIN)
+            .unwrap_or(on_platform),
+    )
 }
+
+/// A platform's `Date` further than this from this machine's clock is not
+/// trusted to place a message in time: the lookup's answer is then
+/// [`Unresolved::UntrustedClock`].
+pub(crate) const MAX_CLOCK_SKEW: Duration = Duration::from_secs(600);
 
 #[cfg(test)]
 mod tests {
@@ -347,34 +401,55 @@ mod tests {
     }
 
     #[test]
-    fn the_window_follows_the_platforms_clock() {
+    fn the_window_follows_the_platforms_clock_when_it_can_be_trusted() {
         let local_now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let sent_at = local_now - Duration::from_secs(10);
         // The platform's clock is 300 s ahead.
         let date = httpdate::fmt_http_date(local_now + Duration::from_secs(300));
         assert_eq!(
             window_start(sent_at, Some(&date), local_now),
-            sent_at + Duration::from_secs(298)
+            Some(sent_at + Duration::from_secs(298))
         );
         let date = httpdate::fmt_http_date(local_now - Duration::from_secs(60));
         assert_eq!(
             window_start(sent_at, Some(&date), local_now),
-            sent_at - Duration::from_secs(62)
+            Some(sent_at - Duration::from_secs(62))
         );
-        assert_eq!(
-            window_start(sent_at, None, local_now),
-            sent_at - WINDOW_MARGIN
-        );
+        // No Date, an unreadable one, or one hours (or decades) away.
+        for date in [
+            None,
+            Some("yesterday".to_owned()),
+            Some(httpdate::fmt_http_date(
+                local_now + Duration::from_secs(3 * 3600),
+            )),
+            Some(httpdate::fmt_http_date(SystemTime::UNIX_EPOCH)),
+        ] {
+            assert_eq!(
+                window_start(sent_at, date.as_deref(), local_now),
+                None,
+                "{date:?}"
+            );
+        }
     }
 
     #[test]
-    fn messages_are_kept_from_the_window_on() {
+    fn only_the_communication_sent_as_is_listed_and_missing_data_proves_nothing() {
         let body = br#"{"participants":[
-            {"messages":[{"messageId":"old","messageTime":"2026-11-27T10:00:00.000Z"}]},
-            {"messages":[{"messageId":"new","messageTime":"2026-11-27T10:05:00.000Z"},
-                         {"messageId":"untimed"}]}]}"#;
+            {"purpose":"customer","messages":[{"id":"cust","messages":[{"messageId":"c1"}]}]},
+            {"purpose":"agent","messages":[{"id":"ours","messages":[
+                {"messageId":"old","messageTime":"2026-11-27T10:00:00.000Z"},
+                {"messageId":"new","messageTime":"2026-11-27T10:05:00.000Z"},
+                {"messageId":"untimed"}]}]}]}"#;
         let since = humantime::parse_rfc3339("2026-11-27T10:04:00Z").unwrap();
-        assert_eq!(messages_since(body, since).unwrap(), ["new", "untimed"]);
-        assert!(messages_since(b"<html>", since).is_none());
+        assert_eq!(sent_on(body, "ours", since).unwrap(), ["new", "untimed"]);
+        assert!(sent_on(body, "theirs", since).is_err());
+        for bad in [
+            &b"<html>"[..],
+            br#"{"id":"x"}"#,
+            br#"{"participants":[{"messages":[{"id":"ours"}]}]}"#,
+            br#"{"participants":[{"messages":[{"id":"ours","messages":[{"messageTime":"2030-01-01T00:00:00Z"}]}]}]}"#,
+        ] {
+            assert!(sent_on(bad, "ours", since).is_err());
+        }
     }
 }

@@ -14,8 +14,9 @@ use crate::clock::Clock;
 use crate::{Error, Outcome, RetryPolicy};
 
 const USER_AGENT: &str = concat!("genesys-inject/", env!("CARGO_PKG_VERSION"));
-/// Largest answer body read; the platform's answers are a few hundred bytes.
-const MAX_BODY: u64 = 1 << 20;
+/// Largest answer body read. Most of the platform's answers are a few
+/// hundred bytes; a long conversation's listing can pass a megabyte.
+const MAX_BODY: u64 = 16 << 20;
 
 /// One agent (one connection pool) per injector.
 #[derive(Debug)]
@@ -34,6 +35,9 @@ pub(crate) struct Answer {
     /// When this machine began sending the request.
     pub sent_at: SystemTime,
     pub body: Vec<u8>,
+    /// Why the body could not be read (then `body` is empty): too large, or
+    /// the connection failed while it was read.
+    pub unread: Option<String>,
 }
 
 impl Answer {
@@ -313,16 +317,16 @@ fn read_answer(mut response: ureq::http::Response<ureq::Body>, sent_at: SystemTi
     let correlation_id = header("inin-correlation-id");
     let date = header("date");
     let status = response.status().as_u16();
-    let body = match response
+    let (body, unread) = match response
         .body_mut()
         .with_config()
         .limit(MAX_BODY)
         .read_to_vec()
     {
-        Ok(body) => body,
+        Ok(body) => (body, None),
         Err(e) => {
             log::warn!(target: "genesys_inject::transport", "could not read the answer body (HTTP {status}): {e}");
-            Vec::new()
+            (Vec::new(), Some(e.to_string()))
         }
     };
     Answer {
@@ -332,6 +336,7 @@ fn read_answer(mut response: ureq::http::Response<ureq::Body>, sent_at: SystemTi
         date,
         sent_at,
         body,
+        unread,
     }
 }
 
@@ -567,6 +572,7 @@ mod tests {
             date: None,
             sent_at: SystemTime::UNIX_EPOCH,
             body: body.as_bytes().to_vec(),
+            unread: None,
         };
         for (body, secrets, shown) in [
             (

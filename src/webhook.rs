@@ -8,8 +8,9 @@
 //!   counts) rather than blocks; each event gets 3 attempts;
 //! - **the outbox** of a state directory (`state::Outbox`): each event is on
 //!   disk before `inject` returns and stays there until the endpoint accepts
-//!   it (2xx) or refuses it (a 4xx other than 429), however many attempts
-//!   and processes that takes. Dropping the injector stops waiting as soon
+//!   it (2xx) or refuses it (a 4xx other than 408 and 429), however many
+//!   attempts and processes that takes; only injectors of the client and
+//!   webhook URL that wrote it post it. Dropping the injector stops waiting as soon
 //!   as the endpoint fails: the rest is safe on disk for a later run.
 
 use std::collections::VecDeque;
@@ -49,8 +50,13 @@ pub struct WebhookStats {
     /// directory, those on disk.
     pub pending: u64,
     /// Events waiting in the state directory's outbox at the worker's last
-    /// look, this process's and earlier runs' (0 without a state directory).
+    /// look, this process's and earlier runs' of the same client and
+    /// webhook URL (0 without a state directory).
     pub on_disk: u64,
+    /// Events in the state directory's outbox written for another client
+    /// or another webhook URL, at the worker's last look: left alone, never
+    /// posted by this injector (0 without a state directory).
+    pub others: u64,
 }
 
 /// Attempts per event held in memory.
@@ -103,6 +109,8 @@ struct Disk {
     oldest: Option<String>,
     /// Events waiting on disk at the last look.
     on_disk: u64,
+    /// Other owners' events at the last look.
+    others: u64,
     /// Attempts on disk events that failed (5xx, 429, network) so far.
     failures: u64,
     /// Consecutive failures, for the backoff; the next attempt's time.
@@ -310,6 +318,7 @@ impl Webhook {
             dropped: self.shared.dropped.load(Relaxed),
             pending: state.accepted - state.handled + disk.on_disk + unlisted,
             on_disk: disk.on_disk,
+            others: disk.others,
         }
     }
 }
@@ -328,13 +337,19 @@ impl Drop for Webhook {
                 self.shared.failed.fetch_add(abandoned, Relaxed);
                 log::error!(target: "genesys_inject::webhook", "shutdown: {abandoned} webhook events not delivered within {:?}; their audit records are in the log", self.shutdown_timeout);
             }
-            if !drained && state.disk.on_disk > 0 {
-                log::warn!(target: "genesys_inject::webhook", "shutdown: {} audit events wait in the outbox; the next injector on this state directory posts them", state.disk.on_disk);
-            }
         }
         self.shared.wake.notify_all();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+        }
+        // Counted once the worker has finished what it was posting.
+        let waiting = self
+            .outbox
+            .as_ref()
+            .and_then(|outbox| outbox.list().ok())
+            .map_or(0, |entries| entries.len());
+        if !drained && waiting > 0 {
+            log::warn!(target: "genesys_inject::webhook", "shutdown: {waiting} audit events wait in the outbox; the next injector of this client and webhook URL on this state directory posts them");
         }
     }
 }
@@ -472,6 +487,16 @@ impl Worker {
             }
         };
         self.listed(written, &entries, 0);
+        let others = outbox.others();
+        let first_look = {
+            let mut state = lock(&self.shared.state);
+            let first = state.disk.listings == 1;
+            state.disk.others = others;
+            first
+        };
+        if first_look && others > 0 {
+            log::warn!(target: "genesys_inject::webhook", "{others} audit events in the outbox were written for another client or webhook URL: left alone (see WebhookStats::others)");
+        }
         if entries.is_empty() {
             return Pass::Empty;
         }
@@ -592,7 +617,12 @@ impl Worker {
                 log::debug!(target: "genesys_inject::webhook", "webhook {endpoint} accepted audit event {id} (HTTP {}){nth}", answer.status);
                 Attempt::Delivered
             }
-            Ok(answer) if answer.status == 429 || answer.status >= 500 => {
+            // Only a 4xx other than 408 and 429 refuses; a 3xx is kept (a
+            // redirect is never followed: the event goes nowhere but the
+            // configured URL), as a 5xx is.
+            Ok(answer)
+                if !matches!(answer.status, 400..=499) || matches!(answer.status, 408 | 429) =>
+            {
                 log::warn!(target: "genesys_inject::webhook", "webhook {endpoint} answered HTTP {} to audit event {id}{nth}: {}", answer.status, self.excerpt(&answer));
                 let cap = if attempt.is_some() {
                     MAX_RETRY_AFTER

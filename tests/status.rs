@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, SystemTime};
 
-use common::conversation::{FakeConversation, OnMessage};
+use common::conversation::{FakeConversation, Lookups, OnMessage, CUSTOMER_COMM};
 use common::*;
 use genesys_inject::{
     AgentlessTarget, ContentBlock, Error, InjectRequest, MessageStatus, Receipt, Resolution,
@@ -22,7 +22,7 @@ fn status_path() -> String {
 }
 
 fn conversation_path() -> String {
-    format!("/api/v2/conversations/messages/{CONV}")
+    format!("/api/v2/conversations/{CONV}")
 }
 
 fn bulk_path() -> String {
@@ -189,14 +189,31 @@ fn unknown_error(server: &mut ServerGuard, text: &str) -> Error {
     err
 }
 
-/// A conversation listing with messages at these times (and ids).
-fn listing(messages: &[(&str, SystemTime)]) -> String {
-    let messages: Vec<_> = messages
+/// The messages of one communication, at these times (and ids).
+fn details(messages: &[(&str, SystemTime)]) -> Vec<serde_json::Value> {
+    messages
         .iter()
         .map(|(id, t)| json!({"messageId": id, "messageTime": humantime::format_rfc3339_millis(*t).to_string()}))
-        .collect();
-    json!({"id": CONV, "participants": [{"purpose": "customer", "messages": []}, {"purpose": "agent", "messages": messages}]})
-        .to_string()
+        .collect()
+}
+
+/// A conversation whose agent communication (the one sent as) has messages
+/// at these times (and ids).
+fn listing(messages: &[(&str, SystemTime)]) -> String {
+    json!({"id": CONV, "participants": [
+        {"purpose": "customer", "messages": [{"id": CUSTOMER_COMM, "messages": []}]},
+        {"purpose": "agent", "messages": [{"id": COMM, "messages": details(messages)}]},
+    ]})
+    .to_string()
+}
+
+/// `listing`'s answer, with the platform's `Date` now, as Genesys sends it.
+fn listed(server: &mut ServerGuard, body: String) -> mockito::Mock {
+    server
+        .mock("GET", conversation_path().as_str())
+        .with_header("date", &httpdate::fmt_http_date(SystemTime::now()))
+        .with_body(body)
+        .create()
 }
 
 fn bulk(entities: &[(&str, &str)]) -> String {
@@ -212,14 +229,14 @@ fn resolve_finds_the_message_sent_after_the_attempt_began() {
     let mut server = platform();
     let err = unknown_error(&mut server, "Your parcel is here");
     let sent_at = err.sent_at().unwrap();
-    server
-        .mock("GET", conversation_path().as_str())
-        .with_body(listing(&[
+    listed(
+        &mut server,
+        listing(&[
             ("older", sent_at - Duration::from_secs(3600)),
             ("ours", sent_at + Duration::from_millis(300)),
             ("reply", sent_at + Duration::from_millis(900)),
-        ]))
-        .create();
+        ]),
+    );
     let fetched = server
         .mock("POST", bulk_path().as_str())
         // Only the messages since the attempt are fetched.
@@ -248,10 +265,10 @@ fn resolve_does_not_take_the_same_text_sent_before_the_attempt() {
     let err = unknown_error(&mut server, "Reminder: your appointment");
     let sent_at = err.sent_at().unwrap();
     // Sent on purpose 10 minutes earlier, with the same text; nothing since.
-    server
-        .mock("GET", conversation_path().as_str())
-        .with_body(listing(&[("earlier", sent_at - Duration::from_secs(600))]))
-        .create();
+    listed(
+        &mut server,
+        listing(&[("earlier", sent_at - Duration::from_secs(600))]),
+    );
     let bulk_call = server.mock("POST", bulk_path().as_str()).expect(0).create();
     let injector = builder(&server, &FakeClock::new()).build().unwrap();
     assert!(matches!(
@@ -266,10 +283,10 @@ fn resolve_says_not_there_when_no_recent_message_has_the_text() {
     let mut server = platform();
     let err = unknown_error(&mut server, "hello");
     let sent_at = err.sent_at().unwrap();
-    server
-        .mock("GET", conversation_path().as_str())
-        .with_body(listing(&[("a", sent_at + Duration::from_secs(1))]))
-        .create();
+    listed(
+        &mut server,
+        listing(&[("a", sent_at + Duration::from_secs(1))]),
+    );
     server
         .mock("POST", bulk_path().as_str())
         .with_body(bulk(&[("a", "hello there")]))
@@ -286,15 +303,15 @@ fn resolve_reads_the_platforms_clock_from_its_date_header() {
     let mut server = platform();
     let err = unknown_error(&mut server, "skewed");
     let sent_at = err.sent_at().unwrap();
-    // The platform's clock is an hour ahead of this machine's: our message
-    // carries its time, an hour after `sent_at` by our clock, and an old one
-    // is 10 minutes before the attempt by the platform's.
-    let ahead = Duration::from_secs(3600);
+    // The platform's clock is 5 minutes ahead of this machine's: our
+    // message carries its time, 5 minutes after `sent_at` by our clock, and
+    // an old one is a minute before the attempt by the platform's.
+    let ahead = Duration::from_secs(300);
     server
         .mock("GET", conversation_path().as_str())
         .with_header("date", &httpdate::fmt_http_date(SystemTime::now() + ahead))
         .with_body(listing(&[
-            ("old", sent_at + ahead - Duration::from_secs(600)),
+            ("old", sent_at + ahead - Duration::from_secs(60)),
             ("ours", sent_at + ahead + Duration::from_millis(200)),
         ]))
         .create();
@@ -320,20 +337,27 @@ fn many_recent_messages_are_fetched_in_bulk_calls_of_a_thousand() {
         .iter()
         .map(|id| (id.as_str(), sent_at + Duration::from_millis(10)))
         .collect();
-    server
-        .mock("GET", conversation_path().as_str())
-        .with_body(listing(&messages))
-        .create();
+    listed(&mut server, listing(&messages));
     let first = server
         .mock("POST", bulk_path().as_str())
         .match_body(Matcher::Json(json!(ids[..1000])))
-        .with_body(bulk(&[("m0001", "hay")]))
+        .with_body(bulk(
+            &ids[..1000]
+                .iter()
+                .map(|id| (id.as_str(), "hay"))
+                .collect::<Vec<_>>(),
+        ))
         .expect(1)
         .create();
     let second = server
         .mock("POST", bulk_path().as_str())
         .match_body(Matcher::Json(json!(ids[1000..])))
-        .with_body(bulk(&[("m1499", "needle")]))
+        .with_body(bulk(
+            &ids[1000..]
+                .iter()
+                .map(|id| (id.as_str(), if id == "m1499" { "needle" } else { "hay" }))
+                .collect::<Vec<_>>(),
+        ))
         .expect(1)
         .create();
     let injector = builder(&server, &FakeClock::new()).build().unwrap();
@@ -389,10 +413,10 @@ fn a_429_and_a_401_during_the_lookup_are_handled_as_everywhere() {
         .with_header("retry-after", "3")
         .expect(1)
         .create();
-    server
-        .mock("GET", conversation_path().as_str())
-        .with_body(listing(&[("ours", sent_at + Duration::from_secs(1))]))
-        .create();
+    listed(
+        &mut server,
+        listing(&[("ours", sent_at + Duration::from_secs(1))]),
+    );
     let refused = server
         .mock("POST", bulk_path().as_str())
         .with_status(401)
@@ -504,4 +528,213 @@ fn without_resolve_unknown_a_timeout_stays_unknown_and_is_not_sent_again() {
     let err = injector.inject(&request(&["maybe"])).unwrap_err();
     assert!(err.is_outcome_unknown());
     assert_eq!(conversation.server.count("/messages"), 1);
+}
+
+// Issue 18: a hostile platform. Absent (send again) needs proof; anything
+// less is unknown.
+
+/// What `resolve` makes of a conversation answered with `body` (and a
+/// `Date` of now) and bulk answers `bulk_body`, for a message "hi".
+fn resolution_with(body: String, date: Option<String>, bulk_body: Option<String>) -> Resolution {
+    let mut server = platform();
+    let err = unknown_error(&mut server, "hi");
+    let mut mock = server.mock("GET", conversation_path().as_str());
+    if let Some(date) = date {
+        mock = mock.with_header("date", &date);
+    }
+    mock.with_body(body).create();
+    if let Some(bulk_body) = bulk_body {
+        server
+            .mock("POST", bulk_path().as_str())
+            .with_body(bulk_body)
+            .create();
+    }
+    let injector = builder(&server, &FakeClock::new()).build().unwrap();
+    injector.resolve(&request(&["hi"]), &err)
+}
+
+fn now_date() -> Option<String> {
+    Some(httpdate::fmt_http_date(SystemTime::now()))
+}
+
+#[test]
+fn a_conversation_without_the_data_is_unknown_not_absent() {
+    let recent = SystemTime::now();
+    for body in [
+        // No participants at all.
+        json!({"id": CONV}).to_string(),
+        json!({"id": CONV, "participants": "none"}).to_string(),
+        // Participants, but not the communication sent as.
+        json!({"id": CONV, "participants": [{"purpose": "agent", "messages": [{"id": CUSTOMER_COMM, "messages": []}]}]}).to_string(),
+        // The communication, without its list of messages.
+        json!({"id": CONV, "participants": [{"purpose": "agent", "messages": [{"id": COMM}]}]}).to_string(),
+        // A message without its id.
+        json!({"id": CONV, "participants": [{"purpose": "agent", "messages": [{"id": COMM, "messages": [{"messageTime": humantime::format_rfc3339_millis(recent).to_string()}]}]}]}).to_string(),
+    ] {
+        match resolution_with(body.clone(), now_date(), None) {
+            Resolution::Unknown(Unresolved::Incomplete(_)) => {}
+            other => panic!("{body}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_bulk_answer_without_every_id_asked_for_is_unknown_not_absent() {
+    let recent = SystemTime::now() + Duration::from_millis(200);
+    let conversation = listing(&[("a", recent), ("b", recent)]);
+    for bulk_body in [
+        json!({"entities": []}).to_string(),
+        bulk(&[("a", "hello")]),
+        json!({"pageSize": 25}).to_string(),
+        // Returned, but without its text: nothing to compare.
+        json!({"entities": [{"id": "a", "textBody": "x"}, {"id": "b", "direction": "outbound"}]})
+            .to_string(),
+    ] {
+        match resolution_with(conversation.clone(), now_date(), Some(bulk_body.clone())) {
+            Resolution::Unknown(Unresolved::Incomplete(_)) => {}
+            other => panic!("{bulk_body}: {other:?}"),
+        }
+    }
+    // Every id, with its text, and none is ours: absent.
+    assert!(matches!(
+        resolution_with(
+            conversation,
+            now_date(),
+            Some(bulk(&[("a", "hello"), ("b", "bye")]))
+        ),
+        Resolution::NotDelivered
+    ));
+}
+
+#[test]
+fn a_bulk_answer_that_pages_is_followed_to_its_last_page() {
+    let mut server = platform();
+    let err = unknown_error(&mut server, "needle");
+    let recent = err.sent_at().unwrap() + Duration::from_millis(100);
+    listed(&mut server, listing(&[("a", recent), ("b", recent)]));
+    let next = format!("{}?pageNumber=2", bulk_path());
+    let first = server
+        .mock("POST", bulk_path().as_str())
+        .match_body(Matcher::Json(json!(["a", "b"])))
+        .with_body(
+            json!({"entities": [{"id": "a", "textBody": "hay", "direction": "outbound"}],
+                   "pageNumber": 1, "pageCount": 2, "nextUri": next})
+            .to_string(),
+        )
+        .expect(1)
+        .create();
+    let second = server
+        .mock("POST", next.as_str())
+        .match_body(Matcher::Json(json!(["a", "b"])))
+        .with_body(bulk(&[("b", "needle")]))
+        .expect(1)
+        .create();
+    let injector = builder(&server, &FakeClock::new()).build().unwrap();
+    match injector.resolve(&request(&["needle"]), &err) {
+        Resolution::Delivered(receipt) => assert_eq!(receipt.message_id.as_deref(), Some("b")),
+        other => panic!("{other:?}"),
+    }
+    first.assert();
+    second.assert();
+
+    // A page that points elsewhere proves nothing.
+    let elsewhere =
+        json!({"entities": [{"id": "a", "textBody": "hay"}], "nextUri": "/api/v2/users/me?x=1"})
+            .to_string();
+    assert!(matches!(
+        resolution_with(
+            listing(&[("a", SystemTime::now() + Duration::from_millis(100))]),
+            now_date(),
+            Some(elsewhere)
+        ),
+        Resolution::Unknown(Unresolved::Incomplete(_))
+    ));
+}
+
+#[test]
+fn a_date_that_is_missing_unreadable_or_hours_off_is_not_trusted() {
+    let recent = SystemTime::now() + Duration::from_millis(100);
+    let far = |d: SystemTime| Some(httpdate::fmt_http_date(d));
+    for date in [
+        Some("not a date".to_owned()),
+        far(SystemTime::now() + Duration::from_secs(3 * 3600)),
+        far(SystemTime::UNIX_EPOCH + Duration::from_secs(86400)),
+    ] {
+        // Ours is there: without a clock to trust, even that is not taken
+        // (a 1970 Date once made an hour-old copy count as this one).
+        match resolution_with(
+            listing(&[("ours", recent)]),
+            date.clone(),
+            Some(bulk(&[("ours", "hi")])),
+        ) {
+            Resolution::Unknown(Unresolved::UntrustedClock) => {}
+            other => panic!("{date:?}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn another_participants_message_with_the_same_text_is_not_ours() {
+    let mut server = platform();
+    let err = unknown_error(&mut server, "Thanks for waiting");
+    let recent = err.sent_at().unwrap() + Duration::from_millis(300);
+    // The customer (or another agent) wrote the same words since; our
+    // communication sent nothing.
+    let body = json!({"id": CONV, "participants": [
+        {"purpose": "customer", "messages": [{"id": CUSTOMER_COMM, "messages": details(&[("theirs", recent)])}]},
+        {"purpose": "agent", "messages": [{"id": COMM, "messages": []}]},
+    ]})
+    .to_string();
+    listed(&mut server, body);
+    let bulk_call = server.mock("POST", bulk_path().as_str()).expect(0).create();
+    let injector = builder(&server, &FakeClock::new()).build().unwrap();
+    assert!(matches!(
+        injector.resolve(&request(&["Thanks for waiting"]), &err),
+        Resolution::NotDelivered
+    ));
+    bulk_call.assert();
+}
+
+#[test]
+fn with_resolve_unknown_missing_data_is_one_post_and_unknown() {
+    // (mockito always sends a Date: the raw fake can leave it out.)
+    for lookups in [Lookups::NoParticipants, Lookups::EmptyBulk, Lookups::NoDate] {
+        let conversation = FakeConversation::start_with(lookups, Duration::ZERO, |_| {
+            OnMessage::RecordAndStall(Duration::from_secs(2))
+        });
+        let err = resolving(&conversation, &FakeClock::new())
+            .inject(&request(&["just the once"]))
+            .unwrap_err();
+        assert!(err.is_outcome_unknown(), "{lookups:?}: {err:?}");
+        assert_eq!(conversation.texts(), ["just the once"], "{lookups:?}");
+    }
+}
+
+#[test]
+fn after_a_resend_every_look_covers_every_attempt() {
+    // The platform lists a message 3 s after it arrives, and every answer
+    // is lost (2.1 s timeout): the two looks after the first attempt see
+    // nothing, so it is sent again; the look after the second attempt must
+    // still cover the first, which is listed by then.
+    let conversation = FakeConversation::start_with(Lookups::Full, Duration::from_secs(3), |n| {
+        if n == 0 {
+            OnMessage::RecordAndStall(Duration::from_secs(5))
+        } else {
+            OnMessage::LoseAndStall(Duration::from_secs(5))
+        }
+    });
+    let injector = genesys_inject::Injector::builder()
+        .base_url(conversation.url())
+        .credentials(CLIENT_ID, CLIENT_SECRET)
+        .clock(FakeClock::new())
+        .typing(TypingMode::Off)
+        .message_timeout(Duration::from_millis(2100))
+        .retry_policy(RetryPolicy::default().resolve_unknown(true))
+        .build()
+        .unwrap();
+    let receipt = injector.inject(&request(&["covered"])).unwrap();
+    assert!(receipt.resolved);
+    assert_eq!(receipt.message_id.as_deref(), Some("msg-0"));
+    assert_eq!(receipt.attempts, 2);
+    assert_eq!(conversation.texts(), ["covered"]);
 }

@@ -5,10 +5,15 @@
 //! <state dir>/                  0700, ours
 //!     token-<hash>.json         0600: one token per (token URL, client id)
 //!     token-<hash>.lock         the lock taken while a token is fetched
-//!     outbox/                   0700: one file per webhook event
-//!         <nanos>-<event id>.json
-//!     outbox.lock               the lock held while events are posted
+//!     outbox/                   0700
+//!         <owner>/              0700: one per (token URL, client id, webhook URL)
+//!             <nanos>-<event id>.json   one file per webhook event
+//!     outbox-<owner>.lock       the lock held while that owner's events are posted
 //! ```
+//!
+//! An event is only ever posted to the webhook it was written for, by an
+//! injector of the client that wrote it: `<owner>` is a 128-bit hash of the
+//! three, so that no URL (whose path may hold a secret) is written to disk.
 //!
 //! Every file is written atomically (a temporary file in the same
 //! directory, created 0600, synced, then renamed over the old one) and read
@@ -22,12 +27,13 @@
 mod outbox;
 mod token;
 
-pub(crate) use outbox::{Entry, Outbox};
+pub(crate) use outbox::{Entry, Outbox, Owner};
 pub(crate) use token::TokenStore;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::Error;
 
@@ -128,6 +134,54 @@ fn readable_by_us_only(_: &fs::Metadata) -> Result<(), String> {
     Ok(())
 }
 
+/// `options` neither follow a symbolic link at the last component nor block
+/// (opening a FIFO would wait for a writer forever).
+fn no_follow_no_block(options: &mut OpenOptions) -> &mut OpenOptions {
+    #[cfg(unix)]
+    {
+        use rustix::fs::OFlags;
+        let flags = (OFlags::NOFOLLOW | OFlags::NONBLOCK).bits();
+        std::os::unix::fs::OpenOptionsExt::custom_flags(
+            options,
+            i32::try_from(flags).expect("open flags fit an i32"),
+        );
+    }
+    options
+}
+
+/// Whether what was opened is a regular file with one link: not a FIFO,
+/// a device or a directory, and not a hard link to a file elsewhere.
+fn plain_file(meta: &fs::Metadata) -> Result<(), String> {
+    if !meta.is_file() {
+        return Err("it is not a regular file".into());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if meta.nlink() != 1 {
+            return Err(format!("it has {} hard links", meta.nlink()));
+        }
+    }
+    Ok(())
+}
+
+/// Opens `path` as [`no_follow_no_block`] says, as a file we may trust.
+fn open_checked(options: &mut OpenOptions, path: &Path) -> io::Result<File> {
+    let file =
+        no_follow_no_block(options)
+            .open(path)
+            .map_err(|e| match fs::symlink_metadata(path) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    io::Error::new(io::ErrorKind::InvalidData, "it is a symbolic link")
+                }
+                _ => e,
+            })?;
+    let meta = file.metadata()?;
+    plain_file(&meta).map_err(|why| io::Error::new(io::ErrorKind::InvalidData, why))?;
+    check_private(&meta).map_err(|why| io::Error::new(io::ErrorKind::InvalidData, why))?;
+    Ok(file)
+}
+
 /// Creates `path` for writing, 0600, failing if it exists.
 fn create_private_file(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
@@ -161,13 +215,15 @@ pub(crate) enum Unreadable {
     Refused(String),
 }
 
-/// Reads a file that must be 0600 and ours (checked on the open file, so
+/// Reads a regular file with one link that must be 0600 and ours, opened
+/// without following a link or blocking, and checked on the open file (so
 /// that a rename in between cannot swap it), of at most [`MAX_FILE`] bytes.
 pub(crate) fn read_private(path: &Path) -> Result<Vec<u8>, Unreadable> {
-    let mut file = File::open(path).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => Unreadable::Missing,
-        _ => Unreadable::Refused(e.to_string()),
-    })?;
+    let mut file =
+        open_checked(OpenOptions::new().read(true), path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => Unreadable::Missing,
+            _ => Unreadable::Refused(e.to_string()),
+        })?;
     let meta = file
         .metadata()
         .map_err(|e| Unreadable::Refused(e.to_string()))?;
@@ -185,15 +241,44 @@ pub(crate) fn read_private(path: &Path) -> Result<Vec<u8>, Unreadable> {
     Ok(bytes)
 }
 
-/// An exclusive lock on `path` (created 0600 if missing), held until the
-/// returned file is dropped, also when the process dies.
-pub(crate) fn lock(path: &Path) -> io::Result<File> {
-    let file = open_lock_file(path)?;
-    fs4::FileExt::lock(&file)?;
-    Ok(file)
+/// Whether another process held the lock of [`lock_within`] first.
+#[derive(Debug)]
+pub(crate) enum Turn {
+    /// Taken at once: no one else held it.
+    First(File),
+    /// Another process held it, and has released it (the lock is not kept:
+    /// the other process's work is done, or failed).
+    AfterAnother,
+    /// Another process still holds it after the timeout.
+    TimedOut,
 }
 
-/// Like [`lock`], but `None` at once when another process holds it.
+/// How often [`lock_within`] tries again.
+const LOCK_POLL: Duration = Duration::from_millis(20);
+
+/// An exclusive lock on `path` (created 0600 if missing), held until the
+/// returned file is dropped, also when the process dies; waiting at most
+/// `timeout` (real time: the holder is another process) for another
+/// holder to release it.
+pub(crate) fn lock_within(path: &Path, timeout: Duration) -> io::Result<Turn> {
+    if let Some(file) = try_lock(path)? {
+        return Ok(Turn::First(file));
+    }
+    let deadline = crate::clock::later(Instant::now(), timeout);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(Turn::TimedOut);
+        }
+        std::thread::sleep(left.min(LOCK_POLL));
+        if try_lock(path)?.is_some() {
+            return Ok(Turn::AfterAnother);
+        }
+    }
+}
+
+/// An exclusive lock on `path`, as [`lock_within`], but `None` at once when
+/// another process holds it.
 pub(crate) fn try_lock(path: &Path) -> io::Result<Option<File>> {
     let file = open_lock_file(path)?;
     match fs4::FileExt::try_lock(&file) {
@@ -203,12 +288,15 @@ pub(crate) fn try_lock(path: &Path) -> io::Result<Option<File>> {
     }
 }
 
-fn open_lock_file(path: &Path) -> io::Result<File> {
+/// Opens (or creates, 0600) a lock file: a regular file with one link,
+/// ours, not writable by others, opened without following a link or
+/// blocking.
+pub(crate) fn open_lock_file(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
+    open_checked(&mut options, path)
 }
 
 /// A stable 64-bit hash (FNV-1a) for file names: unlike std's hasher, the
@@ -217,6 +305,17 @@ pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
+}
+
+/// The 128-bit FNV-1a hash, for names that must not collide by chance
+/// (an outbox's owner: one tenant's events must never reach another's
+/// webhook).
+pub(crate) fn fnv1a_128(bytes: &[u8]) -> u128 {
+    bytes
+        .iter()
+        .fold(0x6c62_272e_07bb_0142_62b8_2175_6295_c58d, |h, &b| {
+            (h ^ u128::from(b)).wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b)
+        })
 }
 
 #[cfg(test)]
@@ -288,7 +387,13 @@ pub(crate) mod tests {
     fn locks_exclude_each_other_until_dropped() {
         let dir = scratch("lock");
         let path = dir.join("x.lock");
-        let held = lock(&path).unwrap();
+        let Turn::First(held) = lock_within(&path, Duration::ZERO).unwrap() else {
+            panic!("no one else holds it")
+        };
+        assert!(matches!(
+            lock_within(&path, Duration::from_millis(50)).unwrap(),
+            Turn::TimedOut
+        ));
         assert!(try_lock(&path).unwrap().is_none());
         drop(held);
         assert!(try_lock(&path).unwrap().is_some());

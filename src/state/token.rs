@@ -1,13 +1,12 @@
 //! The token file: one access token per (token URL, client id), shared by
 //! every process that uses the state directory. Never the client secret.
 
-use std::fs::File;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use super::{fnv1a, lock, read_private, write_atomic, StateDir, Unreadable, TARGET};
+use super::{fnv1a, lock_within, read_private, write_atomic, StateDir, Turn, Unreadable, TARGET};
 
 /// Where one client's token is kept.
 #[derive(Debug)]
@@ -42,10 +41,11 @@ impl TokenStore {
         }
     }
 
-    /// Holds the lock that makes processes fetch one at a time; `None` (and
-    /// a warning) when the lock file cannot be used.
-    pub fn lock(&self) -> Option<File> {
-        lock(&self.lock)
+    /// The lock that makes processes fetch one at a time, waiting at most
+    /// `timeout` for another process's fetch; `None` (and a warning) when
+    /// the lock file cannot be used.
+    pub fn turn(&self, timeout: Duration) -> Option<Turn> {
+        lock_within(&self.lock, timeout)
             .map_err(|e| {
                 log::warn!(target: TARGET, "cannot lock {}: {e}; fetching without it", self.lock.display());
             })

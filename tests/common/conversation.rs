@@ -8,7 +8,23 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use super::rawserver::{platform_handler, Action, RawServer, Received};
-use super::{message_path, CONV};
+use super::{message_path, COMM, CONV};
+
+/// The customer's communication in the fake conversation.
+pub const CUSTOMER_COMM: &str = "5d4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a";
+
+/// How the fake conversation answers lookups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookups {
+    /// Truthfully.
+    Full,
+    /// The conversation without its participants.
+    NoParticipants,
+    /// Bulk answers without the messages asked for.
+    EmptyBulk,
+    /// Truthfully, but without the platform's `Date` header.
+    NoDate,
+}
 
 /// What the message route does with one POST.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +56,16 @@ pub struct FakeConversation {
 impl FakeConversation {
     /// `plan(n)` decides the n-th message POST (0-based).
     pub fn start(plan: impl Fn(usize) -> OnMessage + Send + Sync + 'static) -> FakeConversation {
+        Self::start_with(Lookups::Full, Duration::ZERO, plan)
+    }
+
+    /// As [`start`](Self::start), with lookups answered as `lookups` says
+    /// and a message listed only `lag` after it was recorded.
+    pub fn start_with(
+        lookups: Lookups,
+        lag: Duration,
+        plan: impl Fn(usize) -> OnMessage + Send + Sync + 'static,
+    ) -> FakeConversation {
         let messages: Arc<Mutex<Vec<Stored>>> = Arc::default();
         let posts = Mutex::new(0usize);
         let store = messages.clone();
@@ -76,11 +102,12 @@ impl FakeConversation {
                         Action::status(status, "")
                     }
                 }
-            } else if path == format!("/api/v2/conversations/messages/{CONV}") {
+            } else if path == format!("/api/v2/conversations/{CONV}") {
                 let listed: Vec<serde_json::Value> = store
                     .lock()
                     .unwrap()
                     .iter()
+                    .filter(|m| m.time.elapsed().is_ok_and(|age| age >= lag))
                     .map(|m| {
                         serde_json::json!({
                             "messageId": m.id,
@@ -89,16 +116,26 @@ impl FakeConversation {
                         })
                     })
                     .collect();
-                let answer =
-                    serde_json::json!({"id": CONV, "participants": [{"messages": listed}]});
-                with_date(Action::ok(&answer.to_string()))
+                let answer = if lookups == Lookups::NoParticipants {
+                    serde_json::json!({"id": CONV})
+                } else {
+                    serde_json::json!({"id": CONV, "participants": [
+                        {"purpose": "customer", "messages": [{"id": CUSTOMER_COMM, "messages": []}]},
+                        {"purpose": "agent", "messages": [{"id": COMM, "messages": listed}]},
+                    ]})
+                };
+                if lookups == Lookups::NoDate {
+                    Action::ok(&answer.to_string())
+                } else {
+                    with_date(Action::ok(&answer.to_string()))
+                }
             } else if path == format!("/api/v2/conversations/messages/{CONV}/messages/bulk") {
                 let ids: Vec<String> = serde_json::from_str(&req.body).unwrap();
                 let entities: Vec<serde_json::Value> = store
                     .lock()
                     .unwrap()
                     .iter()
-                    .filter(|m| ids.contains(&m.id))
+                    .filter(|m| lookups != Lookups::EmptyBulk && ids.contains(&m.id))
                     .map(|m| {
                         serde_json::json!({
                             "id": m.id, "textBody": m.text, "direction": "outbound",
