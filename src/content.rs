@@ -189,7 +189,9 @@ impl Attachment {
     /// read whole (validation refuses it).
     ///
     /// # Errors
-    /// When the file cannot be opened or read, or its name is not UTF-8.
+    /// When the file cannot be opened or read, is not a regular file, its
+    /// name is not UTF-8, or it read more or fewer bytes than its size when
+    /// opened (it changed meanwhile).
     pub fn from_path(path: impl AsRef<Path>) -> std::io::Result<Self> {
         let path = path.as_ref();
         let file_name = path
@@ -202,13 +204,26 @@ impl Attachment {
                 )
             })?
             .to_owned();
+        let invalid = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidData, why);
+        // Not a FIFO or a device: opening one could block, reading it never ends.
+        if !std::fs::metadata(path)?.is_file() {
+            return Err(invalid("it is not a regular file".into()));
+        }
         let file = std::fs::File::open(path)?;
         let len = file.metadata()?.len();
         let mut bytes = Vec::new();
         file.take(MEDIA_MAX_BYTES + 1).read_to_end(&mut bytes)?;
+        let read = bytes.len() as u64;
+        // The length declared and checked is that of the bytes read: a file
+        // that changed while it was read is refused, not uploaded short.
+        if read != len && len <= MEDIA_MAX_BYTES {
+            return Err(invalid(format!(
+                "it changed while it was read: {len} bytes when opened, {read} read"
+            )));
+        }
         Ok(Attachment {
             file_name,
-            len: len.max(bytes.len() as u64),
+            len: len.max(read),
             bytes,
         })
     }

@@ -134,6 +134,22 @@ pub enum Error {
         sent_at: Option<SystemTime>,
     },
 
+    /// The attachment's bytes could not be put where the platform said
+    /// (its upload host, not Genesys Cloud's API), or the platform judged
+    /// the uploaded media invalid, or not ready in time. The message was not
+    /// sent.
+    #[error("the attachment upload to {host} failed: {message}; the message was not sent")]
+    Upload {
+        /// The upload URL's scheme, host and port (never its path or query,
+        /// which carry its signature), or `Genesys Cloud` for the media
+        /// status.
+        host: String,
+        /// The HTTP status of the upload host's answer, if one came.
+        status: Option<u16>,
+        /// What went wrong.
+        message: String,
+    },
+
     /// The HTTP exchange itself failed (connection refused, timeout, reset, TLS).
     #[error("{}: {source}", transport_summary(*outcome))]
     Transport {
@@ -228,6 +244,7 @@ impl Error {
             Error::RateLimited { .. } => "rate_limited",
             Error::Api { .. } => "api",
             Error::Transport { .. } => "transport",
+            Error::Upload { .. } => "upload",
         }
     }
 

@@ -231,7 +231,7 @@ impl InjectRequest {
                         attachment.check(attachment_types)?;
                         let upload = UploadBody {
                             file_name: &attachment.file_name,
-                            content_length_bytes: attachment.len,
+                            content_length_bytes: attachment.bytes.len() as u64,
                         };
                         let upload = PreparedUpload {
                             path: [&base, "/messages/media/uploads"].concat(),

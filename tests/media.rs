@@ -137,6 +137,17 @@ fn send_png(api: &ServerGuard) -> Result<genesys_inject::Receipt, Error> {
         ))
 }
 
+fn media_path() -> String {
+    format!("/api/v2/conversations/messages/{CONV}/communications/{COMM}/messages/media/media-1")
+}
+
+/// The platform's answer about the uploaded media: `valid`.
+fn media_valid(api: &mut ServerGuard) -> mockito::Mock {
+    api.mock("GET", media_path().as_str())
+        .with_body(json!({"id": "media-1", "status": "valid"}).to_string())
+        .create()
+}
+
 fn upload_answer(upload_url: &str) -> String {
     json!({
         "id": "media-1",
@@ -174,6 +185,7 @@ fn an_attachment_is_uploaded_to_the_returned_url_then_sent_by_media_id() {
         .match_body(PNG.to_vec())
         .expect(1)
         .create();
+    media_valid(&mut api);
     let message = api
         .mock("POST", message_path().as_str())
         .match_body(Matcher::Exact(r#"{"mediaIds":["media-1"]}"#.into()))
@@ -208,19 +220,17 @@ fn a_failed_upload_never_sends_the_message() {
         .create();
     let message = api.mock("POST", message_path().as_str()).expect(0).create();
     let err = send_png(&api).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Api {
-                status: 403,
-                outcome: Outcome::NotDelivered,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    match &err {
+        Error::Upload { host, status, .. } => {
+            assert_eq!(*status, Some(403));
+            assert_eq!(*host, storage.url());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(err.outcome(), Outcome::NotDelivered);
     let shown = format!("{err} {err:?}");
     assert!(shown.contains("upload"), "{shown}");
+    assert!(!shown.contains("Genesys Cloud"), "{shown}");
     assert!(!shown.contains("0123456789abcdef"), "{shown}");
     message.assert();
 }
@@ -309,6 +319,7 @@ fn a_429_on_each_step_is_waited_out_as_everywhere() {
         .expect(1)
         .create();
     let put = storage.mock("PUT", "/bucket/key-3").expect(1).create();
+    media_valid(&mut api);
     let limited_message = api
         .mock("POST", message_path().as_str())
         .with_status(429)
@@ -364,4 +375,140 @@ fn an_attachment_is_read_from_a_file_and_a_huge_file_is_not_read_whole() {
             ValidationError::AttachmentTooLarge { .. }
         ))
     ));
+}
+
+// Issue 18: uploads under a hostile platform and a changing file.
+
+#[test]
+fn a_file_that_changes_while_it_is_read_is_refused() {
+    // /proc files say 0 bytes and read more; a FIFO or a directory is no
+    // attachment either.
+    for path in ["/proc/self/status", "/tmp"] {
+        let err = Attachment::from_path(path).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{path}: {err}");
+    }
+    let dir = Scratch::new();
+    let path = dir.0.join("parcel.png");
+    std::fs::write(&path, PNG).unwrap();
+    let attachment = Attachment::from_path(&path).unwrap();
+    assert_eq!(attachment.len(), PNG.len() as u64);
+}
+
+/// A platform whose upload call answers `headers` and media states
+/// `states` (the last repeated), and storage on the raw server.
+fn hostile_upload(
+    headers: serde_json::Value,
+    states: &'static [&'static str],
+) -> (ServerGuard, common::rawserver::RawServer) {
+    let storage = common::rawserver::RawServer::start(|_| common::rawserver::Action::ok(""));
+    let mut api = platform_server();
+    api.mock("POST", uploads_path().as_str())
+        .with_body(
+            json!({"id": "media-1", "uploadUrl": format!("{}/bucket/k", storage.url()), "uploadHeaders": headers})
+                .to_string(),
+        )
+        .create();
+    for (i, state) in states.iter().enumerate() {
+        let mock = api
+            .mock("GET", media_path().as_str())
+            .with_body(json!({"id": "media-1", "status": state}).to_string());
+        if i + 1 < states.len() {
+            mock.expect(1).create();
+        } else {
+            mock.create();
+        }
+    }
+    (api, storage)
+}
+
+#[test]
+fn upload_headers_never_frame_or_route_the_request() {
+    let (mut api, storage) = hostile_upload(
+        json!({"Transfer-Encoding": "chunked", "Content-Length": "1", "Host": "evil.example",
+               "Connection": "close", "Content-Type": "image/png"}),
+        &["valid"],
+    );
+    let message = api
+        .mock("POST", message_path().as_str())
+        .with_body(message_ok("m"))
+        .expect(1)
+        .create();
+    send_png(&api).unwrap();
+    message.assert();
+    let put = &storage.received()[0];
+    let header = |name: &str| {
+        put.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .collect::<Vec<_>>()
+    };
+    assert!(header("transfer-encoding").is_empty(), "{put:?}");
+    assert_eq!(header("content-length"), [PNG.len().to_string()]);
+    assert!(!header("host")[0].contains("evil"), "{put:?}");
+    assert_eq!(header("content-type"), ["image/png"]);
+    assert!(put.body.ends_with("PNG\r\n\u{1a}\nfake"), "{put:?}");
+}
+
+#[test]
+fn an_unreachable_upload_host_is_named_and_the_message_is_not_sent() {
+    let mut api = platform_server();
+    // Nothing listens on port 9 of loopback (discard): refused.
+    api.mock("POST", uploads_path().as_str())
+        .with_body(upload_answer("http://127.0.0.1:9/bucket/k"))
+        .create();
+    let message = api.mock("POST", message_path().as_str()).expect(0).create();
+    let err = send_png(&api).unwrap_err();
+    match &err {
+        Error::Upload { host, .. } => assert_eq!(host, "http://127.0.0.1:9"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(err.outcome(), Outcome::NotDelivered);
+    assert!(!err.to_string().contains("Genesys Cloud"), "{err}");
+    message.assert();
+}
+
+#[test]
+fn the_message_waits_until_the_media_is_valid() {
+    let (mut api, _storage) = hostile_upload(json!({}), &["uploading", "uploading", "valid"]);
+    let message = api
+        .mock("POST", message_path().as_str())
+        .match_body(Matcher::Exact(r#"{"mediaIds":["media-1"]}"#.into()))
+        .with_body(message_ok("m"))
+        .expect(1)
+        .create();
+    let clock = FakeClock::new();
+    builder(&api, &clock)
+        .build()
+        .unwrap()
+        .inject(&InjectRequest::attachment(
+            CONV,
+            COMM,
+            Attachment::new("parcel.png", PNG),
+        ))
+        .unwrap();
+    assert_eq!(clock.sleeps(), [Duration::from_secs(1); 2]);
+    message.assert();
+}
+
+#[test]
+fn invalid_or_never_ready_media_sends_no_message() {
+    for (states, looks) in [(&["invalid"][..], 1), (&["uploading"][..], 11)] {
+        let (mut api, _storage) = hostile_upload(json!({}), states);
+        let message = api.mock("POST", message_path().as_str()).expect(0).create();
+        let clock = FakeClock::new();
+        let err = builder(&api, &clock)
+            .build()
+            .unwrap()
+            .inject(&InjectRequest::attachment(
+                CONV,
+                COMM,
+                Attachment::new("parcel.png", PNG),
+            ))
+            .unwrap_err();
+        assert!(matches!(err, Error::Upload { .. }), "{err:?}");
+        assert_eq!(err.outcome(), Outcome::NotDelivered);
+        assert_eq!(clock.sleeps().len(), looks - 1, "{states:?}");
+        message.assert();
+    }
 }
