@@ -73,8 +73,10 @@ impl MessagingTemplate {
 
     /// Checks the response id and every parameter: a name of 1 to 64 ASCII
     /// letters, digits, `_`, `-` or `.`, given once per kind; a value that
-    /// is not blank and has no control characters. Returns the values
-    /// joined, for the safety policy, and their UTF-16 length.
+    /// is not blank, has no control characters and is at most
+    /// [`MESSAGING_MAX_TEXT_CHARS`](crate::MESSAGING_MAX_TEXT_CHARS) UTF-16
+    /// units long. Returns the values joined, for the safety policy, and
+    /// their UTF-16 length.
     pub(crate) fn check(&self) -> Result<(String, usize), ValidationError> {
         check_guid(&self.response_id, "response_id")?;
         let mut joined = String::new();
@@ -101,6 +103,9 @@ impl MessagingTemplate {
                 }
                 if crate::validate::is_blank(value) || value.chars().any(char::is_control) {
                     return Err(bad("the value is blank or has a control character"));
+                }
+                if utf16_len(value) > crate::MESSAGING_MAX_TEXT_CHARS {
+                    return Err(bad("the value is longer than 2000 UTF-16 units"));
                 }
                 joined.push_str(value);
                 joined.push('\n');

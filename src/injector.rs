@@ -1,7 +1,7 @@
 //! The [`Injector`]: the whole pipeline of one injection.
 
 use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::audit::{self, AUDIT_TARGET};
 use crate::auth::{Auth, Token};
@@ -25,6 +25,10 @@ const COMMUNICATION_PERMISSION: &str =
 /// it looks a second time for a message whose answer was lost and that the
 /// first look did not find.
 const RESOLVE_PAUSE: Duration = Duration::from_secs(2);
+
+/// How long the poll of [`Injector::wait_for_delivery`] at its deadline
+/// may take to be answered.
+const LAST_POLL: Duration = Duration::from_secs(1);
 
 /// The longest pause between two polls of [`Injector::wait_for_delivery`].
 const MAX_POLL_PAUSE: Duration = Duration::from_secs(15);
@@ -57,6 +61,9 @@ struct Call<'a> {
     /// `None`: the agent's own timeouts (the message timeout).
     timeout: Option<Duration>,
     permission: &'static str,
+    /// A time the call must not wait past (the rate-limit gate, retries):
+    /// `None` for none but the retry policy's.
+    deadline: Option<Instant>,
 }
 
 impl Injector {
@@ -219,6 +226,7 @@ impl Injector {
             body: Some(body),
             timeout: None,
             permission,
+            deadline: None,
         };
         let policy = &self.settings.retry_policy;
         let (mut attempts, mut resent) = (0, 0);
@@ -288,6 +296,7 @@ impl Injector {
             body: Some(&upload.body),
             timeout: None,
             permission: COMMUNICATION_PERMISSION,
+            deadline: None,
         };
         let policy = &self.settings.retry_policy;
         let answer = self
@@ -430,6 +439,7 @@ impl Injector {
             body: Some(br#"{"typing":{"type":"On"}}"#),
             timeout: Some(self.settings.typing_timeout),
             permission: COMMUNICATION_PERMISSION,
+            deadline: None,
         };
         let mut attempts = 0;
         if mode == TypingMode::Required {
@@ -460,7 +470,13 @@ impl Injector {
         let clock = &*self.settings.clock;
         let mut refreshed = false;
         with_retries(policy, clock, || {
-            self.gate.wait(clock);
+            if !self.gate.wait_until(clock, call.deadline) {
+                return Attempt::Done(Err(Error::RateLimited {
+                    attempts: *attempts,
+                    retry_after: None,
+                    correlation_id: None,
+                }));
+            }
             let token = match self
                 .auth
                 .token(&self.http, &self.settings.retry_policy, clock)
@@ -532,6 +548,16 @@ impl Injector {
     /// permission `conversation:message:view` (or
     /// `conversation:webmessaging:view`).
     pub fn message_status(&self, receipt: &Receipt) -> Result<MessageStatus, Error> {
+        self.status_within(receipt, None)
+    }
+
+    /// [`message_status`](Self::message_status), waiting (for the gate,
+    /// retries, the answer) at most until `deadline`.
+    fn status_within(
+        &self,
+        receipt: &Receipt,
+        deadline: Option<Instant>,
+    ) -> Result<MessageStatus, Error> {
         let conversation = receipt
             .conversation_id
             .as_deref()
@@ -550,7 +576,28 @@ impl Injector {
             "{}/api/v2/conversations/messages/{conversation}/messages/{message}",
             self.settings.api_base
         );
-        let answer = self.lookup(&url, None)?;
+        let answer = match deadline {
+            None => self.lookup(&url, None)?,
+            Some(deadline) => {
+                let clock = &*self.settings.clock;
+                let left = deadline.saturating_duration_since(clock.now());
+                let policy = &self.settings.retry_policy;
+                let bounded = policy
+                    .clone()
+                    .max_wait(policy.max_wait.min(left))
+                    .max_total_wait(policy.max_total_wait.min(left));
+                // The poll at the deadline still gets a moment to answer.
+                let timeout = self.settings.message_timeout.min(left.max(LAST_POLL));
+                let call = Call {
+                    url: &url,
+                    body: None,
+                    timeout: Some(timeout),
+                    permission: status::VIEW_PERMISSION,
+                    deadline: Some(deadline),
+                };
+                self.call(&call, &bounded, &mut 0)?
+            }
+        };
         status::message_data(&answer.body)
             .map(|data| data.status())
             .ok_or_else(|| unreadable(&answer, "a message"))
@@ -562,8 +609,17 @@ impl Injector {
     /// (through the injector's clock). Returns the last status seen: check
     /// [`MessageStatus::is_final`] to tell a timeout.
     ///
+    /// `timeout` bounds the whole wait: the polls' own rate-limit pauses,
+    /// retries and HTTP timeouts included, but for the last poll, at the
+    /// deadline, which may take 1 s more to be answered. A 404 (the
+    /// platform has not listed the message yet) is asked again like any
+    /// status that is not final.
+    ///
     /// # Errors
-    /// As [`message_status`](Self::message_status), from any poll.
+    /// As [`message_status`](Self::message_status), from any poll; a 404
+    /// only when no poll before the timeout found the message; a
+    /// [`Error::RateLimited`] when the platform's rate limit outlasts the
+    /// timeout.
     pub fn wait_for_delivery(
         &self,
         receipt: &Receipt,
@@ -573,10 +629,12 @@ impl Injector {
         let deadline = later(clock.now(), timeout);
         let mut pause = Duration::from_secs(1);
         loop {
-            let status = self.message_status(receipt)?;
+            let polled = self.status_within(receipt, Some(deadline));
             let left = deadline.saturating_duration_since(clock.now());
-            if status.is_final() || left.is_zero() {
-                return Ok(status);
+            match polled {
+                Ok(status) if status.is_final() || left.is_zero() => return Ok(status),
+                Ok(_) | Err(Error::Api { status: 404, .. }) if !left.is_zero() => {}
+                other => return other,
             }
             clock.sleep(pause.min(left));
             pause = (pause * 2).min(MAX_POLL_PAUSE);
@@ -729,6 +787,7 @@ impl Injector {
             body,
             timeout: None,
             permission: status::VIEW_PERMISSION,
+            deadline: None,
         };
         self.call(&call, &self.settings.retry_policy, &mut 0)
     }
@@ -740,6 +799,7 @@ impl Injector {
             body: None,
             timeout: None,
             permission,
+            deadline: None,
         };
         self.call(&call, &self.settings.retry_policy, &mut 0)
     }

@@ -111,11 +111,16 @@ impl RetryPolicy {
     /// reset after it was sent, a 502/504), look for the message in the
     /// conversation ([`Injector::resolve`](crate::Injector::resolve); if it
     /// is not there, once more after a 2-second pause for the platform to
-    /// list it) and send it again only when it is not there, at most
-    /// [`connect_retries`](Self::connect_retries) times. So a timeout after
-    /// sending ends in exactly one delivered message (the
-    /// [`Receipt`](crate::Receipt) then says `resolved`) or a typed error,
-    /// never a duplicate. Communication route only: the agentless route's
+    /// list it) and send it again only when both looks prove it absent, at
+    /// most [`connect_retries`](Self::connect_retries) times; every look
+    /// after a resend covers every attempt. When the answers cannot prove
+    /// it absent, the error stays "outcome unknown" and nothing more is
+    /// sent. The [`Receipt`](crate::Receipt) of a message found says
+    /// `resolved`. The worst case: a platform that lists a message more
+    /// than 2 s after it arrived gets it again, up to
+    /// 1 + `connect_retries` copies in all (3 by default); no client can
+    /// close that gap, as Genesys has no idempotency key on messaging
+    /// routes. Communication route only: the agentless route's
     /// lost answer was the only place that named the conversation. Needs the
     /// permission `conversation:message:view` (or
     /// `conversation:webmessaging:view`). Default: false.

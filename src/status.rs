@@ -217,13 +217,22 @@ fn list<'a>(object: &'a Value, key: &str) -> &'a [Value] {
         .map_or(&[], Vec::as_slice)
 }
 
-/// `code: message` of a reason or an error body.
+/// `code: message` of a reason or an error body, without control
+/// characters (a terminal must not take the platform's words for its own
+/// commands), at most 500 characters.
 fn reason(value: &Value) -> Option<String> {
-    match (text(value, "code"), text(value, "message")) {
-        (Some(code), Some(message)) => Some(format!("{code}: {message}")),
-        (Some(one), None) | (None, Some(one)) => Some(one),
-        (None, None) => None,
-    }
+    let reason = match (text(value, "code"), text(value, "message")) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(one), None) | (None, Some(one)) => one,
+        (None, None) => return None,
+    };
+    Some(
+        reason
+            .chars()
+            .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+            .take(500)
+            .collect(),
+    )
 }
 
 impl MessageData {
@@ -398,6 +407,16 @@ mod tests {
             status.to_string(),
             "delivery-failed (RecipientOptedOut: the customer opted out)"
         );
+        // A terminal's escape sequences are not passed on.
+        let body =
+            br#"{"status":"failed","errorInfo":{"code":"X","message":"\u001b]0;pwned\u0007 ok"}}"#;
+        let reason = message_data(body)
+            .unwrap()
+            .status()
+            .reason()
+            .unwrap()
+            .to_owned();
+        assert_eq!(reason, "X: \u{fffd}]0;pwned\u{fffd} ok");
     }
 
     #[test]

@@ -517,6 +517,19 @@ impl Gate {
         until != 0 && self.offset(clock.now()) < until
     }
 
+    /// Blocks until the gate is open, unless it stays closed past
+    /// `deadline`: then returns false at once, without waiting.
+    pub fn wait_until(&self, clock: &dyn Clock, deadline: Option<Instant>) -> bool {
+        if let Some(deadline) = deadline {
+            let until = self.closed_until.load(Ordering::Acquire);
+            if until != 0 && self.offset(deadline) < until {
+                return false;
+            }
+        }
+        self.wait(clock);
+        true
+    }
+
     /// Blocks until the gate is open.
     pub fn wait(&self, clock: &dyn Clock) {
         loop {

@@ -343,13 +343,11 @@ impl Drop for Webhook {
             let _ = thread.join();
         }
         // Counted once the worker has finished what it was posting.
-        let waiting = self
-            .outbox
-            .as_ref()
-            .and_then(|outbox| outbox.list().ok())
-            .map_or(0, |entries| entries.len());
-        if !drained && waiting > 0 {
-            log::warn!(target: "genesys_inject::webhook", "shutdown: {waiting} audit events wait in the outbox; the next injector of this client and webhook URL on this state directory posts them");
+        if let Some(outbox) = self.outbox.as_ref().filter(|_| !drained) {
+            let waiting = outbox.list().map_or(0, |entries| entries.len());
+            if waiting > 0 {
+                log::warn!(target: "genesys_inject::webhook", "shutdown: {waiting} audit events wait in the outbox {}; the next injector of this client and webhook URL on this state directory posts them", outbox.path().display());
+            }
         }
     }
 }

@@ -810,6 +810,9 @@ fn templates_and_attachments_from_the_command_line() {
         .match_body("png bytes")
         .expect(1)
         .create();
+    api.mock("GET", Matcher::Regex("/messages/media/media-9$".into()))
+        .with_body(json!({"id": "media-9", "status": "valid"}).to_string())
+        .create();
     let args = [
         &ROUTE[..],
         &["--attach", file.as_str(), "--json", "--no-state"],
@@ -857,4 +860,117 @@ fn templates_and_attachments_from_the_command_line() {
         let msg = out["error"]["message"].as_str().unwrap();
         assert!(msg.contains(says), "{args:?}: {msg}");
     }
+}
+
+// Issue 18: the promises as a cron user meets them.
+
+#[test]
+fn resolve_with_a_listing_that_lacks_the_data_exits_5_and_sends_once() {
+    use common::conversation::{FakeConversation, Lookups, OnMessage};
+    for lookups in [Lookups::NoParticipants, Lookups::EmptyBulk, Lookups::NoDate] {
+        let conversation = FakeConversation::start_with(lookups, std::time::Duration::ZERO, |_| {
+            OnMessage::RecordAndAnswer(504)
+        });
+        let env = vec![
+            ("GENESYS_CLIENT_ID", CLIENT_ID.to_string()),
+            ("GENESYS_CLIENT_SECRET", CLIENT_SECRET.to_string()),
+            ("GENESYS_BASE_URL", conversation.url()),
+        ];
+        let args = [&ROUTE[..], &["--json", "--no-state", "--resolve", "hi"]].concat();
+        let (code, out, all) = inject(&env, &args, None);
+        assert_eq!(code, 5, "{lookups:?}: {all}");
+        assert_eq!(out["error"]["outcome"], "unknown");
+        assert_eq!(conversation.texts(), ["hi"], "{lookups:?}");
+    }
+}
+
+#[test]
+fn wait_is_a_bound_even_under_a_rate_limit() {
+    let (mut server, message) = platform_expecting(1);
+    let status_path = format!("/api/v2/conversations/messages/{CONV}/messages/msg-1");
+    server
+        .mock("GET", status_path.as_str())
+        .with_status(429)
+        .with_header("retry-after", "30")
+        .create();
+    let args = [&ROUTE[..], &["--json", "--no-state", "--wait", "2", "hi"]].concat();
+    let started = std::time::Instant::now();
+    let (code, out, all) = inject(&env(&server), &args, None);
+    let took = started.elapsed();
+    // Sent: exit 0, whatever the wait found.
+    assert_eq!(code, 0, "{all}");
+    assert_eq!(out["delivery_status"], Value::Null);
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    message.assert();
+}
+
+#[test]
+fn wait_asks_again_after_a_404_and_never_blames_the_conversation() {
+    let status_path = format!("/api/v2/conversations/messages/{CONV}/messages/msg-1");
+    let (mut server, _message) = platform_expecting(1);
+    server
+        .mock("GET", status_path.as_str())
+        .with_status(404)
+        .with_body(genesys_error(404, "not.found", "not found"))
+        .expect(1)
+        .create();
+    server
+        .mock("GET", status_path.as_str())
+        .with_body(json!({"status": "read"}).to_string())
+        .create();
+    let args = [&ROUTE[..], &["--json", "--no-state", "--wait", "30", "hi"]].concat();
+    let (code, out, all) = inject(&env(&server), &args, None);
+    assert_eq!(code, 0, "{all}");
+    assert_eq!(out["delivery_status"], "read");
+    // Never listed within the wait: said so, without the 404's hint.
+    let (mut server, _message) = platform_expecting(1);
+    server
+        .mock("GET", status_path.as_str())
+        .with_status(404)
+        .create();
+    let args = [&ROUTE[..], &["--no-state", "--wait", "1", "hi"]].concat();
+    let (code, _, all) = inject(&env(&server), &args, None);
+    assert_eq!(code, 0, "{all}");
+    assert!(all.contains("did not list the message"), "{all}");
+    assert!(!all.contains("still active"), "{all}");
+}
+
+#[test]
+fn the_platforms_words_never_drive_the_terminal() {
+    let status_path = format!("/api/v2/conversations/messages/{CONV}/messages/msg-1");
+    let (mut server, _message) = platform_expecting(1);
+    server
+        .mock("GET", status_path.as_str())
+        .with_body(
+            json!({"status": "failed", "errorInfo": {"code": "X", "message": "\u{1b}]0;owned\u{7}"}})
+                .to_string(),
+        )
+        .create();
+    let args = [&ROUTE[..], &["--no-state", "--wait", "5", "hi"]].concat();
+    let (code, _, all) = inject(&env(&server), &args, None);
+    assert_eq!(code, 6, "{all}");
+    assert!(all.contains("owned"), "{all}");
+    assert!(!all.contains('\u{1b}') && !all.contains('\u{7}'), "{all:?}");
+    // An error body, on standard error.
+    let mut server = platform_server();
+    server
+        .mock("POST", message_path().as_str())
+        .with_status(400)
+        .with_body(genesys_error(400, "bad.request", "\u{1b}[2Jcleared"))
+        .create();
+    let args = [&ROUTE[..], &["--no-state", "hi"]].concat();
+    let (code, _, all) = inject(&env(&server), &args, None);
+    assert_eq!(code, 1, "{all}");
+    assert!(!all.contains('\u{1b}'), "{all:?}");
+}
+
+#[test]
+fn an_attachment_that_changes_while_it_is_read_is_refused_before_any_traffic() {
+    let mut server = mockito::Server::new();
+    let any = server.mock("POST", Matcher::Any).expect(0).create();
+    let args = [&ROUTE[..], &["--no-state", "--attach", "/proc/self/status"]].concat();
+    let (code, _, all) = inject(&env(&server), &args, None);
+    assert_eq!(code, 2, "{all}");
+    assert!(all.contains("changed while it was read"), "{all}");
+    any.assert();
 }

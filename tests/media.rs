@@ -94,6 +94,13 @@ fn invalid_templates_send_nothing() {
         (
             InjectRequest::template(
                 whatsapp(),
+                reminder().body_parameter("long", "x".repeat(100_000)),
+            ),
+            "a value of 100,000 characters",
+        ),
+        (
+            InjectRequest::template(
+                whatsapp(),
                 reminder().body_parameter("note", "your password"),
             ),
             "a safety rule",

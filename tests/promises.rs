@@ -425,3 +425,34 @@ fn after_a_failed_token_fetch_the_waiters_fetch_at_once_not_in_turn() {
     // four then fetch together.
     assert!(took < Duration::from_millis(3500), "{took:?}");
 }
+
+#[test]
+fn the_shutdown_warning_counts_what_is_left_once_the_worker_is_done() {
+    capture_logs();
+    let scratch = Scratch::new();
+    let platform = platform();
+    // The webhook takes 600 ms to answer 200: longer than the shutdown's
+    // flush, shorter than the worker's post.
+    let hook = RawServer::start(|_| Action::Respond {
+        status: 200,
+        headers: vec![],
+        body: String::new(),
+        delay: Duration::from_millis(600),
+    });
+    let url = format!("{}/hook", hook.url());
+    let injector = injector(&platform.url(), CLIENT_ID, &url, &scratch.state())
+        .shutdown_timeout(Duration::from_millis(100))
+        .webhook_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    injector.inject(&request(&["hi"])).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    drop(injector);
+    assert!(events(&scratch.state()).is_empty());
+    // Drop logs on this thread: none of the other tests' lines.
+    let warned: Vec<_> = logged_here()
+        .into_iter()
+        .filter(|line| line.contains("wait in the outbox"))
+        .collect();
+    assert!(warned.is_empty(), "{warned:?}");
+}

@@ -738,3 +738,87 @@ fn after_a_resend_every_look_covers_every_attempt() {
     assert_eq!(receipt.attempts, 2);
     assert_eq!(conversation.texts(), ["covered"]);
 }
+
+#[test]
+fn the_wait_is_bounded_even_when_the_status_call_is_rate_limited() {
+    let mut server = platform();
+    let limited = server
+        .mock("GET", status_path().as_str())
+        .with_status(429)
+        .with_header("retry-after", "30")
+        .expect_at_least(1)
+        .create();
+    let clock = FakeClock::new();
+    let injector = builder(&server, &clock).build().unwrap();
+    let result = injector.wait_for_delivery(&Receipt::of(CONV, MSG), Duration::from_secs(2));
+    assert!(
+        matches!(result, Err(Error::RateLimited { .. })),
+        "{result:?}"
+    );
+    let waited: Duration = clock.sleeps().iter().sum();
+    assert!(waited <= Duration::from_secs(2), "{:?}", clock.sleeps());
+    limited.assert();
+}
+
+#[test]
+fn a_404_inside_the_wait_is_asked_again() {
+    let mut server = platform();
+    let missing = server
+        .mock("GET", status_path().as_str())
+        .with_status(404)
+        .with_body(genesys_error(404, "not.found", "no such message"))
+        .expect(2)
+        .create();
+    let delivered = server
+        .mock("GET", status_path().as_str())
+        .with_body(json!({"status": "delivery-success"}).to_string())
+        .create();
+    let clock = FakeClock::new();
+    let injector = builder(&server, &clock).build().unwrap();
+    let status = injector
+        .wait_for_delivery(&Receipt::of(CONV, MSG), Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(status, MessageStatus::DeliverySuccess);
+    assert_eq!(clock.sleeps(), secs(&[1, 2]));
+    missing.assert();
+    delivered.assert();
+    // Never listed before the timeout: then the 404 is the answer.
+    let mut server = platform();
+    server
+        .mock("GET", status_path().as_str())
+        .with_status(404)
+        .create();
+    let injector = builder(&server, &FakeClock::new()).build().unwrap();
+    let result = injector.wait_for_delivery(&Receipt::of(CONV, MSG), Duration::from_secs(5));
+    assert!(
+        matches!(result, Err(Error::Api { status: 404, .. })),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn a_conversation_listing_over_a_megabyte_is_still_read() {
+    let mut server = platform();
+    let err = unknown_error(&mut server, "long story");
+    let recent = err.sent_at().unwrap() + Duration::from_millis(100);
+    // 20,000 old messages on the customer's side: about 2 MiB.
+    let old = SystemTime::now() - Duration::from_secs(86400);
+    let ids: Vec<String> = (0..20_000).map(|i| format!("old-{i:05}")).collect();
+    let theirs: Vec<(&str, SystemTime)> = ids.iter().map(|i| (i.as_str(), old)).collect();
+    let body = json!({"id": CONV, "participants": [
+        {"purpose": "customer", "messages": [{"id": CUSTOMER_COMM, "messages": details(&theirs)}]},
+        {"purpose": "agent", "messages": [{"id": COMM, "messages": details(&[("ours", recent)])}]},
+    ]})
+    .to_string();
+    assert!(body.len() > 1 << 20);
+    listed(&mut server, body);
+    server
+        .mock("POST", bulk_path().as_str())
+        .with_body(bulk(&[("ours", "long story")]))
+        .create();
+    let injector = builder(&server, &FakeClock::new()).build().unwrap();
+    assert!(matches!(
+        injector.resolve(&request(&["long story"]), &err),
+        Resolution::Delivered(_)
+    ));
+}

@@ -60,14 +60,24 @@ STATE:
     Default: GENESYS_STATE_DIR if set, else $XDG_STATE_HOME/genesys-inject,
     else ~/.local/state/genesys-inject; if that default cannot be used, a
     warning, and the run goes on without state.
+    A run posts only the waiting audit events of its own client id and
+    WEBHOOK_URL; others' are left alone. An event leaves the outbox when
+    the webhook answers 2xx (delivered) or a 4xx other than 408 and 429
+    (refused); redirects are not followed. A run waits at most 10 s (the
+    token call's timeout) for another run fetching the token.
 
 DELIVERY:
     --wait SECS             after sending, wait up to SECS seconds for the final
-                            delivery status (delivered, read, failed) and print it
+                            delivery status (delivered, read, failed) and print it;
+                            SECS bounds the whole wait, rate-limit pauses included
+                            (the last poll may take 1 s more)
     --resolve               when the answer to the message is lost (outcome
                             unknown), look for it in the conversation and send it
-                            again only if it is not there: one message, never two
-                            (needs conversation:message:view; communication route)
+                            again only if the platform proves it is not there; if
+                            it cannot tell, exit 5 and send nothing more (needs
+                            conversation:message:view; communication route).
+                            Worst case: a platform that lists a message more than
+                            2 s after it arrives can get 3 copies (1 + 2 resends)
 
 OPTIONS:
     --delay-ms N            wait N milliseconds before typing and sending
@@ -414,7 +424,7 @@ fn receipt_json(r: &Receipt, delivery: Option<&Result<MessageStatus, Error>>) ->
         }
         Some(Err(e)) => {
             out["delivery_status"] = Value::Null;
-            out["delivery_error"] = json!(e.to_string());
+            out["delivery_error"] = json!(delivery_error(e));
         }
     }
     out
@@ -428,10 +438,32 @@ fn print(text: &str) -> std::io::Result<()> {
     out.flush()
 }
 
+/// `text` with its control characters (but line breaks) shown as `\u{..}`:
+/// the platform's words must not drive the terminal.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' => "\n".to_owned(),
+            c if c.is_control() => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
 /// Writes one line to standard error; if even that fails, there is no one
 /// left to tell.
 fn report(text: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "inject: {text}");
+    let _ = writeln!(std::io::stderr().lock(), "inject: {}", printable(text));
+}
+
+/// What became of the delivery, in words, when the wait ended in an error.
+fn delivery_error(e: &Error) -> String {
+    match e {
+        Error::Api { status: 404, .. } => {
+            "the platform did not list the message before the wait ended".into()
+        }
+        e => e.to_string(),
+    }
 }
 
 /// Prints the error as asked and returns its exit status, whether or not
@@ -590,13 +622,14 @@ fn main() -> ExitCode {
             None => String::new(),
             Some(Ok(status)) if status.is_final() => format!("; delivery: {status}"),
             Some(Ok(status)) => format!("; delivery: {status} (not final yet)"),
-            Some(Err(e)) => format!("; delivery status unknown: {e}"),
+            Some(Err(e)) => format!("; delivery status unknown: {}", delivery_error(e)),
         };
         format!(
             "sent: message {id} ({} attempt(s){resolved}){delivered}\n",
             receipt.attempts
         )
     };
+    let text = if args.json { text } else { printable(&text) };
     if let Err(e) = print(&text) {
         // The message is in the conversation: exit 0, so that a wrapper
         // that retries on failure does not send it twice.

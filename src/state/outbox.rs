@@ -118,6 +118,11 @@ impl Outbox {
         })
     }
 
+    /// This owner's directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
     /// Writes one event; when this returns, it is on disk.
     pub fn push(&self, id: &str, body: &[u8]) -> io::Result<String> {
         let nanos = {

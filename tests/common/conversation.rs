@@ -102,7 +102,13 @@ impl FakeConversation {
                         Action::status(status, "")
                     }
                 }
-            } else if path == format!("/api/v2/conversations/{CONV}") {
+            } else if path == format!("/api/v2/conversations/{CONV}")
+                || path == format!("/api/v2/conversations/messages/{CONV}")
+            {
+                // The conversation (what resolve reads), or the messaging
+                // listing, which the platform serves too: participants with
+                // their messages, and no communication ids.
+                let messaging = path.contains("/messages/");
                 let listed: Vec<serde_json::Value> = store
                     .lock()
                     .unwrap()
@@ -118,6 +124,11 @@ impl FakeConversation {
                     .collect();
                 let answer = if lookups == Lookups::NoParticipants {
                     serde_json::json!({"id": CONV})
+                } else if messaging {
+                    serde_json::json!({"id": CONV, "participants": [
+                        {"purpose": "customer", "messages": []},
+                        {"purpose": "agent", "messages": listed},
+                    ]})
                 } else {
                     serde_json::json!({"id": CONV, "participants": [
                         {"purpose": "customer", "messages": [{"id": CUSTOMER_COMM, "messages": []}]},

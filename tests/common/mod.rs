@@ -206,6 +206,8 @@ impl Drop for Scratch {
 pub type Line = (String, log::Level, String);
 
 static LINES: Mutex<Vec<Line>> = Mutex::new(Vec::new());
+/// The same lines, with the thread that logged each.
+static THREAD_LINES: Mutex<Vec<(std::thread::ThreadId, String)>> = Mutex::new(Vec::new());
 
 struct Capture;
 
@@ -214,6 +216,10 @@ impl log::Log for Capture {
         true
     }
     fn log(&self, record: &log::Record) {
+        THREAD_LINES
+            .lock()
+            .unwrap()
+            .push((std::thread::current().id(), record.args().to_string()));
         LINES.lock().unwrap().push((
             record.target().to_owned(),
             record.level(),
@@ -235,6 +241,18 @@ pub fn capture_logs() {
 
 pub fn logged() -> Vec<Line> {
     LINES.lock().unwrap().clone()
+}
+
+/// The messages the calling thread logged so far.
+pub fn logged_here() -> Vec<String> {
+    let me = std::thread::current().id();
+    THREAD_LINES
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(thread, _)| *thread == me)
+        .map(|(_, line)| line.clone())
+        .collect()
 }
 
 /// The audit records logged so far, parsed.
