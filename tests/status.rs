@@ -712,11 +712,12 @@ fn with_resolve_unknown_missing_data_is_one_post_and_unknown() {
 
 #[test]
 fn after_a_resend_every_look_covers_every_attempt() {
-    // The platform lists a message 3 s after it arrives, and every answer
-    // is lost (2.1 s timeout): the two looks after the first attempt see
-    // nothing, so it is sent again; the look after the second attempt must
-    // still cover the first, which is listed by then.
-    let conversation = FakeConversation::start_with(Lookups::Full, Duration::from_secs(3), |n| {
+    // The platform lists a message 4 s after it arrives, and every answer
+    // is lost (3.2 s timeout: more than the window's 2 s margin and the 1 s
+    // the Date header's whole seconds can add): the two looks after the
+    // first attempt see nothing, so it is sent again; the look after the
+    // second attempt must still cover the first, which is listed by then.
+    let conversation = FakeConversation::start_with(Lookups::Full, Duration::from_secs(4), |n| {
         if n == 0 {
             OnMessage::RecordAndStall(Duration::from_secs(5))
         } else {
@@ -728,7 +729,7 @@ fn after_a_resend_every_look_covers_every_attempt() {
         .credentials(CLIENT_ID, CLIENT_SECRET)
         .clock(FakeClock::new())
         .typing(TypingMode::Off)
-        .message_timeout(Duration::from_millis(2100))
+        .message_timeout(Duration::from_millis(3200))
         .retry_policy(RetryPolicy::default().resolve_unknown(true))
         .build()
         .unwrap();
