@@ -1,7 +1,8 @@
-//! OAuth client credentials: the token call and the token cache.
+//! OAuth client credentials: the token cache (in memory, and shared
+//! through the state directory), the token call, and what its answers mean.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -9,53 +10,12 @@ use base64::Engine as _;
 use ureq::http::header::HeaderValue;
 
 use crate::clock::{later, Clock};
+use crate::http::{redact, Answer, Http};
+use crate::retry::{with_retries, Attempt};
+use crate::secret::{bearer, Secret, Token};
 use crate::state::{StateDir, TokenStore, Turn};
-use crate::transport::{lock, redact, with_retries, Answer, Attempt, Http};
+use crate::sync::lock;
 use crate::{Error, RetryPolicy};
-
-/// A string that is never shown: its `Debug` prints a placeholder.
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct Secret(String);
-
-impl Secret {
-    pub fn new(s: String) -> Self {
-        Secret(s)
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-/// An access token, kept as the ready `Authorization` header value (marked
-/// sensitive, so that the `http` crate hides it too).
-#[derive(Clone)]
-pub(crate) struct Token {
-    bearer: Arc<HeaderValue>,
-}
-
-impl Token {
-    pub fn header(&self) -> &HeaderValue {
-        &self.bearer
-    }
-
-    /// The access token itself, without `Bearer `.
-    fn access_token(&self) -> Option<&str> {
-        self.bearer.to_str().ok()?.strip_prefix("Bearer ")
-    }
-}
-
-impl fmt::Debug for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Token([redacted])")
-    }
-}
 
 struct Cached {
     token: Token,
@@ -228,10 +188,7 @@ impl Auth {
     /// Forgets `token` (after a 401), unless another thread already replaced it.
     pub fn invalidate(&self, token: &Token) {
         let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
-        if cache
-            .as_ref()
-            .is_some_and(|c| Arc::ptr_eq(&c.token.bearer, &token.bearer))
-        {
+        if cache.as_ref().is_some_and(|c| c.token.same_as(token)) {
             log::info!(target: "genesys_inject::auth", "token refused by the API (401): fetching a new one");
             *cache = None;
             *lock(&self.refused) = Some(token.header().clone());
@@ -426,19 +383,6 @@ fn parse_token(answer: &Answer) -> Result<(Token, u64), String> {
         .map_err(|why| not_a_token(&format!("with an access_token that is {why}")))?;
     log::debug!(target: "genesys_inject::auth", "new token, expires in {expires_in} s");
     Ok((token, expires_in))
-}
-
-/// The `Authorization` value of an access token, or why it cannot be one.
-fn bearer(access_token: &str) -> Result<Token, &'static str> {
-    if access_token.is_empty() || access_token.chars().any(|c| c.is_control() || c == ' ') {
-        return Err("empty or malformed");
-    }
-    let mut bearer = HeaderValue::from_str(&format!("Bearer {access_token}"))
-        .map_err(|_| "not sendable in a header")?;
-    bearer.set_sensitive(true);
-    Ok(Token {
-        bearer: Arc::new(bearer),
-    })
 }
 
 #[cfg(test)]

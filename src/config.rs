@@ -1,46 +1,23 @@
-//! The builder: regions, base URLs, credentials, environment variables and
-//! every tunable default.
+//! The builder: every option with its default, and the checks that turn
+//! them into the injector's settings. The environment is read in `env`,
+//! regions in `region`, URLs checked in `url`.
 
 use std::fmt;
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::auth::Secret;
 use crate::clock::{Clock, SystemClock};
 use crate::content::DEFAULT_ATTACHMENT_TYPES;
+use crate::region::{region, DEFAULT_REGION};
+use crate::secret::Secret;
 use crate::state::StateDir;
+use crate::url::check_url;
 use crate::validate::MESSAGING_MAX_TEXT_CHARS;
 use crate::{Error, Injector, RetryPolicy, SafetyPolicy};
 
-/// Genesys Cloud regions by AWS name, with their domain.
-const REGIONS: &[(&str, &str)] = &[
-    ("us-east-1", "mypurecloud.com"),
-    ("us-east-2", "use2.us-gov-pure.cloud"),
-    ("us-west-2", "usw2.pure.cloud"),
-    ("ca-central-1", "cac1.pure.cloud"),
-    ("sa-east-1", "sae1.pure.cloud"),
-    ("mx-central-1", "mxc1.pure.cloud"),
-    ("eu-west-1", "mypurecloud.ie"),
-    ("eu-west-2", "euw2.pure.cloud"),
-    ("eu-central-1", "mypurecloud.de"),
-    ("eu-central-2", "euc2.pure.cloud"),
-    ("eusc-de-east-1", "edee1.eusc-pure.cloud"),
-    ("me-central-1", "mec1.pure.cloud"),
-    ("ap-south-1", "aps1.pure.cloud"),
-    ("ap-southeast-1", "apse1.pure.cloud"),
-    ("ap-southeast-2", "mypurecloud.com.au"),
-    ("ap-northeast-1", "mypurecloud.jp"),
-    ("ap-northeast-2", "apne2.pure.cloud"),
-    ("ap-northeast-3", "apne3.pure.cloud"),
-];
-
 /// Default of [`InjectorBuilder::max_idle_connections`].
 const DEFAULT_MAX_IDLE_CONNECTIONS: usize = 64;
-
-/// The region used when none is given, as in the official SDKs.
-pub const DEFAULT_REGION: &str = "us-east-1";
 
 /// Whether the typing indicator is sent before each message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -88,11 +65,11 @@ impl fmt::Debug for ProxyChoice {
 /// `build` checks everything it is given and makes no network call.
 #[derive(Clone)]
 pub struct InjectorBuilder {
-    region: Option<String>,
-    base_url: Option<String>,
+    pub(crate) region: Option<String>,
+    pub(crate) base_url: Option<String>,
     client_id: Option<String>,
     client_secret: Option<Secret>,
-    webhook_url: Option<String>,
+    pub(crate) webhook_url: Option<String>,
     retry_policy: RetryPolicy,
     safety_policy: SafetyPolicy,
     max_text_chars: usize,
@@ -105,7 +82,7 @@ pub struct InjectorBuilder {
     typing_timeout: Duration,
     message_timeout: Duration,
     max_idle_connections: usize,
-    state_dir: Option<PathBuf>,
+    pub(crate) state_dir: Option<PathBuf>,
     attachment_types: Vec<String>,
     outbox_max_events: usize,
     outbox_max_bytes: u64,
@@ -148,51 +125,6 @@ impl InjectorBuilder {
     /// A builder with every default and no credentials.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// A builder filled from the environment:
-    ///
-    /// | variable | meaning | default |
-    /// |---|---|---|
-    /// | `GENESYS_CLIENT_ID` | OAuth client id | required |
-    /// | `GENESYS_CLIENT_SECRET` | OAuth client secret | required |
-    /// | `GENESYS_REGION` | region or domain, as [`region`](Self::region) | `us-east-1` |
-    /// | `GENESYS_BASE_URL` | as [`base_url`](Self::base_url) | unset |
-    /// | `WEBHOOK_URL` | as [`webhook_url`](Self::webhook_url) | unset |
-    /// | `GENESYS_STATE_DIR` | as [`state_dir`](Self::state_dir) | unset: nothing on disk |
-    ///
-    /// A variable that is set must be usable: one that is not valid UTF-8
-    /// (`GENESYS_STATE_DIR` excepted: a path need not be), or blank (empty
-    /// or only white space), is an [`Error::Config`] naming it, never a
-    /// silent fallback to the default. The one exception is
-    /// `WEBHOOK_URL=` (set to the empty string), which means no webhook, so
-    /// that one cron line can switch it off.
-    ///
-    /// # Errors
-    /// [`Error::Config`] naming the variable that is missing or unusable.
-    pub fn from_env() -> Result<Self, Error> {
-        let required = |name: &str| {
-            env_var(name)?
-                .ok_or_else(|| Error::Config(format!("environment variable {name} is not set")))
-        };
-        let mut b = InjectorBuilder::new().credentials(
-            required("GENESYS_CLIENT_ID")?,
-            required("GENESYS_CLIENT_SECRET")?,
-        );
-        b.region = env_var("GENESYS_REGION")?;
-        b.base_url = env_var("GENESYS_BASE_URL")?;
-        b.webhook_url = match std::env::var_os("WEBHOOK_URL") {
-            Some(v) if v.is_empty() => None,
-            _ => env_var("WEBHOOK_URL")?,
-        };
-        // A path need not be UTF-8; it must not be blank.
-        b.state_dir = match std::env::var_os("GENESYS_STATE_DIR") {
-            Some(v) if v.to_str().is_some_and(|s| s.trim().is_empty()) => {
-                return Err(blank("GENESYS_STATE_DIR"))
-            }
-            v => v.map(PathBuf::from),
-        };
-        Ok(b)
     }
 
     /// The organisation's region: an AWS name (`eu-west-1`) or its domain
@@ -536,29 +468,6 @@ pub(crate) struct Settings {
     pub clock: Arc<dyn Clock>,
 }
 
-/// An environment variable: `None` when unset; an error when it is set but
-/// not valid UTF-8 or blank.
-fn env_var(name: &str) -> Result<Option<String>, Error> {
-    let Some(value) = std::env::var_os(name) else {
-        return Ok(None);
-    };
-    let value = value.into_string().map_err(|_| {
-        Error::Config(format!(
-            "environment variable {name} is set but is not valid UTF-8"
-        ))
-    })?;
-    if value.trim().is_empty() {
-        return Err(blank(name));
-    }
-    Ok(Some(value))
-}
-
-fn blank(name: &str) -> Error {
-    Error::Config(format!(
-        "environment variable {name} is set but blank: unset it or give it a value"
-    ))
-}
-
 /// Only HTTP CONNECT proxies: this crate builds ureq without SOCKS support,
 /// and ureq would panic on a SOCKS proxy given by hand (or go around one
 /// given by the environment).
@@ -584,113 +493,9 @@ fn check_credential(what: &str, value: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// The domain of a region given as an AWS name or as a known domain.
-#[cfg(test)]
-pub(crate) fn region_domain(input: &str) -> Result<&'static str, Error> {
-    region(input).map(|(_, domain)| domain)
-}
-
-/// The AWS name and the domain of a region given as either.
-pub(crate) fn region(input: &str) -> Result<(&'static str, &'static str), Error> {
-    let s = input.trim().to_ascii_lowercase();
-    let host = s.strip_prefix("https://").unwrap_or(&s);
-    let host = host.strip_suffix('/').unwrap_or(host);
-    let host = host.strip_prefix("api.").unwrap_or(host);
-    REGIONS
-        .iter()
-        .find(|(name, domain)| *name == s || *domain == host)
-        .copied()
-        .ok_or_else(|| {
-            Error::Config(format!(
-                "unknown region {input:?}: use an AWS region name such as eu-west-1 or a \
-                 Genesys Cloud domain such as mypurecloud.ie (for anything else, base_url)"
-            ))
-        })
-}
-
-/// Checks an absolute URL: https, or http to a loopback host; no user info,
-/// fragment, white space or control characters; a port, if any, from 1 to
-/// 65535; a query only where allowed.
-pub(crate) fn check_url(what: &str, url: &str, allow_query: bool) -> Result<(), Error> {
-    let bad = |why: &str| Error::Config(format!("{what} {why}"));
-    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad("contains white space or a control character"));
-    }
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| bad("must be an absolute URL such as https://host"))?;
-    let scheme = scheme.to_ascii_lowercase();
-    if scheme != "https" && scheme != "http" {
-        return Err(bad("must use https (or http to a loopback host)"));
-    }
-    if url.contains('#') || (!allow_query && url.contains('?')) {
-        return Err(bad("must not have a query or fragment"));
-    }
-    let authority = rest.split(['/', '?']).next().unwrap_or_default();
-    if authority.is_empty() || authority.contains('@') {
-        return Err(bad("must name a host (and no user name or password)"));
-    }
-    // What follows the host: nothing, or `:` and a port. (ureq would send a
-    // port above 65535 to the scheme's default port instead.)
-    let after_host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split_once(']').map_or("?", |(_, after)| after),
-        None => authority.find(':').map_or("", |i| &authority[i..]),
-    };
-    if !after_host.is_empty() {
-        let port = after_host.strip_prefix(':').unwrap_or("?");
-        if !port.bytes().all(|b| b.is_ascii_digit()) || !matches!(port.parse::<u16>(), Ok(1..)) {
-            return Err(bad(&format!(
-                "has an impossible port {port:?}: a port is a number from 1 to 65535"
-            )));
-        }
-    }
-    let uri: ureq::http::Uri = url
-        .parse()
-        .map_err(|e| bad(&format!("is not a valid URL: {e}")))?;
-    let host = uri.host().ok_or_else(|| bad("must name a host"))?;
-    if scheme == "http" && !is_loopback(host) {
-        return Err(bad(
-            "must use https; plain http is accepted only for 127.0.0.1, ::1 or localhost",
-        ));
-    }
-    Ok(())
-}
-
-fn is_loopback(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn regions_in_every_accepted_form() {
-        for input in [
-            "eu-west-1",
-            "EU-WEST-1",
-            " eu-west-1 ",
-            "mypurecloud.ie",
-            "api.mypurecloud.ie",
-            "https://api.mypurecloud.ie",
-            "https://api.mypurecloud.ie/",
-        ] {
-            assert_eq!(region_domain(input).unwrap(), "mypurecloud.ie", "{input}");
-        }
-        assert_eq!(region_domain(DEFAULT_REGION).unwrap(), "mypurecloud.com");
-        for bad in [
-            "",
-            "eu-west-9",
-            "evil.example.com",
-            "http://api.mypurecloud.ie",
-            "mypurecloud.ie/x",
-            "login.mypurecloud.ie",
-        ] {
-            assert!(matches!(region_domain(bad), Err(Error::Config(_))), "{bad}");
-        }
-    }
 
     #[test]
     fn proxies() {
@@ -707,46 +512,5 @@ mod tests {
         );
         assert_eq!(shown, "Url(http://[credentials]@proxy.example.com:3128)");
         assert!(!shown.contains("pa55w0rd"));
-    }
-
-    #[test]
-    fn urls() {
-        assert!(check_url("u", "http://127.0.0.1:8080/", false).is_ok());
-        assert!(check_url("u", "http://127.0.0.1:65535", false).is_ok());
-        assert!(check_url("u", "https://[::1]:443/x", false).is_ok());
-        assert!(check_url("u", "http://localhost:1/x", false).is_ok());
-        assert!(check_url("u", "http://[::1]:1", false).is_ok());
-        assert!(check_url("u", "https://gw.example.com/genesys", false).is_ok());
-        assert!(check_url("u", "https://hooks.example.com/a?key=1", true).is_ok());
-        for bad in [
-            "http://example.com",
-            "http://10.0.0.1",
-            "file:///etc/passwd",
-            "ftp://127.0.0.1",
-            "https://hooks.example.com/a b",
-            "https://a.example.com/\n",
-            "https://user:pw@example.com",
-            "https://example.com/#x",
-            "https://example.com/?q",
-            "127.0.0.1:80",
-            "https://",
-            "",
-            // Impossible ports.
-            "http://127.0.0.1:65536",
-            "http://127.0.0.1:99999/x",
-            "https://example.com:0",
-            "https://example.com:",
-            "https://example.com:+443",
-            "https://example.com:44a",
-            "https://example.com:1:2",
-            "http://[::1]:70000",
-            "http://[::1]x",
-            "http://[::1",
-        ] {
-            assert!(
-                matches!(check_url("u", bad, false), Err(Error::Config(_))),
-                "{bad:?}"
-            );
-        }
     }
 }

@@ -331,7 +331,7 @@ impl ApiErrorBody {
     /// Redacts `secrets` and any echoed credential from every message.
     pub(crate) fn redact(&mut self, secrets: &[&str]) {
         if let Some(message) = &mut self.message {
-            *message = crate::transport::redact(message, secrets);
+            *message = crate::http::redact(message, secrets);
         }
         for nested in &mut self.errors {
             nested.redact(secrets);

@@ -4,34 +4,29 @@ use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::audit::{self, AUDIT_TARGET};
-use crate::auth::{Auth, Token};
+use crate::auth::Auth;
 use crate::clock::later;
 use crate::config::Settings;
-use crate::request::{Content, PreparedMessage, PreparedUpload, Route};
+use crate::gate::Gate;
+use crate::http::{Answer, Http};
+use crate::request::{Content, PreparedMessage, Route};
+use crate::retry::{with_retries, Attempt};
+use crate::secret::Token;
 use crate::state::{Outbox, Owner};
-use crate::status::{self, MessageStatus, Resolution, Unresolved};
-use crate::transport::{origin, redact, with_retries, Answer, Attempt, Gate, Http};
-use crate::validate::{is_guid, is_message_id};
+use crate::status::{Resolution, Unresolved};
+use crate::validate::is_guid;
 use crate::webhook::{Webhook, WebhookStats};
 use crate::{
-    ApiErrorBody, Attachment, Error, InjectRequest, InjectorBuilder, Outcome, Receipt, RetryPolicy,
-    TypingMode, ValidationError,
+    ApiErrorBody, Error, InjectRequest, InjectorBuilder, Outcome, Receipt, RetryPolicy, TypingMode,
 };
 
 /// Permission named in [`Error::Forbidden`] on the communication route.
-const COMMUNICATION_PERMISSION: &str =
+pub(crate) const COMMUNICATION_PERMISSION: &str =
     "conversation:message:create (or conversation:webmessaging:create)";
 /// How long `inject` waits, under [`RetryPolicy::resolve_unknown`], before
 /// it looks a second time for a message whose answer was lost and that the
 /// first look did not find.
 const RESOLVE_PAUSE: Duration = Duration::from_secs(2);
-
-/// How long the poll of [`Injector::wait_for_delivery`] at its deadline
-/// may take to be answered.
-const LAST_POLL: Duration = Duration::from_secs(1);
-
-/// The longest pause between two polls of [`Injector::wait_for_delivery`].
-const MAX_POLL_PAUSE: Duration = Duration::from_secs(15);
 
 /// Permission named in [`Error::Forbidden`] on the agentless route.
 const AGENTLESS_PERMISSION: &str = "conversation:message:create";
@@ -46,24 +41,24 @@ const AGENTLESS_PERMISSION: &str = "conversation:message:create";
 /// drains the outbox too, but stops as soon as the endpoint fails, leaving
 /// the rest on disk for a later run.
 pub struct Injector {
-    settings: Settings,
-    http: Http,
+    pub(crate) settings: Settings,
+    pub(crate) http: Http,
     auth: Auth,
     gate: Gate,
     webhook: Option<Webhook>,
 }
 
 /// One API call: where, how long to wait, which permission a 403 names.
-struct Call<'a> {
-    url: &'a str,
+pub(crate) struct Call<'a> {
+    pub url: &'a str,
     /// `None`: a GET.
-    body: Option<&'a [u8]>,
+    pub body: Option<&'a [u8]>,
     /// `None`: the agent's own timeouts (the message timeout).
-    timeout: Option<Duration>,
-    permission: &'static str,
+    pub timeout: Option<Duration>,
+    pub permission: &'static str,
     /// A time the call must not wait past (the rate-limit gate, retries):
     /// `None` for none but the retry policy's.
-    deadline: Option<Instant>,
+    pub deadline: Option<Instant>,
 }
 
 impl Injector {
@@ -284,149 +279,6 @@ impl Injector {
         }
     }
 
-    /// Uploads `attachment`: the platform's upload call, then its bytes to
-    /// the URL that call answered, with the headers it answered (less those
-    /// that frame or route a request) and no `Authorization`, then waits
-    /// until the platform says the media is `valid`. Returns the media id.
-    /// Nothing here sends the message: every error says not delivered.
-    fn upload(&self, upload: &PreparedUpload, attachment: &Attachment) -> Result<String, Error> {
-        let url = [self.settings.api_base.as_str(), &upload.path].concat();
-        let call = Call {
-            url: &url,
-            body: Some(&upload.body),
-            timeout: None,
-            permission: COMMUNICATION_PERMISSION,
-            deadline: None,
-        };
-        let policy = &self.settings.retry_policy;
-        let answer = self
-            .call(&call, policy, &mut 0)
-            .map_err(Error::before_message)?;
-        let answered = serde_json::from_slice::<serde_json::Value>(&answer.body).ok();
-        let text = |key: &str| {
-            answered
-                .as_ref()
-                .and_then(|a| a.get(key))
-                .and_then(|v| v.as_str())
-                .filter(|s| !s.is_empty())
-        };
-        let (Some(media_id), Some(upload_url)) = (text("id"), text("uploadUrl")) else {
-            return Err(unreadable(
-                &answer,
-                "an upload (id, uploadUrl, uploadHeaders)",
-            ));
-        };
-        if !is_message_id(media_id) {
-            return Err(unreadable(&answer, "an upload with a usable media id"));
-        }
-        let headers: Vec<(&str, &str)> = answered
-            .as_ref()
-            .and_then(|a| a.get("uploadHeaders"))
-            .and_then(|h| h.as_object())
-            .map(|h| {
-                h.iter()
-                    .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
-                    .filter(|(name, _)| !frames_or_routes(name))
-                    .collect()
-            })
-            .unwrap_or_default();
-        // Another host, which gets no token: https only (http to loopback
-        // for tests), and never logged beyond its origin.
-        let target = origin(upload_url);
-        let failed = |status: Option<u16>, message: String| Error::Upload {
-            host: target.clone(),
-            status,
-            message,
-        };
-        crate::config::check_url("the upload URL", upload_url, true)
-            .map_err(|e| failed(None, format!("refused to upload there: {e}")))?;
-        let query = upload_url.split_once('?').map_or("", |(_, q)| q);
-        log::debug!(target: "genesys_inject", "uploading {} bytes to {target}", attachment.bytes.len());
-        let clock = &*self.settings.clock;
-        let mut attempts = 0;
-        with_retries(policy, clock, || {
-            attempts += 1;
-            let answer = match self.http.put(upload_url, &headers, &attachment.bytes) {
-                Ok(answer) => answer,
-                Err(e) if e.retryable => return Attempt::NotSent(e.error),
-                Err(e) => {
-                    return Attempt::Done(Err(failed(
-                        None,
-                        transport_cause(&e.error, &[upload_url, query]),
-                    )))
-                }
-            };
-            log::debug!(target: "genesys_inject", "PUT {target} -> HTTP {}", answer.status);
-            match answer.status {
-                200..=299 => Attempt::Done(Ok(())),
-                429 => answer.throttled(attempts),
-                status => Attempt::Done(Err(failed(
-                    Some(status),
-                    format!(
-                        "HTTP {status}: {}",
-                        answer.message_or("no error body", &[upload_url, query])
-                    ),
-                ))),
-            }
-        })
-        .map_err(|e| match e {
-            // Connections refused every time: still the upload host's.
-            e @ Error::Transport { .. } => failed(None, transport_cause(&e, &[upload_url, query])),
-            e => e,
-        })?;
-        self.media_ready(upload, media_id)?;
-        Ok(media_id.to_owned())
-    }
-
-    /// Waits until the platform says the uploaded media is `valid`
-    /// (`GET …/messages/media/{mediaId}`), as Genesys' own tests do: at most
-    /// [`MEDIA_LOOKS`] looks, 1 s apart. `invalid`, or not valid by the last
-    /// look, is an [`Error::Upload`]: the message is not sent.
-    fn media_ready(&self, upload: &PreparedUpload, media_id: &str) -> Result<(), Error> {
-        let base = upload
-            .path
-            .strip_suffix("/uploads")
-            .expect("an upload path ends with /uploads");
-        let url = format!("{}{base}/{media_id}", self.settings.api_base);
-        let not_ready = |message: String| Error::Upload {
-            host: "Genesys Cloud".into(),
-            status: None,
-            message,
-        };
-        let mut last = String::from("none");
-        for look in 1..=MEDIA_LOOKS {
-            let answer = self
-                .lookup_as(&url, COMMUNICATION_PERMISSION)
-                .map_err(Error::before_message)?;
-            let status = serde_json::from_slice::<serde_json::Value>(&answer.body)
-                .ok()
-                .and_then(|v| v.get("status")?.as_str().map(str::to_ascii_lowercase));
-            match status.as_deref() {
-                Some("valid") => return Ok(()),
-                Some("invalid") => {
-                    return Err(not_ready(format!(
-                        "the platform judged media {media_id} invalid"
-                    )))
-                }
-                other => {
-                    last = other
-                        .unwrap_or("none")
-                        .chars()
-                        .filter(|c| !c.is_control())
-                        .take(40)
-                        .collect()
-                }
-            }
-            if look < MEDIA_LOOKS {
-                self.settings.clock.sleep(MEDIA_POLL);
-            }
-        }
-        Err(not_ready(format!(
-            "media {media_id} was not valid after {MEDIA_LOOKS} looks, {} s apart (last status: {last})",
-            MEDIA_POLL.as_secs()
-        )))
-    }
-
     /// The typing indicator, as [`TypingMode`] says.
     fn typing(&self, path: &str) -> Result<(), Error> {
         let mode = self.settings.typing;
@@ -461,7 +313,7 @@ impl Injector {
 
     /// One API call with the token, the gate, a 401 refresh and `policy`'s
     /// retries. `attempts` counts the requests made.
-    fn call(
+    pub(crate) fn call(
         &self,
         call: &Call<'_>,
         policy: &RetryPolicy,
@@ -537,273 +389,6 @@ impl Injector {
         })
     }
 
-    /// The status of the message `receipt` stands for, as the platform
-    /// reports it now (`GET /api/v2/conversations/messages/{conversationId}/messages/{messageId}`),
-    /// through the token cache, rate-limit gate and retry policy of
-    /// [`inject`](Self::inject).
-    ///
-    /// # Errors
-    /// [`Error::Validation`] when the receipt has no usable conversation or
-    /// message id; otherwise as [`inject`](Self::inject), a 403 naming the
-    /// permission `conversation:message:view` (or
-    /// `conversation:webmessaging:view`).
-    pub fn message_status(&self, receipt: &Receipt) -> Result<MessageStatus, Error> {
-        self.status_within(receipt, None)
-    }
-
-    /// [`message_status`](Self::message_status), waiting (for the gate,
-    /// retries, the answer) at most until `deadline`.
-    fn status_within(
-        &self,
-        receipt: &Receipt,
-        deadline: Option<Instant>,
-    ) -> Result<MessageStatus, Error> {
-        let conversation = receipt
-            .conversation_id
-            .as_deref()
-            .filter(|id| is_guid(id))
-            .ok_or(ValidationError::InvalidId {
-                field: "conversation_id",
-            })?;
-        let message = receipt
-            .message_id
-            .as_deref()
-            .filter(|id| is_message_id(id))
-            .ok_or(ValidationError::InvalidId {
-                field: "message_id",
-            })?;
-        let url = format!(
-            "{}/api/v2/conversations/messages/{conversation}/messages/{message}",
-            self.settings.api_base
-        );
-        let answer = match deadline {
-            None => self.lookup(&url, None)?,
-            Some(deadline) => {
-                let clock = &*self.settings.clock;
-                let left = deadline.saturating_duration_since(clock.now());
-                let policy = &self.settings.retry_policy;
-                let bounded = policy
-                    .clone()
-                    .max_wait(policy.max_wait.min(left))
-                    .max_total_wait(policy.max_total_wait.min(left));
-                // The poll at the deadline still gets a moment to answer.
-                let timeout = self.settings.message_timeout.min(left.max(LAST_POLL));
-                let call = Call {
-                    url: &url,
-                    body: None,
-                    timeout: Some(timeout),
-                    permission: status::VIEW_PERMISSION,
-                    deadline: Some(deadline),
-                };
-                self.call(&call, &bounded, &mut 0)?
-            }
-        };
-        status::message_data(&answer.body)
-            .map(|data| data.status())
-            .ok_or_else(|| unreadable(&answer, "a message"))
-    }
-
-    /// Polls [`message_status`](Self::message_status) until the status is
-    /// final (delivered, read, failed, delivery-failed) or `timeout` has
-    /// passed, waiting 1 s, then 2, 4, 8 and at most 15 s between polls
-    /// (through the injector's clock). Returns the last status seen: check
-    /// [`MessageStatus::is_final`] to tell a timeout.
-    ///
-    /// `timeout` bounds the whole wait: the polls' own rate-limit pauses,
-    /// retries and HTTP timeouts included, but for the last poll, at the
-    /// deadline, which may take 1 s more to be answered. A 404 (the
-    /// platform has not listed the message yet) is asked again like any
-    /// status that is not final.
-    ///
-    /// # Errors
-    /// As [`message_status`](Self::message_status), from any poll; a 404
-    /// only when no poll before the timeout found the message; a
-    /// [`Error::RateLimited`] when the platform's rate limit outlasts the
-    /// timeout.
-    pub fn wait_for_delivery(
-        &self,
-        receipt: &Receipt,
-        timeout: Duration,
-    ) -> Result<MessageStatus, Error> {
-        let clock = &*self.settings.clock;
-        let deadline = later(clock.now(), timeout);
-        let mut pause = Duration::from_secs(1);
-        loop {
-            let polled = self.status_within(receipt, Some(deadline));
-            let left = deadline.saturating_duration_since(clock.now());
-            match polled {
-                Ok(status) if status.is_final() || left.is_zero() => return Ok(status),
-                Ok(_) | Err(Error::Api { status: 404, .. }) if !left.is_zero() => {}
-                other => return other,
-            }
-            clock.sleep(pause.min(left));
-            pause = (pause * 2).min(MAX_POLL_PAUSE);
-        }
-    }
-
-    /// After `error`, whose outcome is unknown, tells whether `request`'s
-    /// message is in the conversation. It reads the conversation
-    /// (`GET /api/v2/conversations/{conversationId}`), takes the messages
-    /// sent on the very communication the request sends as since just
-    /// before the failed attempt began (on the platform's clock, read from
-    /// its `Date` header, so that this machine's clock may be off by up to
-    /// 10 minutes), fetches their text in bulk calls of up to 1000 ids
-    /// (following every page), and looks for an outbound message with
-    /// exactly the text sent. A message with the same text sent earlier than
-    /// 2 s before the attempt, or by another participant, is not taken for
-    /// it.
-    ///
-    /// [`Resolution::NotDelivered`] needs proof: the communication's list of
-    /// messages, every id asked for in the bulk answers with its text, and a
-    /// `Date` within 10 minutes of this machine's clock. Anything less is
-    /// [`Resolution::Unknown`] ([`Unresolved::Incomplete`],
-    /// [`Unresolved::UntrustedClock`]).
-    ///
-    /// Call it a few seconds after the error, so that the platform has
-    /// listed what it received; [`RetryPolicy::resolve_unknown`] does all
-    /// this inside [`inject`](Self::inject). An error whose outcome is not
-    /// unknown is [`Resolution::NotDelivered`] at once, with no call.
-    pub fn resolve(&self, request: &InjectRequest, error: &Error) -> Resolution {
-        if !error.is_outcome_unknown() {
-            return Resolution::NotDelivered;
-        }
-        if !matches!(request.route, Route::Communication { .. }) {
-            return Resolution::Unknown(Unresolved::NoConversation);
-        }
-        match error.sent_at() {
-            Some(sent_at) => self.resolve_since(request, sent_at),
-            None => Resolution::Unknown(Unresolved::NoSendTime),
-        }
-    }
-
-    /// Whether `request`'s message was sent at or after `since` (this
-    /// machine's clock).
-    fn resolve_since(&self, request: &InjectRequest, since: SystemTime) -> Resolution {
-        let Route::Communication {
-            conversation_id,
-            communication_id,
-        } = &request.route
-        else {
-            return Resolution::Unknown(Unresolved::NoConversation);
-        };
-        if !matches!(request.content, Content::Text(_)) {
-            return Resolution::Unknown(Unresolved::NotText);
-        }
-        self.find(request, conversation_id, communication_id, since)
-            .unwrap_or_else(|e| Resolution::Unknown(Unresolved::LookupFailed(Box::new(e))))
-    }
-
-    /// Looks for `request`'s message on `communication_id` in
-    /// `conversation_id`, sent since `since`.
-    fn find(
-        &self,
-        request: &InjectRequest,
-        conversation_id: &str,
-        communication_id: &str,
-        since: SystemTime,
-    ) -> Result<Resolution, Error> {
-        let incomplete = |what: &str| Ok(Resolution::Unknown(Unresolved::Incomplete(what.into())));
-        let text = crate::validate(
-            request.blocks(),
-            self.settings.max_text_chars,
-            &self.settings.safety_policy,
-        )?;
-        let api = &self.settings.api_base;
-        let listing = self.lookup(
-            &format!("{api}/api/v2/conversations/{conversation_id}"),
-            None,
-        )?;
-        if let Some(why) = &listing.unread {
-            return incomplete(&format!("the conversation could not be read: {why}"));
-        }
-        let Some(start) = status::window_start(since, listing.date.as_deref(), SystemTime::now())
-        else {
-            return Ok(Resolution::Unknown(Unresolved::UntrustedClock));
-        };
-        let ids = match status::sent_on(&listing.body, communication_id, start) {
-            Ok(ids) => ids,
-            Err(why) => return incomplete(&why),
-        };
-        let bulk = format!("/api/v2/conversations/messages/{conversation_id}/messages/bulk");
-        for chunk in ids.chunks(status::BULK_MAX) {
-            let body = serde_json::to_vec(chunk).expect("ids serialize");
-            let mut seen = std::collections::HashSet::new();
-            let mut url = format!("{api}{bulk}");
-            // Every page: at most one a message asked for, and one more.
-            for _ in 0..=chunk.len() {
-                let answer = self.lookup(&url, Some(&body))?;
-                if let Some(why) = &answer.unread {
-                    return incomplete(&format!("a bulk answer could not be read: {why}"));
-                }
-                let Some(page) = status::bulk_page(&answer.body) else {
-                    return incomplete("a bulk answer is not a message listing");
-                };
-                for message in &page.entities {
-                    match status::has_text(message, text.as_str()) {
-                        Some(true) => {
-                            return Ok(Resolution::Delivered(Receipt {
-                                message_id: message.id.clone(),
-                                attempts: 0,
-                                conversation_id: message
-                                    .conversation_id
-                                    .clone()
-                                    .or_else(|| Some(conversation_id.to_owned())),
-                                status: message.status.clone(),
-                                correlation_id: answer.correlation_id.clone(),
-                                resolved: true,
-                            }))
-                        }
-                        Some(false) => {}
-                        None => return incomplete("a message in the bulk answer has no text"),
-                    }
-                    if let Some(id) = &message.id {
-                        seen.insert(id.clone());
-                    }
-                }
-                match page.next {
-                    // Only a page of the same call, on the same host.
-                    Some(next)
-                        if next.starts_with(&bulk)
-                            && next[bulk.len()..].starts_with('?')
-                            && next.bytes().all(|b| b.is_ascii_graphic()) =>
-                    {
-                        url = format!("{api}{next}");
-                    }
-                    Some(_) => return incomplete("a bulk answer pages to another route"),
-                    None => break,
-                }
-            }
-            if chunk.iter().any(|id| !seen.contains(id)) {
-                return incomplete("a bulk answer lacks a message asked for");
-            }
-        }
-        Ok(Resolution::NotDelivered)
-    }
-
-    /// A GET (or, with `body`, a POST) that reads: token, gate, retries.
-    fn lookup(&self, url: &str, body: Option<&[u8]>) -> Result<Answer, Error> {
-        let call = Call {
-            url,
-            body,
-            timeout: None,
-            permission: status::VIEW_PERMISSION,
-            deadline: None,
-        };
-        self.call(&call, &self.settings.retry_policy, &mut 0)
-    }
-
-    /// A GET whose 403 names `permission`.
-    fn lookup_as(&self, url: &str, permission: &'static str) -> Result<Answer, Error> {
-        let call = Call {
-            url,
-            body: None,
-            timeout: None,
-            permission,
-            deadline: None,
-        };
-        self.call(&call, &self.settings.retry_policy, &mut 0)
-    }
-
     /// Waits until every webhook event queued before this call has been
     /// delivered or given up on. Returns whether that happened within
     /// `timeout`. Without a webhook, returns `true` at once.
@@ -874,42 +459,8 @@ impl Injector {
     }
 }
 
-/// What failed in an exchange with a host other than the platform's API,
-/// without the words that blame Genesys Cloud, `secrets` redacted.
-fn transport_cause(error: &Error, secrets: &[&str]) -> String {
-    match error {
-        Error::Transport { source, .. } => redact(&source.to_string(), secrets),
-        other => redact(&other.to_string(), secrets),
-    }
-}
-
-/// Whether an upload header frames or routes the request: those come from
-/// this crate, never from the platform's answer.
-fn frames_or_routes(name: &str) -> bool {
-    const HOP_BY_HOP: &[&str] = &[
-        "content-length",
-        "transfer-encoding",
-        "host",
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "upgrade",
-        "expect",
-    ];
-    HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
-}
-
-/// How often, and how many times, the media's state is asked before the
-/// message goes: as Genesys' own tests do.
-const MEDIA_LOOKS: u32 = 11;
-const MEDIA_POLL: Duration = Duration::from_secs(1);
-
 /// The error for a 2xx answer that is not what the call returns.
-fn unreadable(answer: &Answer, what: &str) -> Error {
+pub(crate) fn unreadable(answer: &Answer, what: &str) -> Error {
     let excerpt = answer.message_or("empty", &[]);
     answer.not_delivered(None, format!("the answer is not {what}: {excerpt}"))
 }

@@ -93,15 +93,36 @@
 //! [`MessagingTemplate`] (what WhatsApp takes) that way.
 //!
 //! # Modules
-//! The crate is flat: everything is re-exported here. Its source files, one
-//! concern each: `config` (builder, regions, environment), `auth` (token
-//! cache), `validate` (blocks, length, safety, ids), `content` (templates
-//! and attachments), `request` (routes and bodies), `status` (what became
-//! of a message), `transport` (HTTP, retries, rate-limit gate, and whether a failed
-//! request was sent), `retry`
-//! ([`RetryPolicy`]), `audit` (record format), `webhook` (worker thread),
-//! `state` (the state directory: token file and audit outbox),
-//! `clock` (the time seam), `error`, `injector` (the pipeline).
+//! The crate is flat: everything public is re-exported here, and every
+//! module is private. One concern a file (`ARCHITECTURE.md` says what each
+//! must not do, and the invariants that cross them):
+//!
+//! | module | owns |
+//! |---|---|
+//! | `injector` | [`Injector`]: the pipeline of one `inject`, the typing call, one API call with token, gate and retries, API error mapping |
+//! | `delivery` | `impl Injector`: [`Injector::message_status`], [`Injector::wait_for_delivery`], [`Injector::resolve`] and their lookups |
+//! | `upload` | `impl Injector`: an attachment's upload, the PUT to the upload host, the media's readiness |
+//! | `status` | reading status and lookup answers, and what they prove ([`MessageStatus`], [`Resolution`]) |
+//! | `request` | [`InjectRequest`], its routes and bodies, [`PreparedMessage`] |
+//! | `agentless` | [`AgentlessTarget`], [`MessengerType`], their checks, address masking |
+//! | `receipt` | [`Receipt`], read from the message call's answer |
+//! | `validate` | blocks, UTF-16 length, [`SafetyPolicy`], ids |
+//! | `content` | [`MessagingTemplate`], [`Attachment`] |
+//! | `config` | [`InjectorBuilder`]: every option and its default, [`TypingMode`] |
+//! | `env` | [`InjectorBuilder::from_env`] |
+//! | `region` | the region table, [`DEFAULT_REGION`] |
+//! | `url` | which URLs may be called |
+//! | `auth` | the token cache and the token call |
+//! | `secret` | the client secret and access token types, which never show |
+//! | `http` | HTTP exchanges, answers, redaction, whether a failed request was sent |
+//! | `retry` | [`RetryPolicy`] and the retry loop |
+//! | `gate` | the rate-limit pause shared by an injector's threads |
+//! | `audit` | the audit record and webhook body |
+//! | `webhook` | the webhook handle ([`WebhookStats`]) and, in `webhook::worker`, its thread |
+//! | `state` | the state directory: its checks, the token file, the outbox |
+//! | `clock` | the time seam ([`Clock`]) |
+//! | `sync` | mutex locking that survives a panicked holder |
+//! | `error` | [`Error`], [`ValidationError`], [`ApiErrorBody`] |
 //!
 //! # Logging
 //! Through the `log` crate. Targets: `genesys_inject` (failures),
@@ -113,31 +134,41 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod agentless;
 mod audit;
 mod auth;
 mod clock;
 mod config;
 mod content;
+mod delivery;
+mod env;
 mod error;
+mod gate;
+mod http;
 mod injector;
+mod receipt;
+mod region;
 mod request;
 mod retry;
+mod secret;
 mod state;
 mod status;
-mod transport;
+mod sync;
+mod upload;
+mod url;
 mod validate;
 mod webhook;
 
+pub use agentless::{AgentlessTarget, MessengerType};
 pub use audit::AUDIT_TARGET;
 pub use clock::{Clock, SystemClock};
-pub use config::{InjectorBuilder, TypingMode, DEFAULT_REGION};
+pub use config::{InjectorBuilder, TypingMode};
 pub use content::{Attachment, MessagingTemplate, DEFAULT_ATTACHMENT_TYPES, MEDIA_MAX_BYTES};
 pub use error::{ApiErrorBody, ApiErrorDetail, Error, Outcome, ValidationError};
 pub use injector::Injector;
-pub use request::{
-    AgentlessTarget, InjectRequest, MessengerType, PreparedMessage, Receipt,
-    INVALID_INTERACTION_ID, MAX_DELAY,
-};
+pub use receipt::Receipt;
+pub use region::DEFAULT_REGION;
+pub use request::{InjectRequest, PreparedMessage, INVALID_INTERACTION_ID, MAX_DELAY};
 pub use retry::RetryPolicy;
 pub use status::{MessageStatus, Resolution, Unresolved};
 pub use validate::{

@@ -1,6 +1,10 @@
-//! When and how long to wait before trying a request again.
+//! When and how long to wait before trying a request again: the
+//! [`RetryPolicy`], and the loop that applies it to any request.
 
 use std::time::{Duration, SystemTime};
+
+use crate::clock::Clock;
+use crate::Error;
 
 /// How the library retries a request that was refused with HTTP 429, or that
 /// could not be sent at all.
@@ -156,6 +160,59 @@ pub(crate) fn parse_retry_after(value: Option<&str>, now: SystemTime) -> Option<
     }
     let date = httpdate::parse_http_date(value).ok()?;
     date.duration_since(now).ok().filter(|d| !d.is_zero())
+}
+
+/// One try of a request, as judged by the caller of [`with_retries`].
+pub(crate) enum Attempt<T> {
+    /// Finished: success or a final error.
+    Done(Result<T, Error>),
+    /// Refused for now (429, or an error the policy retries): wait as the
+    /// policy says and try again; `error` is returned when it allows no more.
+    Throttled {
+        retry_after: Option<Duration>,
+        error: Error,
+    },
+    /// Did not leave this process: retry after the connect backoff.
+    NotSent(Error),
+    /// Try again at once (the token was refreshed after a 401).
+    Again,
+}
+
+/// Runs `attempt` until it is done or the policy allows no more tries,
+/// sleeping between tries through `clock`.
+pub(crate) fn with_retries<T>(
+    policy: &RetryPolicy,
+    clock: &dyn Clock,
+    mut attempt: impl FnMut() -> Attempt<T>,
+) -> Result<T, Error> {
+    let (mut throttled, mut not_sent, mut waited) = (0u32, 0u32, Duration::ZERO);
+    loop {
+        let (wait, error) = match attempt() {
+            Attempt::Done(result) => return result,
+            Attempt::Again => continue,
+            Attempt::Throttled { retry_after, error } => {
+                throttled += 1;
+                if throttled > policy.max_retries {
+                    return Err(error);
+                }
+                (policy.backoff(throttled, retry_after), error)
+            }
+            Attempt::NotSent(error) => {
+                not_sent += 1;
+                if not_sent > policy.connect_retries {
+                    return Err(error);
+                }
+                (policy.connect_backoff(not_sent), error)
+            }
+        };
+        if waited.saturating_add(wait) > policy.max_total_wait {
+            log::warn!(target: "genesys_inject::transport", "giving up: waiting {wait:?} more would exceed the retry policy's total of {:?}", policy.max_total_wait);
+            return Err(error);
+        }
+        waited += wait;
+        log::info!(target: "genesys_inject::transport", "retrying in {} ms: {error}", wait.as_millis());
+        clock.sleep(wait);
+    }
 }
 
 #[cfg(test)]

@@ -974,3 +974,12 @@ fn an_attachment_that_changes_while_it_is_read_is_refused_before_any_traffic() {
     assert!(all.contains("changed while it was read"), "{all}");
     any.assert();
 }
+
+#[test]
+fn version_prints_the_version() {
+    for flag in ["--version", "-V"] {
+        let (code, _, all) = inject(&[], &[flag], None);
+        assert_eq!(code, 0, "{all}");
+        assert_eq!(all.trim(), format!("inject {}", env!("CARGO_PKG_VERSION")));
+    }
+}

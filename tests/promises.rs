@@ -89,6 +89,20 @@ fn owner_dir(state: &Path) -> PathBuf {
     dirs[0].clone()
 }
 
+/// Warnings logged so far that name `what`.
+fn warnings_naming(what: &str) -> Vec<String> {
+    logged()
+        .into_iter()
+        .filter(|(_, level, line)| *level == log::Level::Warn && line.contains(what))
+        .map(|(_, _, line)| line)
+        .collect()
+}
+
+/// Makes a FIFO at `path`.
+fn mkfifo(path: &Path) {
+    assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
+}
+
 /// Waits (real time, at most 5 s) until `done`.
 fn eventually(done: impl Fn() -> bool) -> bool {
     let start = Instant::now();
@@ -187,11 +201,7 @@ fn an_outbox_its_owner_cannot_use_is_refused_by_build() {
         .find(|p| p.to_string_lossy().contains("outbox-"))
         .unwrap();
     std::fs::remove_file(&lock).unwrap();
-    assert!(Command::new("mkfifo")
-        .arg(&lock)
-        .status()
-        .unwrap()
-        .success());
+    mkfifo(&lock);
     assert!(matches!(build(), Err(Error::Config(_))));
     std::fs::remove_file(&lock).unwrap();
     std::os::unix::fs::symlink(scratch.0.join("elsewhere"), &lock).unwrap();
@@ -235,10 +245,7 @@ fn an_event_that_cannot_be_removed_is_posted_once_and_reported_once() {
     assert_eq!(hook.posts() - before, 1);
     assert_eq!(stats.delivered, 1, "{stats:?}");
     let name = event.file_name().unwrap().to_string_lossy().into_owned();
-    let warnings: Vec<_> = logged()
-        .into_iter()
-        .filter(|(_, level, line)| *level == log::Level::Warn && line.contains(&name))
-        .collect();
+    let warnings = warnings_naming(&name);
     assert_eq!(warnings.len(), 1, "{warnings:?}");
 }
 
@@ -263,11 +270,7 @@ fn only_a_private_regular_file_of_ours_is_posted() {
     std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o600)).unwrap();
     std::os::unix::fs::symlink(&private, owner.join(name(1))).unwrap();
     std::fs::hard_link(&private, owner.join(name(2))).unwrap();
-    assert!(Command::new("mkfifo")
-        .arg(owner.join(name(3)))
-        .status()
-        .unwrap()
-        .success());
+    mkfifo(&owner.join(name(3)));
     std::fs::create_dir(owner.join(name(4))).unwrap();
     let sparse = std::fs::File::create(owner.join(name(5))).unwrap();
     sparse.set_len(1 << 40).unwrap();
@@ -285,11 +288,8 @@ fn only_a_private_regular_file_of_ours_is_posted() {
     assert_eq!(hook.posts(), 1, "only the real event");
     assert_eq!(stats.delivered, 1, "{stats:?}");
     for n in 1..=5 {
-        let warned = logged()
-            .iter()
-            .filter(|(_, level, line)| *level == log::Level::Warn && line.contains(&name(n)))
-            .count();
-        assert_eq!(warned, 1, "entry {n}: one warning");
+        let warned = warnings_naming(&name(n));
+        assert_eq!(warned.len(), 1, "entry {n}: one warning: {warned:?}");
         assert!(
             std::fs::symlink_metadata(owner.join(name(n))).is_ok(),
             "left in place"
@@ -318,11 +318,7 @@ fn a_fifo_for_a_token_file_does_not_hang_the_run() {
         .find(|p| p.extension().is_some_and(|e| e == "json"))
         .unwrap();
     std::fs::remove_file(&token).unwrap();
-    assert!(Command::new("mkfifo")
-        .arg(&token)
-        .status()
-        .unwrap()
-        .success());
+    mkfifo(&token);
     let started = Instant::now();
     build().inject(&request(&["two"])).unwrap();
     assert!(started.elapsed() < Duration::from_secs(5));

@@ -21,7 +21,7 @@ use super::{
     check_private, create_private_dir, fnv1a_128, open_lock_file, plain_file, read_private,
     readable_by_us_only, try_lock, write_atomic, StateDir, Unreadable, MAX_FILE, TARGET,
 };
-use crate::transport::lock as lock_mutex;
+use crate::sync::lock as lock_mutex;
 use crate::Error;
 
 /// A temporary file older than this was left by a process that died while

@@ -1,17 +1,17 @@
-//! HTTP exchanges, what their failures mean, the retry loop and the shared
-//! rate-limit gate.
+//! HTTP exchanges: one ureq agent, the [`Answer`] read to the end, what a
+//! failed exchange says about whether the request was sent
+//! ([`SendError`]), and the redaction of credentials from anything shown.
+//! Knows nothing of routes, retries or tokens.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use std::io::Read;
 
 use ureq::http::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use ureq::SendBody;
 
-use crate::clock::Clock;
-use crate::{Error, Outcome, RetryPolicy};
+use crate::retry::Attempt;
+use crate::{Error, Outcome};
 
 const USER_AGENT: &str = concat!("genesys-inject/", env!("CARGO_PKG_VERSION"));
 /// Largest answer body read. Most of the platform's answers are a few
@@ -420,144 +420,6 @@ impl std::fmt::Display for NotSent {
 }
 
 impl std::error::Error for NotSent {}
-
-/// One try of a request, as judged by the caller of [`with_retries`].
-pub(crate) enum Attempt<T> {
-    /// Finished: success or a final error.
-    Done(Result<T, Error>),
-    /// Refused for now (429, or an error the policy retries): wait as the
-    /// policy says and try again; `error` is returned when it allows no more.
-    Throttled {
-        retry_after: Option<Duration>,
-        error: Error,
-    },
-    /// Did not leave this process: retry after the connect backoff.
-    NotSent(Error),
-    /// Try again at once (the token was refreshed after a 401).
-    Again,
-}
-
-/// Runs `attempt` until it is done or the policy allows no more tries,
-/// sleeping between tries through `clock`.
-pub(crate) fn with_retries<T>(
-    policy: &RetryPolicy,
-    clock: &dyn Clock,
-    mut attempt: impl FnMut() -> Attempt<T>,
-) -> Result<T, Error> {
-    let (mut throttled, mut not_sent, mut waited) = (0u32, 0u32, Duration::ZERO);
-    loop {
-        let (wait, error) = match attempt() {
-            Attempt::Done(result) => return result,
-            Attempt::Again => continue,
-            Attempt::Throttled { retry_after, error } => {
-                throttled += 1;
-                if throttled > policy.max_retries {
-                    return Err(error);
-                }
-                (policy.backoff(throttled, retry_after), error)
-            }
-            Attempt::NotSent(error) => {
-                not_sent += 1;
-                if not_sent > policy.connect_retries {
-                    return Err(error);
-                }
-                (policy.connect_backoff(not_sent), error)
-            }
-        };
-        if waited.saturating_add(wait) > policy.max_total_wait {
-            log::warn!(target: "genesys_inject::transport", "giving up: waiting {wait:?} more would exceed the retry policy's total of {:?}", policy.max_total_wait);
-            return Err(error);
-        }
-        waited += wait;
-        log::info!(target: "genesys_inject::transport", "retrying in {} ms: {error}", wait.as_millis());
-        clock.sleep(wait);
-    }
-}
-
-/// Shared by every thread of one injector: after a 429, every API call waits
-/// until the platform's `Retry-After` instant instead of finding the limit on
-/// its own.
-///
-/// The instant is kept as nanoseconds after `origin` in one atomic (0: open),
-/// so the check every call makes is a single load.
-#[derive(Debug)]
-pub(crate) struct Gate {
-    origin: Instant,
-    closed_until: AtomicU64,
-}
-
-impl Gate {
-    pub fn new(clock: &dyn Clock) -> Self {
-        Gate {
-            origin: clock.now(),
-            closed_until: AtomicU64::new(0),
-        }
-    }
-
-    /// Nanoseconds after `origin`, plus 1 so that no instant encodes as 0
-    /// (which means open).
-    fn offset(&self, t: Instant) -> u64 {
-        u64::try_from(t.saturating_duration_since(self.origin).as_nanos())
-            .unwrap_or(u64::MAX - 1)
-            .saturating_add(1)
-    }
-
-    /// Closes the gate until `until` (or later, if it is already closed longer).
-    pub fn close(&self, until: Instant, clock: &dyn Clock) {
-        let until = self.offset(until);
-        let before = self.closed_until.fetch_max(until, Ordering::AcqRel);
-        if before == 0 {
-            log::info!(target: "genesys_inject::gate", "rate limited: holding API calls for {} ms", Duration::from_nanos(until.saturating_sub(self.offset(clock.now()))).as_millis());
-        }
-    }
-
-    /// Whether API calls are being held now.
-    pub fn is_closed(&self, clock: &dyn Clock) -> bool {
-        let until = self.closed_until.load(Ordering::Acquire);
-        until != 0 && self.offset(clock.now()) < until
-    }
-
-    /// Blocks until the gate is open, unless it stays closed past
-    /// `deadline`: then returns false at once, without waiting.
-    pub fn wait_until(&self, clock: &dyn Clock, deadline: Option<Instant>) -> bool {
-        if let Some(deadline) = deadline {
-            let until = self.closed_until.load(Ordering::Acquire);
-            if until != 0 && self.offset(deadline) < until {
-                return false;
-            }
-        }
-        self.wait(clock);
-        true
-    }
-
-    /// Blocks until the gate is open.
-    pub fn wait(&self, clock: &dyn Clock) {
-        loop {
-            let until = self.closed_until.load(Ordering::Acquire);
-            if until == 0 {
-                return;
-            }
-            let now = self.offset(clock.now());
-            if now >= until {
-                // Whoever reopens it says so, once.
-                if self
-                    .closed_until
-                    .compare_exchange(until, 0, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-                {
-                    log::info!(target: "genesys_inject::gate", "rate-limit pause over: API calls resume");
-                }
-                return;
-            }
-            clock.sleep(Duration::from_nanos(until - now));
-        }
-    }
-}
-
-/// Locks a mutex whose data stays consistent even if a holder panicked.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,305 @@
+//! The command line, parsed with lexopt: `OsString`s in, so that an
+//! argument that is not UTF-8 is reported by its position, not mangled.
+//! One place decides each flag's policy: a repeated flag (but `--param`),
+//! an unknown one, a flag of the other route or a value that is really the
+//! next flag are usage errors, never last-wins or swallowed.
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+
+use lexopt::Arg;
+
+/// What was asked for on the command line.
+#[derive(Default)]
+pub(crate) struct Args {
+    pub conversation: Option<String>,
+    pub communication: Option<String>,
+    pub agentless: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub contact: Option<String>,
+    pub new_conversation: bool,
+    pub delay_ms: Option<u64>,
+    pub dry_run: bool,
+    pub json: bool,
+    pub state_dir: Option<String>,
+    pub no_state: bool,
+    pub wait_secs: Option<u64>,
+    pub resolve: bool,
+    pub template: Option<String>,
+    pub params: Vec<(String, String)>,
+    pub attach: Option<String>,
+    pub texts: Vec<Text>,
+}
+
+/// One content block from the command line.
+pub(crate) enum Text {
+    Literal(String),
+    /// `-`: read from standard input.
+    Stdin,
+}
+
+/// What the command line asks for.
+pub(crate) enum Parsed {
+    /// `-h`, `--help`.
+    Help,
+    /// `-V`, `--version`.
+    Version,
+    Run(Box<Args>),
+}
+
+/// Sets `slot` once: a repeated flag is a usage error, not last-wins.
+fn once<T>(slot: &mut Option<T>, flag: &str, value: T) -> Result<(), String> {
+    if slot.is_some() {
+        return Err(format!("{flag} is given twice"));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+/// A flag's whole-number value.
+fn number(flag: &str, value: String, unit: &str) -> Result<u64, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{flag} takes {unit}, not {value:?}"))
+}
+
+/// lexopt's parser, and how many raw arguments it has read: messages name
+/// an argument by its position, and quote it whole.
+struct Cursor {
+    parser: lexopt::Parser,
+    read: usize,
+}
+
+impl Cursor {
+    /// The next raw argument, not yet read; an error if it is not UTF-8.
+    fn peek(&mut self) -> Result<Option<String>, String> {
+        let position = self.read + 1;
+        let Some(raw) = self.parser.try_raw_args() else {
+            return Ok(None);
+        };
+        match raw.peek() {
+            None => Ok(None),
+            Some(arg) => arg
+                .to_str()
+                .map(|s| Some(s.to_owned()))
+                .ok_or_else(|| format!("argument {position} is not valid UTF-8")),
+        }
+    }
+
+    /// Every raw argument left, as texts (after `--`).
+    fn rest(&mut self) -> Result<Vec<String>, String> {
+        let mut texts = Vec::new();
+        let raw: Vec<OsString> = self.parser.raw_args().map_err(|e| e.to_string())?.collect();
+        for arg in raw {
+            self.read += 1;
+            let position = self.read;
+            texts.push(
+                arg.into_string()
+                    .map_err(|_| format!("argument {position} is not valid UTF-8"))?,
+            );
+        }
+        Ok(texts)
+    }
+
+    /// The value of `flag`: attached (`--flag=VALUE`) or the next argument,
+    /// which must not look like a flag.
+    fn value(&mut self, flag: &str, attached: bool) -> Result<String, String> {
+        if !attached {
+            match self.peek()? {
+                None => return Err(format!("{flag} needs a value")),
+                Some(next) if next.starts_with('-') => {
+                    return Err(format!(
+                        "{flag} needs a value, but the next argument is {next:?}"
+                    ))
+                }
+                Some(_) => self.read += 1,
+            }
+        }
+        let value = self.parser.value().map_err(|e| e.to_string())?;
+        value
+            .into_string()
+            .map_err(|_| format!("argument {} is not valid UTF-8", self.read))
+    }
+}
+
+/// Parses the arguments (without the program's name).
+pub(crate) fn parse_args(raw: Vec<OsString>) -> Result<Parsed, String> {
+    let mut args = Args::default();
+    let mut cursor = Cursor {
+        parser: lexopt::Parser::from_args(raw),
+        read: 0,
+    };
+    let mut seen = HashSet::new();
+    let mut stdin_seen = false;
+    let unknown =
+        |raw: &str| format!("unknown option {raw} (a TEXT that starts with - goes after --)");
+    loop {
+        let raw = cursor.peek()?;
+        if raw.as_deref() == Some("--") {
+            // Taken raw: lexopt's own `--` handling would read on.
+            cursor.read += 1;
+            if let Some(mut raw) = cursor.parser.try_raw_args() {
+                raw.next();
+            }
+            args.texts
+                .extend(cursor.rest()?.into_iter().map(Text::Literal));
+            break;
+        }
+        let Some(arg) = cursor.parser.next().map_err(|e| e.to_string())? else {
+            break;
+        };
+        cursor.read += 1;
+        let raw = raw.unwrap_or_default();
+        let name = match arg {
+            Arg::Value(value) => {
+                let text = value
+                    .into_string()
+                    .map_err(|_| format!("argument {} is not valid UTF-8", cursor.read))?;
+                if text == "-" {
+                    if stdin_seen {
+                        return Err("- is given twice: standard input is read once".into());
+                    }
+                    stdin_seen = true;
+                    args.texts.push(Text::Stdin);
+                } else {
+                    args.texts.push(Text::Literal(text));
+                }
+                continue;
+            }
+            // Only `-h` and `-V` are short, and never in a cluster.
+            Arg::Short('h') if raw == "-h" => return Ok(Parsed::Help),
+            Arg::Short('V') if raw == "-V" => return Ok(Parsed::Version),
+            Arg::Short(_) => return Err(unknown(&raw)),
+            Arg::Long(name) => name.to_owned(),
+        };
+        let flag = format!("--{name}");
+        let attached = raw.contains('=');
+        // --param is the one flag given once per parameter.
+        if name != "param" && !seen.insert(flag.clone()) {
+            return Err(format!("{flag} is given twice"));
+        }
+        let switch = |on: &mut bool| {
+            if attached {
+                return Err(format!("{flag} takes no value"));
+            }
+            *on = true;
+            Ok(())
+        };
+        match name.as_str() {
+            "help" => return Ok(Parsed::Help),
+            "version" => return Ok(Parsed::Version),
+            "conversation" => once(
+                &mut args.conversation,
+                &flag,
+                cursor.value(&flag, attached)?,
+            )?,
+            "communication" => once(
+                &mut args.communication,
+                &flag,
+                cursor.value(&flag, attached)?,
+            )?,
+            "agentless" => once(&mut args.agentless, &flag, cursor.value(&flag, attached)?)?,
+            "from" => once(&mut args.from, &flag, cursor.value(&flag, attached)?)?,
+            "to" => once(&mut args.to, &flag, cursor.value(&flag, attached)?)?,
+            "contact" => once(&mut args.contact, &flag, cursor.value(&flag, attached)?)?,
+            "new-conversation" => switch(&mut args.new_conversation)?,
+            "delay-ms" => {
+                let ms = number(&flag, cursor.value(&flag, attached)?, "milliseconds")?;
+                once(&mut args.delay_ms, &flag, ms)?
+            }
+            "state-dir" => once(&mut args.state_dir, &flag, cursor.value(&flag, attached)?)?,
+            "wait" => {
+                let secs = number(&flag, cursor.value(&flag, attached)?, "seconds")?;
+                once(&mut args.wait_secs, &flag, secs)?
+            }
+            "resolve" => switch(&mut args.resolve)?,
+            "template" => once(&mut args.template, &flag, cursor.value(&flag, attached)?)?,
+            "param" => {
+                let v = cursor.value(&flag, attached)?;
+                let (name, value) = v
+                    .split_once('=')
+                    .ok_or_else(|| format!("--param takes NAME=VALUE, not {v:?}"))?;
+                args.params.push((name.to_owned(), value.to_owned()));
+            }
+            "attach" => once(&mut args.attach, &flag, cursor.value(&flag, attached)?)?,
+            "no-state" => switch(&mut args.no_state)?,
+            "dry-run" => switch(&mut args.dry_run)?,
+            "json" => switch(&mut args.json)?,
+            _ => return Err(unknown(&raw)),
+        }
+    }
+    if args.no_state && args.state_dir.is_some() {
+        return Err("--state-dir and --no-state cannot be used together".into());
+    }
+    Ok(Parsed::Run(Box::new(args)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Parsed, String> {
+        parse_args(args.iter().map(OsString::from).collect())
+    }
+
+    fn err(args: &[&str]) -> String {
+        match parse(args) {
+            Err(e) => e,
+            Ok(_) => panic!("{args:?} parsed"),
+        }
+    }
+
+    #[test]
+    fn the_tokenizers_rules_hold() {
+        assert!(matches!(parse(&["-h"]), Ok(Parsed::Help)));
+        assert!(matches!(parse(&["--version"]), Ok(Parsed::Version)));
+        assert!(matches!(parse(&["-V"]), Ok(Parsed::Version)));
+        assert_eq!(
+            err(&["-hx"]),
+            "unknown option -hx (a TEXT that starts with - goes after --)"
+        );
+        assert_eq!(
+            err(&["-5 degrees"]),
+            "unknown option -5 degrees (a TEXT that starts with - goes after --)"
+        );
+        assert_eq!(err(&["--json", "--json"]), "--json is given twice");
+        assert_eq!(err(&["--json=yes"]), "--json takes no value");
+        assert_eq!(
+            err(&["--from", "--to", "x"]),
+            "--from needs a value, but the next argument is \"--to\""
+        );
+        assert_eq!(err(&["--from"]), "--from needs a value");
+        assert_eq!(
+            err(&["--wait", "soon"]),
+            "--wait takes seconds, not \"soon\""
+        );
+        assert_eq!(
+            err(&["-", "-"]),
+            "- is given twice: standard input is read once"
+        );
+        let Ok(Parsed::Run(args)) = parse(&[
+            "--from=+1800",
+            "--param",
+            "a=b",
+            "--param",
+            "c=d",
+            "--",
+            "-",
+            "-x",
+        ]) else {
+            panic!()
+        };
+        assert_eq!(args.from.as_deref(), Some("+1800"));
+        assert_eq!(args.params.len(), 2);
+        let texts: Vec<_> = args
+            .texts
+            .iter()
+            .map(|t| match t {
+                Text::Literal(s) => s.as_str(),
+                Text::Stdin => "<stdin>",
+            })
+            .collect();
+        assert_eq!(texts, ["-", "-x"]);
+    }
+}

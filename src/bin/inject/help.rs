@@ -1,0 +1,93 @@
+//! The manual `inject --help` prints.
+
+pub(crate) const HELP: &str = "\
+inject: put one bot message into a live Genesys Cloud messaging conversation
+
+USAGE:
+    inject --conversation ID --communication ID [OPTIONS] (TEXT... | --attach FILE)
+    inject --agentless TYPE --from ADDRESS (--to ADDRESS | --contact ID) [OPTIONS] TEXT...
+    inject --agentless whatsapp --from ID --to WHATSAPP_ID --template ID [--param NAME=VALUE]...
+
+Each TEXT is one content block; the blocks are joined with no separator.
+A TEXT of - reads one block from standard input (once; one trailing line
+break is dropped). A TEXT that starts with - goes after --, which ends the
+options: inject ... -- '-5 degrees tonight'.
+
+ROUTES:
+    --conversation ID       conversation to send into (GUID)
+    --communication ID      communication to send as, usually the agent's (GUID)
+    --agentless TYPE        send as an API participant instead: webmessaging, sms,
+                            open, apple or whatsapp (whatsapp takes --template)
+    --from ADDRESS          agentless sender: deployment id (webmessaging), E.164
+                            number (sms), integration id (open, apple, whatsapp)
+    --to ADDRESS            agentless recipient: E.164 number (sms, apple), WhatsApp
+                            id (the number without +), or the open messaging address
+    --contact ID            agentless external contact id (GUID; required for
+                            webmessaging)
+    --new-conversation      agentless: start a new conversation instead of joining
+                            the active one
+Flags of one route cannot be used with the other; no flag but --param may be
+repeated.
+
+CONTENT (one per message: TEXT, a template or a file):
+    --template ID           agentless, WhatsApp: the Response Management response
+                            whose messaging template is sent
+    --param NAME=VALUE      a body parameter of the template (once per parameter)
+    --attach FILE           communication route: upload FILE and send it (jpg,
+                            png or gif, at most 25 MB)
+
+STATE:
+    --state-dir DIR         keep the token and undelivered audit events in DIR
+                            (created 0700; refused if others can write to it)
+    --no-state              write nothing to disk
+    Default: GENESYS_STATE_DIR if set, else $XDG_STATE_HOME/genesys-inject,
+    else ~/.local/state/genesys-inject; if that default cannot be used, a
+    warning, and the run goes on without state.
+    A run posts only the waiting audit events of its own client id and
+    WEBHOOK_URL; others' are left alone. An event leaves the outbox when
+    the webhook answers 2xx (delivered) or a 4xx other than 408 and 429
+    (refused); redirects are not followed. A run waits at most 10 s (the
+    token call's timeout) for another run fetching the token.
+
+DELIVERY:
+    --wait SECS             after sending, wait up to SECS seconds for the final
+                            delivery status (delivered, read, failed) and print it;
+                            SECS bounds the whole wait, rate-limit pauses included
+                            (the last poll may take 1 s more)
+    --resolve               when the answer to the message is lost (outcome
+                            unknown), look for it in the conversation and send it
+                            again only if the platform proves it is not there; if
+                            it cannot tell, exit 5 and send nothing more (needs
+                            conversation:message:view; communication route).
+                            Worst case: a platform that lists a message more than
+                            2 s after it arrives can get 3 copies (1 + 2 resends)
+
+OPTIONS:
+    --delay-ms N            wait N milliseconds before typing and sending
+                            (at most 600000: ten minutes)
+    --dry-run               validate and print the exact request; no network traffic
+    --json                  print the receipt, the dry run or the error as one JSON object
+    -h, --help              print this help
+    -V, --version           print the version
+
+ENVIRONMENT:
+    GENESYS_CLIENT_ID       OAuth client-credentials client id (required to send)
+    GENESYS_CLIENT_SECRET   its secret (required to send)
+    GENESYS_REGION          AWS region name or domain (default us-east-1)
+    GENESYS_BASE_URL        one base URL for token and API calls (mock platforms, gateways)
+    WEBHOOK_URL             post each audit event here (set but empty: no webhook)
+    GENESYS_STATE_DIR       the state directory (see STATE)
+    RUST_LOG                log filter, e.g. genesys_inject=debug (logs go to stderr;
+                            never ureq=trace in production: it prints the token)
+
+EXIT STATUS:
+    0   sent (or dry run valid), even if printing the receipt then failed
+        (that failure is reported on standard error)
+    1   other failure (printing a dry run or this help included)
+    2   invalid input or configuration
+    3   authentication or permission refused
+    4   rate limited (retries used up)
+    5   outcome unknown: sent, but no answer came back; check the conversation
+        before sending again (or use --resolve)
+    6   --wait: delivered to the platform, but delivery to the customer failed
+";

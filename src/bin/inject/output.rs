@@ -1,0 +1,159 @@
+//! Everything `inject` prints: exit statuses, the receipt, the error, the
+//! dry run, as text or JSON; nothing of the platform's words reaches the
+//! terminal as control characters. Printing never panics.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use genesys_inject::{Error, MessageStatus, Outcome, PreparedMessage, Receipt};
+use serde_json::{json, Value};
+
+pub(crate) fn exit_code(e: &Error) -> u8 {
+    match e {
+        Error::Validation(_) | Error::Config(_) => 2,
+        Error::Auth { .. } | Error::Forbidden { .. } => 3,
+        Error::RateLimited { .. } => 4,
+        e if e.outcome() == Outcome::Unknown => 5,
+        _ => 1,
+    }
+}
+
+pub(crate) fn error_json(e: &Error) -> Value {
+    let status = match e {
+        Error::Api { status, .. } => Some(*status),
+        Error::Auth { status, .. } => *status,
+        Error::Forbidden { .. } => Some(403),
+        Error::RateLimited { .. } => Some(429),
+        _ => None,
+    };
+    json!({
+        "ok": false,
+        "error": {
+            "kind": e.kind(),
+            "message": e.to_string(),
+            "outcome": if e.is_outcome_unknown() { "unknown" } else { "not_delivered" },
+            "status": status,
+            "correlation_id": e.correlation_id(),
+        },
+        "exit_code": exit_code(e),
+    })
+}
+
+pub(crate) fn receipt_json(r: &Receipt, delivery: Option<&Result<MessageStatus, Error>>) -> Value {
+    let mut out = json!({
+        "ok": true,
+        "message_id": r.message_id,
+        "attempts": r.attempts,
+        "conversation_id": r.conversation_id,
+        "status": r.status,
+        "correlation_id": r.correlation_id,
+    });
+    if r.resolved {
+        out["resolved"] = json!(true);
+    }
+    match delivery {
+        None => {}
+        Some(Ok(status)) => {
+            out["delivery_status"] = json!(status.as_str());
+            out["delivery_final"] = json!(status.is_final());
+            out["delivery_reason"] = json!(status.reason());
+        }
+        Some(Err(e)) => {
+            out["delivery_status"] = Value::Null;
+            out["delivery_error"] = json!(delivery_error(e));
+        }
+    }
+    out
+}
+
+/// Writes to standard output without panicking (`println!` panics when
+/// standard output is a closed pipe or a full disk).
+pub(crate) fn print(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
+/// `text` with its control characters (but line breaks) shown as `\u{..}`:
+/// the platform's words must not drive the terminal.
+pub(crate) fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' => "\n".to_owned(),
+            c if c.is_control() => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// Writes one line to standard error; if even that fails, there is no one
+/// left to tell.
+pub(crate) fn report(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "inject: {}", printable(text));
+}
+
+/// What became of the delivery, in words, when the wait ended in an error.
+pub(crate) fn delivery_error(e: &Error) -> String {
+    match e {
+        Error::Api { status: 404, .. } => {
+            "the platform did not list the message before the wait ended".into()
+        }
+        e => e.to_string(),
+    }
+}
+
+/// Prints the error as asked and returns its exit status, whether or not
+/// the printing worked.
+pub(crate) fn fail(json_out: bool, e: &Error) -> ExitCode {
+    if json_out {
+        if let Err(io) = print(&format!("{}\n", error_json(e))) {
+            report(&format!("{e} (and printing the JSON failed: {io})"));
+        }
+    } else {
+        report(&e.to_string());
+    }
+    ExitCode::from(exit_code(e))
+}
+
+pub(crate) fn usage_error(json_out: bool, msg: &str) -> ExitCode {
+    if json_out {
+        let out = json!({"ok": false, "error": {"kind": "usage", "message": msg, "outcome": "not_delivered"}, "exit_code": 2});
+        if print(&format!("{out}\n")).is_ok() {
+            return ExitCode::from(2);
+        }
+    }
+    report(&format!("{msg}\nRun with --help for usage."));
+    ExitCode::from(2)
+}
+
+/// Prints what a command produced; a failure to print it is exit 1.
+pub(crate) fn output(text: &str) -> ExitCode {
+    match print(text) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            report(&format!("cannot write to standard output: {e}"));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The exact requests of a dry run, as text or one JSON object.
+pub(crate) fn dry_run(prepared: &PreparedMessage, json_out: bool) -> String {
+    let upload = prepared.upload();
+    let text = if json_out {
+        let body: Value = serde_json::from_str(prepared.body()).expect("the body is JSON");
+        let mut out = json!({"ok": true, "dry_run": true, "method": "POST", "path": prepared.path(),
+            "typing_path": prepared.typing_path(), "body": body, "message_size": prepared.message_size()});
+        if let Some((path, body)) = upload {
+            let body: Value = serde_json::from_str(body).expect("the body is JSON");
+            out["upload"] = json!({"method": "POST", "path": path, "body": body});
+        }
+        format!("{out}\n")
+    } else {
+        let first = upload.map_or(String::new(), |(path, body)| {
+            format!("POST {path}\n{body}\nPUT (the uploadUrl it answers, with its uploadHeaders)\n")
+        });
+        format!("{first}POST {}\n{}\n", prepared.path(), prepared.body())
+    };
+    text
+}
