@@ -102,19 +102,17 @@ impl Cursor {
         Ok(texts)
     }
 
-    /// The value of `flag`: attached (`--flag=VALUE`) or the next argument,
-    /// which must not look like a flag.
-    fn value(&mut self, flag: &str, attached: bool) -> Result<String, String> {
-        if !attached {
-            match self.peek()? {
-                None => return Err(format!("{flag} needs a value")),
-                Some(next) if next.starts_with('-') => {
-                    return Err(format!(
-                        "{flag} needs a value, but the next argument is {next:?}"
-                    ))
-                }
-                Some(_) => self.read += 1,
+    /// The value of `flag`: the next argument, which must not look like a
+    /// flag.
+    fn value(&mut self, flag: &str) -> Result<String, String> {
+        match self.peek()? {
+            None => return Err(format!("{flag} needs a value")),
+            Some(next) if next.starts_with('-') => {
+                return Err(format!(
+                    "{flag} needs a value, but the next argument is {next:?}"
+                ))
             }
+            Some(_) => self.read += 1,
         }
         let value = self.parser.value().map_err(|e| e.to_string())?;
         value
@@ -174,55 +172,47 @@ pub(crate) fn parse_args(raw: Vec<OsString>) -> Result<Parsed, String> {
             Arg::Long(name) => name.to_owned(),
         };
         let flag = format!("--{name}");
-        let attached = raw.contains('=');
+        // `--flag=VALUE` is not a form this command takes (as before lexopt).
+        if raw.contains('=') {
+            return Err(unknown(&raw));
+        }
         // --param is the one flag given once per parameter.
         if name != "param" && !seen.insert(flag.clone()) {
             return Err(format!("{flag} is given twice"));
         }
-        let switch = |on: &mut bool| {
-            if attached {
-                return Err(format!("{flag} takes no value"));
-            }
+        let switch = |on: &mut bool| -> Result<(), String> {
             *on = true;
             Ok(())
         };
         match name.as_str() {
             "help" => return Ok(Parsed::Help),
             "version" => return Ok(Parsed::Version),
-            "conversation" => once(
-                &mut args.conversation,
-                &flag,
-                cursor.value(&flag, attached)?,
-            )?,
-            "communication" => once(
-                &mut args.communication,
-                &flag,
-                cursor.value(&flag, attached)?,
-            )?,
-            "agentless" => once(&mut args.agentless, &flag, cursor.value(&flag, attached)?)?,
-            "from" => once(&mut args.from, &flag, cursor.value(&flag, attached)?)?,
-            "to" => once(&mut args.to, &flag, cursor.value(&flag, attached)?)?,
-            "contact" => once(&mut args.contact, &flag, cursor.value(&flag, attached)?)?,
+            "conversation" => once(&mut args.conversation, &flag, cursor.value(&flag)?)?,
+            "communication" => once(&mut args.communication, &flag, cursor.value(&flag)?)?,
+            "agentless" => once(&mut args.agentless, &flag, cursor.value(&flag)?)?,
+            "from" => once(&mut args.from, &flag, cursor.value(&flag)?)?,
+            "to" => once(&mut args.to, &flag, cursor.value(&flag)?)?,
+            "contact" => once(&mut args.contact, &flag, cursor.value(&flag)?)?,
             "new-conversation" => switch(&mut args.new_conversation)?,
             "delay-ms" => {
-                let ms = number(&flag, cursor.value(&flag, attached)?, "milliseconds")?;
+                let ms = number(&flag, cursor.value(&flag)?, "milliseconds")?;
                 once(&mut args.delay_ms, &flag, ms)?
             }
-            "state-dir" => once(&mut args.state_dir, &flag, cursor.value(&flag, attached)?)?,
+            "state-dir" => once(&mut args.state_dir, &flag, cursor.value(&flag)?)?,
             "wait" => {
-                let secs = number(&flag, cursor.value(&flag, attached)?, "seconds")?;
+                let secs = number(&flag, cursor.value(&flag)?, "seconds")?;
                 once(&mut args.wait_secs, &flag, secs)?
             }
             "resolve" => switch(&mut args.resolve)?,
-            "template" => once(&mut args.template, &flag, cursor.value(&flag, attached)?)?,
+            "template" => once(&mut args.template, &flag, cursor.value(&flag)?)?,
             "param" => {
-                let v = cursor.value(&flag, attached)?;
+                let v = cursor.value(&flag)?;
                 let (name, value) = v
                     .split_once('=')
                     .ok_or_else(|| format!("--param takes NAME=VALUE, not {v:?}"))?;
                 args.params.push((name.to_owned(), value.to_owned()));
             }
-            "attach" => once(&mut args.attach, &flag, cursor.value(&flag, attached)?)?,
+            "attach" => once(&mut args.attach, &flag, cursor.value(&flag)?)?,
             "no-state" => switch(&mut args.no_state)?,
             "dry-run" => switch(&mut args.dry_run)?,
             "json" => switch(&mut args.json)?,
@@ -264,7 +254,14 @@ mod tests {
             "unknown option -5 degrees (a TEXT that starts with - goes after --)"
         );
         assert_eq!(err(&["--json", "--json"]), "--json is given twice");
-        assert_eq!(err(&["--json=yes"]), "--json takes no value");
+        assert_eq!(
+            err(&["--json=yes"]),
+            "unknown option --json=yes (a TEXT that starts with - goes after --)"
+        );
+        assert_eq!(
+            err(&["--from=+1800"]),
+            "unknown option --from=+1800 (a TEXT that starts with - goes after --)"
+        );
         assert_eq!(
             err(&["--from", "--to", "x"]),
             "--from needs a value, but the next argument is \"--to\""
@@ -279,14 +276,7 @@ mod tests {
             "- is given twice: standard input is read once"
         );
         let Ok(Parsed::Run(args)) = parse(&[
-            "--from=+1800",
-            "--param",
-            "a=b",
-            "--param",
-            "c=d",
-            "--",
-            "-",
-            "-x",
+            "--from", "+1800", "--param", "a=b", "--param", "c=d", "--", "-", "-x",
         ]) else {
             panic!()
         };
