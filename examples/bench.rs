@@ -191,8 +191,31 @@ fn serve(stream: TcpStream, counts: &Counts) {
     }
 }
 
-/// User+system CPU time of the process or of the calling thread.
-fn cpu(who: libc::c_int) -> Duration {
+/// User+system CPU time of the process (Unix; zero elsewhere: the figures
+/// are then not measured).
+#[cfg(unix)]
+fn process_cpu() -> Duration {
+    rusage(libc::RUSAGE_SELF)
+}
+
+#[cfg(not(unix))]
+fn process_cpu() -> Duration {
+    Duration::ZERO
+}
+
+/// User+system CPU time of the calling thread (Linux; zero elsewhere).
+#[cfg(target_os = "linux")]
+fn thread_cpu() -> Duration {
+    rusage(libc::RUSAGE_THREAD)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn thread_cpu() -> Duration {
+    Duration::ZERO
+}
+
+#[cfg(unix)]
+fn rusage(who: libc::c_int) -> Duration {
     // SAFETY: getrusage only writes into the struct we pass.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(who, &mut usage) };
@@ -204,6 +227,14 @@ fn cpu(who: libc::c_int) -> Duration {
 
 /// CPU time of this process's threads whose name starts with `prefix`
 /// (from /proc, in clock ticks).
+#[cfg(not(unix))]
+fn threads_cpu(_prefix: &str) -> Duration {
+    Duration::ZERO
+}
+
+/// CPU time of this process's threads whose name starts with `prefix`
+/// (from /proc, in clock ticks; Linux).
+#[cfg(unix)]
 fn threads_cpu(prefix: &str) -> Duration {
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
@@ -283,7 +314,7 @@ fn drive(
                             per_call(i);
                             lat.push(call.elapsed());
                         }
-                        (lat, cpu(libc::RUSAGE_THREAD))
+                        (lat, thread_cpu())
                     })
                     .expect("spawn client thread")
             })
@@ -319,7 +350,7 @@ fn run_library(n: usize, k: usize, base: &str, webhook: &str, state: bool) -> Ru
     }
     .build()
     .expect("injector");
-    let cpu0 = cpu(libc::RUSAGE_SELF);
+    let cpu0 = process_cpu();
     let (wall, latencies, cpu_threads) = drive(n, k, &|i| {
         injector
             .inject(&InjectRequest::new(CONV, COMM, blocks(i)))
@@ -335,7 +366,7 @@ fn run_library(n: usize, k: usize, base: &str, webhook: &str, state: bool) -> Ru
     let stats = injector.webhook_stats();
     assert_eq!(stats.delivered, n as u64, "webhook stats: {stats:?}");
     assert_eq!(stats.on_disk, 0, "webhook stats: {stats:?}");
-    let cpu_process = cpu(libc::RUSAGE_SELF) - cpu0;
+    let cpu_process = process_cpu() - cpu0;
     drop(injector);
     let _ = std::fs::remove_dir_all(&dir);
     Run {
@@ -380,7 +411,7 @@ fn run_floor(n: usize, k: usize, base: &str, webhook: &str) -> Run {
         let body = resp.body_mut().read_to_vec().expect("floor body");
         (resp.status().as_u16(), body)
     };
-    let cpu0 = cpu(libc::RUSAGE_SELF);
+    let cpu0 = process_cpu();
     let (_, token) = post(
         &format!("{base}/oauth/token"),
         Some("Basic YmVuY2gtY2xpZW50OmJlbmNoLXNlY3JldA=="),
@@ -413,7 +444,7 @@ fn run_floor(n: usize, k: usize, base: &str, webhook: &str) -> Run {
                 .unwrap();
         post(webhook, None, "application/json", &event);
     });
-    let cpu_process = cpu(libc::RUSAGE_SELF) - cpu0;
+    let cpu_process = process_cpu() - cpu0;
     Run {
         side: "floor",
         threads: k,

@@ -139,6 +139,17 @@ fn short(path: &str) -> String {
         .replace(COMMUNICATION, "{communicationId}")
 }
 
+/// Whether `url` names this machine (a mock platform, not an organisation).
+fn is_local(url: &str) -> bool {
+    let host = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or_default();
+    host == "localhost" || host.starts_with("127.") || url.contains("://[::1]")
+}
+
 fn real_organisation(blocks: Vec<ContentBlock>) -> Result<(), Box<dyn std::error::Error>> {
     let region =
         std::env::var("GENESYS_REGION").unwrap_or_else(|_| genesys_inject::DEFAULT_REGION.into());
@@ -148,7 +159,17 @@ fn real_organisation(blocks: Vec<ContentBlock>) -> Result<(), Box<dyn std::error
     };
     let conversation = need("GENESYS_CONVERSATION_ID")?;
     let communication = need("GENESYS_COMMUNICATION_ID")?;
-    println!("GENESYS_CLIENT_ID is set: sending to your REAL Genesys Cloud organisation (region {region}),");
+    // GENESYS_BASE_URL sends everything to one base URL instead: a gateway,
+    // or a mock platform on this machine.
+    match std::env::var("GENESYS_BASE_URL") {
+        Ok(base) if is_local(&base) => {
+            println!("GENESYS_CLIENT_ID is set and GENESYS_BASE_URL is {base}: sending to the platform at")
+        }
+        Ok(base) => println!("GENESYS_CLIENT_ID is set: sending through GENESYS_BASE_URL {base},"),
+        Err(_) => println!(
+            "GENESYS_CLIENT_ID is set: sending to your REAL Genesys Cloud organisation (region {region}),"
+        ),
+    }
     println!("conversation {conversation}.\n");
     let injector = Injector::from_env()?;
     let receipt = injector.inject(&InjectRequest::new(conversation, communication, blocks))?;

@@ -83,6 +83,7 @@ pub struct InjectorBuilder {
     message_timeout: Duration,
     max_idle_connections: usize,
     pub(crate) state_dir: Option<PathBuf>,
+    pub(crate) ca_file: Option<PathBuf>,
     attachment_types: Vec<String>,
     outbox_max_events: usize,
     outbox_max_bytes: u64,
@@ -110,6 +111,7 @@ impl Default for InjectorBuilder {
             message_timeout: Duration::from_secs(10),
             max_idle_connections: DEFAULT_MAX_IDLE_CONNECTIONS,
             state_dir: None,
+            ca_file: None,
             attachment_types: DEFAULT_ATTACHMENT_TYPES
                 .iter()
                 .map(|t| t.to_string())
@@ -286,6 +288,21 @@ impl InjectorBuilder {
         self
     }
 
+    /// Trusts the root certificates of this PEM file (one or more
+    /// `BEGIN CERTIFICATE` blocks) instead of the compiled-in Mozilla roots,
+    /// for every call: token, API, upload and webhook. For a network whose
+    /// proxy re-signs outbound TLS with a corporate CA; to trust the public
+    /// roots too, put them in the same file (a system bundle such as
+    /// `/etc/ssl/certs/ca-certificates.crt` holds them). The file is read by
+    /// `build`: a missing, unreadable or empty file, or one that holds no
+    /// certificate, is an [`Error::Config`] naming it. `from_env` reads
+    /// `SSL_CERT_FILE` into it. Default: none: the compiled-in Mozilla
+    /// roots, or with the `platform-verifier` feature the system's store.
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
+        self
+    }
+
     /// The file types (extensions, any case) an attachment may have; others
     /// are refused by validation before any upload. Make it match the
     /// content profile of your messaging integration. Default:
@@ -394,6 +411,7 @@ impl InjectorBuilder {
             ));
         }
         let state = self.state_dir.as_deref().map(StateDir::open).transpose()?;
+        let roots = crate::tls::roots(self.ca_file.as_deref())?;
         Ok(Settings {
             api_base,
             login_base,
@@ -406,6 +424,7 @@ impl InjectorBuilder {
             max_text_chars: self.max_text_chars,
             typing: self.typing,
             proxy,
+            roots,
             webhook_queue_capacity: self.webhook_queue_capacity,
             webhook_timeout: self.webhook_timeout,
             shutdown_timeout: self.shutdown_timeout,
@@ -436,6 +455,7 @@ impl fmt::Debug for InjectorBuilder {
             .field("typing", &self.typing)
             .field("proxy", &self.proxy)
             .field("state_dir", &self.state_dir)
+            .field("ca_file", &self.ca_file)
             .finish_non_exhaustive()
     }
 }
@@ -454,6 +474,8 @@ pub(crate) struct Settings {
     pub max_text_chars: usize,
     pub typing: TypingMode,
     pub proxy: Option<ureq::Proxy>,
+    /// The TLS roots every call trusts.
+    pub roots: ureq::tls::RootCerts,
     pub webhook_queue_capacity: usize,
     pub webhook_timeout: Duration,
     pub shutdown_timeout: Duration,

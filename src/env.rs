@@ -11,11 +11,13 @@ impl InjectorBuilder {
     /// | variable | meaning | default |
     /// |---|---|---|
     /// | `GENESYS_CLIENT_ID` | OAuth client id | required |
-    /// | `GENESYS_CLIENT_SECRET` | OAuth client secret | required |
+    /// | `GENESYS_CLIENT_SECRET` | OAuth client secret | required, unless… |
+    /// | `GENESYS_CLIENT_SECRET_FILE` | a file holding the secret (as container and systemd secrets are given); one trailing line break is dropped | unset; not with `GENESYS_CLIENT_SECRET` |
     /// | `GENESYS_REGION` | region or domain, as [`region`](Self::region) | `us-east-1` |
     /// | `GENESYS_BASE_URL` | as [`base_url`](Self::base_url) | unset |
     /// | `WEBHOOK_URL` | as [`webhook_url`](Self::webhook_url) | unset |
     /// | `GENESYS_STATE_DIR` | as [`state_dir`](Self::state_dir) | unset: nothing on disk |
+    /// | `SSL_CERT_FILE` | a PEM bundle of trusted roots, as [`ca_file`](Self::ca_file) | unset: the compiled-in roots |
     ///
     /// A variable that is set must be usable: one that is not valid UTF-8
     /// (`GENESYS_STATE_DIR` excepted: a path need not be), or blank (empty
@@ -31,15 +33,38 @@ impl InjectorBuilder {
             env_var(name)?
                 .ok_or_else(|| Error::Config(format!("environment variable {name} is not set")))
         };
-        let mut b = InjectorBuilder::new().credentials(
-            required("GENESYS_CLIENT_ID")?,
-            required("GENESYS_CLIENT_SECRET")?,
-        );
+        let id = required("GENESYS_CLIENT_ID")?;
+        let secret = match (
+            env_var("GENESYS_CLIENT_SECRET")?,
+            std::env::var_os("GENESYS_CLIENT_SECRET_FILE"),
+        ) {
+            (Some(_), Some(_)) => {
+                return Err(Error::Config(
+                    "both GENESYS_CLIENT_SECRET and GENESYS_CLIENT_SECRET_FILE are set: give one"
+                        .into(),
+                ))
+            }
+            (Some(secret), None) => secret,
+            (None, Some(path)) => secret_from_file(&PathBuf::from(path))?,
+            (None, None) => {
+                return Err(Error::Config(
+                    "environment variable GENESYS_CLIENT_SECRET is not set (nor GENESYS_CLIENT_SECRET_FILE)"
+                        .into(),
+                ))
+            }
+        };
+        let mut b = InjectorBuilder::new().credentials(id, secret);
         b.region = env_var("GENESYS_REGION")?;
         b.base_url = env_var("GENESYS_BASE_URL")?;
         b.webhook_url = match std::env::var_os("WEBHOOK_URL") {
             Some(v) if v.is_empty() => None,
             _ => env_var("WEBHOOK_URL")?,
+        };
+        b.ca_file = match std::env::var_os("SSL_CERT_FILE") {
+            Some(v) if v.to_str().is_some_and(|s| s.trim().is_empty()) => {
+                return Err(blank("SSL_CERT_FILE"))
+            }
+            v => v.map(PathBuf::from),
         };
         // A path need not be UTF-8; it must not be blank.
         b.state_dir = match std::env::var_os("GENESYS_STATE_DIR") {
@@ -73,4 +98,47 @@ fn blank(name: &str) -> Error {
     Error::Config(format!(
         "environment variable {name} is set but blank: unset it or give it a value"
     ))
+}
+
+/// The largest secret file read.
+const MAX_SECRET_FILE: u64 = 64 * 1024;
+
+/// The client secret held in `path`: a regular file of UTF-8 text, one
+/// trailing line break dropped. Errors name the file, never its content.
+fn secret_from_file(path: &std::path::Path) -> Result<String, Error> {
+    use std::io::Read;
+    let bad = |why: String| {
+        Error::Config(format!(
+            "GENESYS_CLIENT_SECRET_FILE {}: {why}",
+            path.display()
+        ))
+    };
+    if path
+        .as_os_str()
+        .to_str()
+        .is_some_and(|p| p.trim().is_empty())
+    {
+        return Err(blank("GENESYS_CLIENT_SECRET_FILE"));
+    }
+    // Not a FIFO or a device: opening one could block.
+    let meta = std::fs::metadata(path).map_err(|e| bad(format!("cannot be read: {e}")))?;
+    if !meta.is_file() {
+        return Err(bad("is not a regular file".into()));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_SECRET_FILE + 1).read_to_end(&mut bytes))
+        .map_err(|e| bad(format!("cannot be read: {e}")))?;
+    if bytes.len() as u64 > MAX_SECRET_FILE {
+        return Err(bad(format!("is larger than {MAX_SECRET_FILE} bytes")));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| bad("is not UTF-8 text".into()))?;
+    let secret = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    if secret.trim().is_empty() {
+        return Err(bad("is empty".into()));
+    }
+    Ok(secret.to_owned())
 }

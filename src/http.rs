@@ -186,8 +186,14 @@ impl Http {
     /// makes ureq spawn a thread per request to resolve the host.
     /// `idle_per_host` connections are kept for reuse per host (ureq's
     /// default is 3; idle ones close after ureq's 15 s).
-    pub fn new(proxy: Option<ureq::Proxy>, timeout: Duration, idle_per_host: usize) -> Self {
+    pub fn new(
+        proxy: Option<ureq::Proxy>,
+        roots: ureq::tls::RootCerts,
+        timeout: Duration,
+        idle_per_host: usize,
+    ) -> Self {
         let config = ureq::Agent::config_builder()
+            .tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build())
             .http_status_as_error(false)
             .max_redirects(0)
             .max_redirects_will_error(false)

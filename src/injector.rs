@@ -28,6 +28,11 @@ pub(crate) const COMMUNICATION_PERMISSION: &str =
 /// first look did not find.
 const RESOLVE_PAUSE: Duration = Duration::from_secs(2);
 
+/// The log target of the line each failed `inject` writes (a program that
+/// reports the returned error itself, as the `inject` CLI does, filters it
+/// out).
+const FAILURE_TARGET: &str = "genesys_inject::inject";
+
 /// Permission named in [`Error::Forbidden`] on the agentless route.
 const AGENTLESS_PERMISSION: &str = "conversation:message:create";
 
@@ -80,6 +85,7 @@ impl Injector {
     pub(crate) fn from_settings(settings: Settings) -> Result<Self, Error> {
         let http = Http::new(
             settings.proxy.clone(),
+            settings.roots.clone(),
             settings.message_timeout,
             settings.max_idle_connections,
         );
@@ -109,7 +115,12 @@ impl Injector {
                 Webhook::start(
                     url.clone(),
                     // One thread posts, one connection at a time.
-                    Http::new(settings.proxy.clone(), settings.webhook_timeout, 1),
+                    Http::new(
+                        settings.proxy.clone(),
+                        settings.roots.clone(),
+                        settings.webhook_timeout,
+                        1,
+                    ),
                     settings.webhook_queue_capacity,
                     settings.shutdown_timeout,
                     settings.clock.clone(),
@@ -183,7 +194,7 @@ impl Injector {
             webhook.enqueue(audit::webhook_body(&record, success, latency_ms));
         }
         if let Err(e) = &result {
-            log::warn!(target: "genesys_inject", "injection failed ({}): {e}", e.kind());
+            log::warn!(target: FAILURE_TARGET, "injection failed ({}): {e}", e.kind());
         }
         result
     }

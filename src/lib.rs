@@ -117,6 +117,7 @@
 //! | `http` | HTTP exchanges, answers, redaction, whether a failed request was sent |
 //! | `retry` | [`RetryPolicy`] and the retry loop |
 //! | `gate` | the rate-limit pause shared by an injector's threads |
+//! | `tls` | which TLS roots are trusted ([`InjectorBuilder::ca_file`]) |
 //! | `audit` | the audit record and webhook body |
 //! | `webhook` | the webhook handle ([`WebhookStats`]) and, in `webhook::worker`, its thread |
 //! | `state` | the state directory: its checks, the token file, the outbox |
@@ -125,7 +126,9 @@
 //! | `error` | [`Error`], [`ValidationError`], [`ApiErrorBody`] |
 //!
 //! # Logging
-//! Through the `log` crate. Targets: `genesys_inject` (failures),
+//! Through the `log` crate. Targets: `genesys_inject::inject` (each failed
+//! `inject`, at warn: filter it out when the program reports the returned
+//! error itself), `genesys_inject` (other failures and notes),
 //! `genesys_inject::audit` (records), `genesys_inject::transport` (each HTTP
 //! exchange at debug), `genesys_inject::auth`, `genesys_inject::gate`,
 //! `genesys_inject::webhook`, `genesys_inject::state` (the state directory). No line contains the client secret or a token.
@@ -154,6 +157,7 @@ mod secret;
 mod state;
 mod status;
 mod sync;
+mod tls;
 mod upload;
 mod url;
 mod validate;

@@ -983,3 +983,232 @@ fn version_prints_the_version() {
         assert_eq!(all.trim(), format!("inject {}", env!("CARGO_PKG_VERSION")));
     }
 }
+
+// Issue 20: a CLI that speaks its own language.
+
+#[test]
+fn a_failure_is_told_once_in_the_words_of_the_command_line() {
+    let mut server = platform_server();
+    server
+        .mock("POST", message_path().as_str())
+        .with_status(400)
+        .with_body(genesys_error(400, "bad.request", "refused"))
+        .create();
+    let args = [&ROUTE[..], &["--no-state", "hi"]].concat();
+    let (code, _, all) = inject(&env(&server), &args, None);
+    assert_eq!(code, 1, "{all}");
+    assert_eq!(all.matches("refused").count(), 1, "once: {all}");
+    // With --json, standard error stays empty: the object says it all.
+    let mut cmd = Command::new(cli_bin());
+    cmd.env_clear()
+        .envs(env(&server))
+        .args([&ROUTE[..], &["--no-state", "--json", "hi"]].concat());
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    // Flags and variables, not the library's field names.
+    let (code, out, all) = inject(
+        &[],
+        &[
+            "--conversation",
+            "nope",
+            "--communication",
+            COMM,
+            "--json",
+            "--dry-run",
+            "hi",
+        ],
+        None,
+    );
+    assert_eq!(code, 2, "{all}");
+    let message = out["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("--conversation must be a GUID"),
+        "{message}"
+    );
+    assert!(!message.contains("conversation_id"), "{message}");
+    let bad_base = [
+        ("GENESYS_CLIENT_ID", CLIENT_ID.to_string()),
+        ("GENESYS_CLIENT_SECRET", CLIENT_SECRET.to_string()),
+        ("GENESYS_BASE_URL", "http://example.com".to_string()),
+    ];
+    let (code, _, all) = inject(
+        &bad_base,
+        &[&ROUTE[..], &["--no-state", "hi"]].concat(),
+        None,
+    );
+    assert_eq!(code, 2, "{all}");
+    assert!(
+        all.contains("GENESYS_BASE_URL") && !all.contains("base_url"),
+        "{all}"
+    );
+    let sms = [
+        "--agentless",
+        "sms",
+        "--from",
+        "+18005550100",
+        "--to",
+        "3175551234",
+        "--dry-run",
+        "hi",
+    ];
+    let (_, _, all) = inject(&[], &sms, None);
+    assert!(
+        all.contains("--to must be an E.164") && !all.contains("to_address"),
+        "{all}"
+    );
+}
+
+#[test]
+fn a_404_on_the_agentless_route_does_not_speak_of_a_conversation() {
+    let mut server = platform_server();
+    server
+        .mock("POST", "/api/v2/conversations/messages/agentless")
+        .with_status(404)
+        .with_body(genesys_error(404, "not.found", "no such integration"))
+        .create();
+    let args = [
+        "--agentless",
+        "sms",
+        "--from",
+        "+18005550100",
+        "--to",
+        "+13175551234",
+        "--no-state",
+        "hi",
+    ];
+    let (code, _, all) = inject(&env(&server), &args, None);
+    assert_eq!(code, 1, "{all}");
+    assert!(!all.contains("conversation still active"), "{all}");
+    assert!(all.contains("check --from"), "{all}");
+}
+
+#[test]
+fn the_secret_can_come_from_a_file() {
+    let (server, message) = platform_expecting(1);
+    let dir = Scratch::new();
+    let file = dir.0.join("secret");
+    std::fs::write(&file, format!("{CLIENT_SECRET}\n")).unwrap();
+    let env = [
+        ("GENESYS_CLIENT_ID", CLIENT_ID.to_string()),
+        ("GENESYS_CLIENT_SECRET_FILE", file.display().to_string()),
+        ("GENESYS_BASE_URL", server.url()),
+    ];
+    let (code, out, all) = inject(
+        &env,
+        &[&ROUTE[..], &["--no-state", "--json", "hi"]].concat(),
+        None,
+    );
+    assert_eq!(code, 0, "{all}");
+    assert_eq!(out["message_id"], "msg-1");
+    message.assert();
+}
+
+#[test]
+fn quiet_and_verbose_and_the_notes_of_a_long_wait() {
+    let status_path = format!("/api/v2/conversations/messages/{CONV}/messages/msg-1");
+    let (mut server, _message) = platform_expecting(3);
+    server
+        .mock("GET", status_path.as_str())
+        .with_body(json!({"status": "sent"}).to_string())
+        .create();
+    // --delay-ms of a second and --wait are announced; a wait that ends
+    // without a final status says so, and still exits 0.
+    let args = [
+        &ROUTE[..],
+        &[
+            "--no-state",
+            "--delay-ms",
+            "1000",
+            "--wait",
+            "1",
+            "--json",
+            "hi",
+        ],
+    ]
+    .concat();
+    let (code, out, all) = inject(&env(&server), &args, None);
+    assert_eq!(code, 0, "{all}");
+    assert!(
+        all.contains("waiting 1 s before sending (--delay-ms)"),
+        "{all}"
+    );
+    assert!(
+        all.contains("waiting up to 1 s for the final delivery status"),
+        "{all}"
+    );
+    assert!(
+        all.contains("--wait ended without a final delivery status (last seen: sent)"),
+        "{all}"
+    );
+    assert_eq!(out["delivery_final"], false);
+    // -q: none of it.
+    let quiet = [
+        &ROUTE[..],
+        &[
+            "-q",
+            "--no-state",
+            "--delay-ms",
+            "1000",
+            "--wait",
+            "1",
+            "hi",
+        ],
+    ]
+    .concat();
+    let (code, _, all) = inject(&env(&server), &quiet, None);
+    assert_eq!(code, 0, "{all}");
+    assert!(
+        !all.contains("waiting") && !all.contains("--wait ended"),
+        "{all}"
+    );
+    // -v: the library's info lines too.
+    let verbose = [&ROUTE[..], &["-v", "--no-state", "hi"]].concat();
+    let (code, _, all) = inject(&env(&server), &verbose, None);
+    assert_eq!(code, 0, "{all}");
+    assert!(
+        all.contains("INFO") && all.contains("genesys_inject::audit"),
+        "{all}"
+    );
+}
+
+#[test]
+fn a_rate_limit_pause_is_announced() {
+    let mut server = platform_server();
+    server
+        .mock("POST", message_path().as_str())
+        .with_status(429)
+        .with_header("retry-after", "1")
+        .expect(1)
+        .create();
+    server
+        .mock("POST", message_path().as_str())
+        .with_body(message_ok("m"))
+        .create();
+    let (code, _, all) = inject(
+        &env(&server),
+        &[&ROUTE[..], &["--no-state", "hi"]].concat(),
+        None,
+    );
+    assert_eq!(code, 0, "{all}");
+    assert!(all.contains("rate limited: holding API calls"), "{all}");
+}
+
+#[test]
+fn the_quickstart_does_not_call_a_local_mock_a_real_organisation() {
+    let (server, message) = platform_expecting(1);
+    let out = Command::new(example_bin("quickstart"))
+        .env_clear()
+        .envs(env(&server))
+        .env("GENESYS_CONVERSATION_ID", CONV)
+        .env("GENESYS_COMMUNICATION_ID", COMM)
+        .output()
+        .unwrap();
+    let stdout = successful_stdout(&out);
+    assert!(
+        stdout.contains("GENESYS_BASE_URL is http://127.0.0.1"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("REAL"), "{stdout}");
+    message.assert();
+}

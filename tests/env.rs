@@ -106,4 +106,44 @@ fn from_env_reads_the_documented_variables() {
     drop(injector);
     token.assert();
     hook.assert();
+
+    // The secret from a file (container and systemd secrets): one trailing
+    // line break dropped; the token call carries exactly the secret.
+    let dir = Scratch::new();
+    let file = dir.0.join("client-secret");
+    std::fs::write(&file, format!("{CLIENT_SECRET}\n")).unwrap();
+    std::env::set_var("GENESYS_CLIENT_SECRET_FILE", &file);
+    let msg = config_error();
+    assert!(msg.contains("both"), "{msg}");
+    std::env::remove_var("GENESYS_CLIENT_SECRET");
+    let token = token_mock(&mut server, 86399).expect(1).create();
+    let injector = InjectorBuilder::from_env()
+        .unwrap()
+        .clock(FakeClock::new())
+        .build()
+        .unwrap();
+    injector.inject(&request(&["from a file"])).unwrap();
+    token.assert();
+    drop(injector);
+    for (content, says) in [
+        (&b""[..], "empty"),
+        (&b"\n"[..], "empty"),
+        (&b"\xff"[..], "UTF-8"),
+    ] {
+        std::fs::write(&file, content).unwrap();
+        let msg = config_error();
+        assert!(
+            msg.contains("GENESYS_CLIENT_SECRET_FILE") && msg.contains(says),
+            "{msg}"
+        );
+    }
+    std::env::set_var("GENESYS_CLIENT_SECRET_FILE", dir.0.join("missing"));
+    let msg = config_error();
+    assert!(
+        msg.contains("missing") && msg.contains("cannot be read"),
+        "{msg}"
+    );
+    std::env::set_var("GENESYS_CLIENT_SECRET_FILE", &dir.0);
+    assert!(config_error().contains("not a regular file"));
+    std::env::remove_var("GENESYS_CLIENT_SECRET_FILE");
 }

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::rawserver::{platform_handler, Action, RawServer, Received};
 use common::*;
-use genesys_inject::{Error, Injector};
+#[cfg(unix)]
+use genesys_inject::Error;
+use genesys_inject::Injector;
 use mockito::{Matcher, ServerGuard};
 
 /// The `burst` example sending `n` messages, with a state directory.

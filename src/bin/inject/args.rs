@@ -29,7 +29,12 @@ pub(crate) struct Args {
     pub template: Option<String>,
     pub params: Vec<(String, String)>,
     pub attach: Option<String>,
+    pub ca_file: Option<String>,
     pub texts: Vec<Text>,
+    /// `-q`: no log lines and no notes, only the result or the error.
+    pub quiet: bool,
+    /// `-v`: the library's info lines too (each retry, each pause).
+    pub verbose: bool,
 }
 
 /// One content block from the command line.
@@ -168,6 +173,8 @@ pub(crate) fn parse_args(raw: Vec<OsString>) -> Result<Parsed, String> {
             // Only `-h` and `-V` are short, and never in a cluster.
             Arg::Short('h') if raw == "-h" => return Ok(Parsed::Help),
             Arg::Short('V') if raw == "-V" => return Ok(Parsed::Version),
+            Arg::Short('q') if raw == "-q" => "quiet".to_owned(),
+            Arg::Short('v') if raw == "-v" => "verbose".to_owned(),
             Arg::Short(_) => return Err(unknown(&raw)),
             Arg::Long(name) => name.to_owned(),
         };
@@ -213,11 +220,17 @@ pub(crate) fn parse_args(raw: Vec<OsString>) -> Result<Parsed, String> {
                 args.params.push((name.to_owned(), value.to_owned()));
             }
             "attach" => once(&mut args.attach, &flag, cursor.value(&flag)?)?,
+            "ca-file" => once(&mut args.ca_file, &flag, cursor.value(&flag)?)?,
             "no-state" => switch(&mut args.no_state)?,
             "dry-run" => switch(&mut args.dry_run)?,
             "json" => switch(&mut args.json)?,
+            "quiet" => switch(&mut args.quiet)?,
+            "verbose" => switch(&mut args.verbose)?,
             _ => return Err(unknown(&raw)),
         }
+    }
+    if args.quiet && args.verbose {
+        return Err("--quiet and --verbose cannot be used together".into());
     }
     if args.no_state && args.state_dir.is_some() {
         return Err("--state-dir and --no-state cannot be used together".into());

@@ -40,9 +40,11 @@ STATE:
     --state-dir DIR         keep the token and undelivered audit events in DIR
                             (created 0700; refused if others can write to it)
     --no-state              write nothing to disk
-    Default: GENESYS_STATE_DIR if set, else $XDG_STATE_HOME/genesys-inject,
-    else ~/.local/state/genesys-inject; if that default cannot be used, a
-    warning, and the run goes on without state.
+    Default: GENESYS_STATE_DIR if set; else on Windows
+    %LOCALAPPDATA%\\genesys-inject; elsewhere $XDG_STATE_HOME/genesys-inject
+    if XDG_STATE_HOME is set, else ~/Library/Application Support/genesys-inject
+    on macOS and ~/.local/state/genesys-inject on Linux and other systems. If
+    that default cannot be used, a warning, and the run goes on without state.
     A run posts only the waiting audit events of its own client id and
     WEBHOOK_URL; others' are left alone. An event leaves the outbox when
     the webhook answers 2xx (delivered) or a 4xx other than 408 and 429
@@ -65,20 +67,35 @@ DELIVERY:
 OPTIONS:
     --delay-ms N            wait N milliseconds before typing and sending
                             (at most 600000: ten minutes)
+    --ca-file FILE          trust the root certificates of this PEM file instead of
+                            the compiled-in ones (a TLS-inspecting proxy's CA);
+                            default: SSL_CERT_FILE if set
     --dry-run               validate and print the exact request; no network traffic
     --json                  print the receipt, the dry run or the error as one JSON object
+    -q, --quiet             print only the result or the error: no warnings,
+                            no notes on standard error
+    -v, --verbose           also print each retry and pause (the library's info lines)
     -h, --help              print this help
     -V, --version           print the version
 
 ENVIRONMENT:
     GENESYS_CLIENT_ID       OAuth client-credentials client id (required to send)
-    GENESYS_CLIENT_SECRET   its secret (required to send)
+    GENESYS_CLIENT_SECRET   its secret (required to send, unless...)
+    GENESYS_CLIENT_SECRET_FILE
+                            a file holding the secret instead (container and
+                            systemd secrets); one trailing line break is dropped
     GENESYS_REGION          AWS region name or domain (default us-east-1)
     GENESYS_BASE_URL        one base URL for token and API calls (mock platforms, gateways)
     WEBHOOK_URL             post each audit event here (set but empty: no webhook)
     GENESYS_STATE_DIR       the state directory (see STATE)
-    RUST_LOG                log filter, e.g. genesys_inject=debug (logs go to stderr;
-                            never ureq=trace in production: it prints the token)
+    SSL_CERT_FILE           a PEM bundle of trusted root certificates (see --ca-file)
+    RUST_LOG                log filter, e.g. genesys_inject=debug; replaces -q and -v
+                            (logs go to stderr; never ureq=trace in production: it
+                            prints the token)
+
+STANDARD ERROR:
+    Warnings, a note when the run waits (--delay-ms of 1 s or more, --wait, a
+    rate-limit pause), and the error itself, once. -q leaves only the error.
 
 EXIT STATUS:
     0   sent (or dry run valid), even if printing the receipt then failed

@@ -28,10 +28,23 @@ use output::{
 };
 use request::build_request;
 
+/// A wait from this long on is announced on standard error.
+const LONG_WAIT_MS: u64 = 1000;
+
+/// A line on standard error about what the run is doing, unless `-q`.
+fn note(args: &Args, text: &str) {
+    if !args.quiet {
+        report(text);
+    }
+}
+
 /// The injector of the environment, with the state directory the flags,
 /// `GENESYS_STATE_DIR` or the default name.
 fn injector(args: &Args) -> Result<Injector, Error> {
     let mut builder = InjectorBuilder::from_env()?;
+    if let Some(file) = &args.ca_file {
+        builder = builder.ca_file(file);
+    }
     if args.resolve {
         builder = builder.retry_policy(RetryPolicy::default().resolve_unknown(true));
     }
@@ -44,44 +57,84 @@ fn injector(args: &Args) -> Result<Injector, Error> {
     if std::env::var_os("GENESYS_STATE_DIR").is_some() {
         return builder.build();
     }
-    let Some(dir) = default_state_dir() else {
-        report("warning: no home directory (HOME unset): running without a state directory");
+    let Some(dir) = state_dir_for(std::env::consts::OS, |v| std::env::var_os(v)) else {
+        if !args.quiet {
+            report(&format!(
+                "warning: no per-user state directory ({} unset): running without a state directory",
+                state_base_variable(std::env::consts::OS)
+            ));
+        }
         return builder.build();
     };
     match builder.clone().state_dir(&dir).build() {
         Ok(injector) => Ok(injector),
         Err(first) => {
             let injector = builder.build()?;
-            report(&format!(
-                "warning: {first}; running without a state directory (--no-state silences this)"
-            ));
+            if !args.quiet {
+                report(&format!(
+                    "warning: {first}; running without a state directory (--no-state silences this)"
+                ));
+            }
             Ok(injector)
         }
     }
 }
 
-/// `$XDG_STATE_HOME/genesys-inject`, else `~/.local/state/genesys-inject`.
-fn default_state_dir() -> Option<PathBuf> {
-    let absolute = |var: &str| {
-        std::env::var_os(var)
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
+/// The variable the per-user state directory comes from on `os`.
+fn state_base_variable(os: &str) -> &'static str {
+    match os {
+        "windows" => "LOCALAPPDATA",
+        _ => "HOME",
+    }
+}
+
+/// The default state directory on `os` (`std::env::consts::OS`), from the
+/// environment `var` reads: `%LOCALAPPDATA%\genesys-inject` on Windows;
+/// `$XDG_STATE_HOME/genesys-inject` where that is set, else
+/// `~/Library/Application Support/genesys-inject` on macOS and
+/// `~/.local/state/genesys-inject` elsewhere. Only absolute paths count.
+fn state_dir_for(os: &str, var: impl Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
+    let absolute = |name: &str| var(name).map(PathBuf::from).filter(|p| p.is_absolute());
+    let home = |under: &[&str]| {
+        absolute("HOME").map(|home| under.iter().fold(home, |path, part| path.join(part)))
     };
-    let base = absolute("XDG_STATE_HOME")
-        .or_else(|| absolute("HOME").map(|home| home.join(".local").join("state")))?;
+    let base = match os {
+        "windows" => absolute("LOCALAPPDATA"),
+        "macos" => absolute("XDG_STATE_HOME").or_else(|| home(&["Library", "Application Support"])),
+        _ => absolute("XDG_STATE_HOME").or_else(|| home(&[".local", "state"])),
+    }?;
     Some(base.join("genesys-inject"))
 }
 
+/// The logger: `RUST_LOG` when set; else warnings (and rate-limit pauses),
+/// without the library's line for a failed injection, which the CLI
+/// reports itself; `-q` none; `-v` the library's info lines too.
+fn init_logging(args: Option<&Args>) {
+    let (quiet, verbose) = args.map_or((false, false), |a| (a.quiet, a.verbose));
+    let filter = if quiet {
+        "off"
+    } else if verbose {
+        "info,genesys_inject::inject=off,ureq=warn"
+    } else {
+        "warn,genesys_inject::inject=off,genesys_inject::gate=info"
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(filter)).init();
+}
+
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let raw: Vec<OsString> = std::env::args_os().skip(1).collect();
     let json_out = raw.iter().any(|a| a == "--json");
     let args = match parse_args(raw) {
         Ok(Parsed::Help) => return output(HELP),
         Ok(Parsed::Version) => return output(concat!("inject ", env!("CARGO_PKG_VERSION"), "\n")),
         Ok(Parsed::Run(args)) => args,
-        Err(msg) => return usage_error(json_out, &msg),
+        Err(msg) => {
+            init_logging(None);
+            return usage_error(json_out, &msg);
+        }
     };
+    init_logging(Some(&args));
+    let agentless = args.agentless.is_some();
     let request = match build_request(&args) {
         Ok(request) => request,
         Err(msg) => return usage_error(json_out, &msg),
@@ -91,7 +144,7 @@ fn main() -> ExitCode {
     if args.dry_run {
         let prepared = match check() {
             Ok(prepared) => prepared,
-            Err(e) => return fail(args.json, &Error::Validation(e)),
+            Err(e) => return fail(args.json, agentless, &Error::Validation(e)),
         };
         return output(&dry_run(&prepared, args.json));
     }
@@ -102,24 +155,50 @@ fn main() -> ExitCode {
         // invalid request is the more useful thing to report.
         Err(config) => {
             return match check() {
-                Err(invalid) => fail(args.json, &Error::Validation(invalid)),
-                Ok(_) => fail(args.json, &config),
+                Err(invalid) => fail(args.json, agentless, &Error::Validation(invalid)),
+                Ok(_) => fail(args.json, agentless, &config),
             }
         }
     };
     // Validation happens inside `inject`, so that a refused request leaves
     // the same audit record and webhook event as in any other program.
+    if let Some(ms) = args.delay_ms.filter(|ms| *ms >= LONG_WAIT_MS) {
+        note(
+            &args,
+            &format!("waiting {} s before sending (--delay-ms)", ms / 1000),
+        );
+    }
     let receipt = match injector.inject(&request) {
         Ok(receipt) => receipt,
-        Err(e) => return fail(args.json, &e),
+        Err(e) => return fail(args.json, agentless, &e),
     };
     let id = receipt
         .message_id
         .as_deref()
         .unwrap_or("(no id in the answer)");
-    let delivery = args
-        .wait_secs
-        .map(|secs| injector.wait_for_delivery(&receipt, Duration::from_secs(secs)));
+    let delivery = args.wait_secs.map(|secs| {
+        note(
+            &args,
+            &format!("waiting up to {secs} s for the final delivery status (--wait)"),
+        );
+        injector.wait_for_delivery(&receipt, Duration::from_secs(secs))
+    });
+    // Sent, whatever the wait found: exit 0 (a wrapper that retries on
+    // failure must not send it again), and say so plainly.
+    match &delivery {
+        Some(Ok(status)) if !status.is_final() => note(
+            &args,
+            &format!("--wait ended without a final delivery status (last seen: {status})"),
+        ),
+        Some(Err(e)) => note(
+            &args,
+            &format!(
+                "--wait ended without a final delivery status: {}",
+                delivery_error(e)
+            ),
+        ),
+        _ => {}
+    }
     let text = if args.json {
         format!("{}\n", receipt_json(&receipt, delivery.as_ref()))
     } else {
@@ -152,4 +231,53 @@ fn main() -> ExitCode {
         _ => ExitCode::SUCCESS,
     }
     // Dropping the injector here posts any queued webhook events.
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_system_has_its_own_default_state_directory() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| OsString::from(v))
+            }
+        };
+        let home = &[("HOME", "/home/ada")][..];
+        let all = &[
+            ("HOME", "/home/ada"),
+            ("XDG_STATE_HOME", "/xdg/state"),
+            ("LOCALAPPDATA", "/appdata/local"),
+        ][..];
+        let path = |p: &str| Some(PathBuf::from(p));
+        assert_eq!(
+            state_dir_for("linux", env(home)),
+            path("/home/ada/.local/state/genesys-inject")
+        );
+        assert_eq!(
+            state_dir_for("linux", env(all)),
+            path("/xdg/state/genesys-inject")
+        );
+        assert_eq!(
+            state_dir_for("macos", env(home)),
+            path("/home/ada/Library/Application Support/genesys-inject")
+        );
+        assert_eq!(
+            state_dir_for("macos", env(all)),
+            path("/xdg/state/genesys-inject")
+        );
+        assert_eq!(
+            state_dir_for("windows", env(all)),
+            path("/appdata/local/genesys-inject")
+        );
+        // Windows does not use HOME; nothing, or a relative path, is no default.
+        assert_eq!(state_dir_for("windows", env(home)), None);
+        assert_eq!(state_dir_for("linux", env(&[("HOME", "relative")])), None);
+        assert_eq!(state_dir_for("linux", env(&[])), None);
+        assert_eq!(state_base_variable("windows"), "LOCALAPPDATA");
+    }
 }

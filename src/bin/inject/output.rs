@@ -18,7 +18,46 @@ pub(crate) fn exit_code(e: &Error) -> u8 {
     }
 }
 
-pub(crate) fn error_json(e: &Error) -> Value {
+/// The library's names for what the user typed, and the user's.
+const CLI_WORDS: &[(&str, &str)] = &[
+    ("conversation_id", "--conversation"),
+    ("communication_id", "--communication"),
+    ("external_contact_id", "--contact"),
+    ("deployment_id", "--from (the deployment id)"),
+    ("integration_id", "--from (the integration id)"),
+    ("from_address", "--from"),
+    ("to_address", "--to"),
+    ("response_id", "--template"),
+    ("base_url", "GENESYS_BASE_URL"),
+    ("webhook_url", "WEBHOOK_URL"),
+    (
+        " (see attachment_types; the platform's default content profile sends jpg, png and gif)",
+        ": inject sends jpg, jpeg, png and gif",
+    ),
+];
+
+/// The 404 hint of the communication route, which has a conversation.
+const CONVERSATION_HINT: &str =
+    "; no such conversation or communication: is the conversation still active?";
+
+/// `e` in the words of the command line: its flags and variables, not the
+/// library's field names; on the agentless route, no hint about a
+/// conversation it does not have.
+pub(crate) fn cli_message(e: &Error, agentless: bool) -> String {
+    let mut message = e.to_string();
+    if agentless {
+        message = message.replace(
+            CONVERSATION_HINT,
+            "; not found: check --from (the deployment or integration) and the recipient",
+        );
+    }
+    for (library, cli) in CLI_WORDS {
+        message = message.replace(library, cli);
+    }
+    message
+}
+
+pub(crate) fn error_json(e: &Error, agentless: bool) -> Value {
     let status = match e {
         Error::Api { status, .. } => Some(*status),
         Error::Auth { status, .. } => *status,
@@ -30,7 +69,7 @@ pub(crate) fn error_json(e: &Error) -> Value {
         "ok": false,
         "error": {
             "kind": e.kind(),
-            "message": e.to_string(),
+            "message": cli_message(e, agentless),
             "outcome": if e.is_outcome_unknown() { "unknown" } else { "not_delivered" },
             "status": status,
             "correlation_id": e.correlation_id(),
@@ -60,6 +99,7 @@ pub(crate) fn receipt_json(r: &Receipt, delivery: Option<&Result<MessageStatus, 
         }
         Some(Err(e)) => {
             out["delivery_status"] = Value::Null;
+            out["delivery_final"] = json!(false);
             out["delivery_error"] = json!(delivery_error(e));
         }
     }
@@ -104,13 +144,14 @@ pub(crate) fn delivery_error(e: &Error) -> String {
 
 /// Prints the error as asked and returns its exit status, whether or not
 /// the printing worked.
-pub(crate) fn fail(json_out: bool, e: &Error) -> ExitCode {
+pub(crate) fn fail(json_out: bool, agentless: bool, e: &Error) -> ExitCode {
+    let message = cli_message(e, agentless);
     if json_out {
-        if let Err(io) = print(&format!("{}\n", error_json(e))) {
-            report(&format!("{e} (and printing the JSON failed: {io})"));
+        if let Err(io) = print(&format!("{}\n", error_json(e, agentless))) {
+            report(&format!("{message} (and printing the JSON failed: {io})"));
         }
     } else {
-        report(&e.to_string());
+        report(&message);
     }
     ExitCode::from(exit_code(e))
 }
