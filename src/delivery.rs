@@ -173,7 +173,14 @@ impl Injector {
         if !matches!(request.content, Content::Text(_)) {
             return Resolution::Unknown(Unresolved::NotText);
         }
-        self.find(request, conversation_id, communication_id, since)
+        let communication_id = match communication_id {
+            Some(id) => id.clone(),
+            None => match self.agent_communication(conversation_id) {
+                Ok(id) => id,
+                Err(e) => return Resolution::Unknown(Unresolved::LookupFailed(Box::new(e))),
+            },
+        };
+        self.find(request, conversation_id, &communication_id, since)
             .unwrap_or_else(|e| Resolution::Unknown(Unresolved::LookupFailed(Box::new(e))))
     }
 

@@ -134,6 +134,19 @@ pub enum Error {
         sent_at: Option<SystemTime>,
     },
 
+    /// The conversation of an
+    /// [`InjectRequest::to_conversation`](crate::InjectRequest::to_conversation)
+    /// has no connected agent to send as. Not retried, never delivered: the
+    /// agentless route sends without one.
+    #[error(
+        "conversation {conversation_id} has no connected agent to send as: send as an API \
+         participant instead (the agentless route: InjectRequest::agentless, inject --agentless)"
+    )]
+    NoConnectedAgent {
+        /// The conversation looked in.
+        conversation_id: String,
+    },
+
     /// The attachment's bytes could not be put where the platform said
     /// (its upload host, not Genesys Cloud's API), or the platform judged
     /// the uploaded media invalid, or not ready in time. The message was not
@@ -245,6 +258,7 @@ impl Error {
             Error::Api { .. } => "api",
             Error::Transport { .. } => "transport",
             Error::Upload { .. } => "upload",
+            Error::NoConnectedAgent { .. } => "no_connected_agent",
         }
     }
 

@@ -1,6 +1,8 @@
 //! The [`Injector`]: the whole pipeline of one injection.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::audit::{self, AUDIT_TARGET};
@@ -51,6 +53,9 @@ pub struct Injector {
     auth: Auth,
     gate: Gate,
     webhook: Option<Webhook>,
+    /// Conversation id to its connected agent's communication
+    /// ([`InjectRequest::to_conversation`]): one lookup per conversation.
+    pub(crate) agents: Mutex<HashMap<String, String>>,
 }
 
 /// One API call: where, how long to wait, which permission a 403 names.
@@ -136,6 +141,7 @@ impl Injector {
             auth,
             gate,
             webhook,
+            agents: Mutex::default(),
         })
     }
 
@@ -200,6 +206,20 @@ impl Injector {
     }
 
     fn run(&self, request: &InjectRequest, message_size: &mut usize) -> Result<Receipt, Error> {
+        // Sent as the connected agent: validated first (nothing leaves
+        // before), then bound to the agent's communication.
+        let bound;
+        let request = match &request.route {
+            Route::Communication {
+                conversation_id,
+                communication_id: None,
+            } => {
+                *message_size = self.prepare(request)?.message_size;
+                bound = request.sent_as(self.agent_communication(conversation_id)?);
+                &bound
+            }
+            _ => request,
+        };
         let prepared = self.prepare(request)?;
         *message_size = prepared.message_size;
         let clock = &*self.settings.clock;

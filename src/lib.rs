@@ -104,6 +104,7 @@
 //! | `upload` | `impl Injector`: an attachment's upload, the PUT to the upload host, the media's readiness |
 //! | `status` | reading status and lookup answers, and what they prove ([`MessageStatus`], [`Resolution`]) |
 //! | `request` | [`InjectRequest`], its routes and bodies, [`PreparedMessage`] |
+//! | `agent` | `impl Injector`: the connected agent's communication of a conversation ([`InjectRequest::to_conversation`]) |
 //! | `agentless` | [`AgentlessTarget`], [`MessengerType`], their checks, address masking |
 //! | `receipt` | [`Receipt`], read from the message call's answer |
 //! | `validate` | blocks, UTF-16 length, [`SafetyPolicy`], ids |
@@ -137,6 +138,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod agent;
 mod agentless;
 mod audit;
 mod auth;

@@ -52,7 +52,9 @@ pub(crate) enum Content {
 pub(crate) enum Route {
     Communication {
         conversation_id: String,
-        communication_id: String,
+        /// `None`: the connected agent's, looked up when sent
+        /// ([`InjectRequest::to_conversation`]).
+        communication_id: Option<String>,
     },
     Agentless {
         target: AgentlessTarget,
@@ -79,11 +81,56 @@ impl InjectRequest {
         InjectRequest {
             route: Route::Communication {
                 conversation_id: conversation_id.into(),
-                communication_id: communication_id.into(),
+                communication_id: Some(communication_id.into()),
             },
             content: Content::Text(blocks.into()),
             delay: Duration::ZERO,
         }
+    }
+
+    /// A text message sent as the conversation's connected agent, whose
+    /// communication the injector looks up when it sends
+    /// (`GET /api/v2/conversations/{conversationId}`: the participant whose
+    /// `purpose` is `agent`, its message communication that is not
+    /// disconnected), once per conversation for the injector's life.
+    /// `conversation_id` must be a GUID. Without a connected agent,
+    /// [`inject`](crate::Injector::inject) returns
+    /// [`Error::NoConnectedAgent`](crate::Error::NoConnectedAgent) (not
+    /// retried): the agentless route ([`InjectRequest::agentless`]) sends
+    /// without one. [`prepare`](Self::prepare) shows the path with
+    /// `{communicationId}` in place of the id.
+    ///
+    /// ```
+    /// use genesys_inject::{ContentBlock, InjectRequest};
+    /// let request = InjectRequest::to_conversation(
+    ///     "ec35f2a8-289b-42d4-8893-c50eaf81a3c1",
+    ///     vec![ContentBlock::text("The office closes at six")],
+    /// );
+    /// ```
+    pub fn to_conversation(
+        conversation_id: impl Into<String>,
+        blocks: impl Into<Vec<ContentBlock>>,
+    ) -> Self {
+        InjectRequest {
+            route: Route::Communication {
+                conversation_id: conversation_id.into(),
+                communication_id: None,
+            },
+            ..InjectRequest::new("", "", blocks)
+        }
+    }
+
+    /// This request, sent as `communication_id`.
+    pub(crate) fn sent_as(&self, communication_id: String) -> InjectRequest {
+        let mut bound = self.clone();
+        if let Route::Communication {
+            communication_id: id,
+            ..
+        } = &mut bound.route
+        {
+            *id = Some(communication_id);
+        }
+        bound
     }
 
     /// A file sent as the participant whose communication is
@@ -102,7 +149,7 @@ impl InjectRequest {
         InjectRequest {
             route: Route::Communication {
                 conversation_id: conversation_id.into(),
-                communication_id: communication_id.into(),
+                communication_id: Some(communication_id.into()),
             },
             content: Content::Attachment(attachment),
             delay: Duration::ZERO,
@@ -210,12 +257,14 @@ impl InjectRequest {
                 communication_id,
             } => {
                 check_guid(conversation_id, "conversation_id")?;
-                check_guid(communication_id, "communication_id")?;
+                if let Some(id) = communication_id {
+                    check_guid(id, "communication_id")?;
+                }
                 let base = [
                     "/api/v2/conversations/messages/",
                     conversation_id,
                     "/communications/",
-                    communication_id,
+                    communication_id.as_deref().unwrap_or("{communicationId}"),
                 ]
                 .concat();
                 let (body, message_size, upload) = match &self.content {

@@ -1212,3 +1212,37 @@ fn the_quickstart_does_not_call_a_local_mock_a_real_organisation() {
     assert!(!stdout.contains("REAL"), "{stdout}");
     message.assert();
 }
+
+#[test]
+fn a_conversation_id_is_enough_on_the_command_line() {
+    let (mut server, message) = platform_expecting(1);
+    server
+        .mock("GET", format!("/api/v2/conversations/{CONV}").as_str())
+        .with_body(
+            json!({"participants": [{"purpose": "agent", "messages": [{"id": COMM}]}]}).to_string(),
+        )
+        .expect(1)
+        .create();
+    let args = ["--conversation", CONV, "--no-state", "--json", "hi"];
+    let (code, out, all) = inject(&env(&server), &args, None);
+    assert_eq!(code, 0, "{all}");
+    assert_eq!(out["message_id"], "msg-1");
+    message.assert();
+    let (code, out, _) = inject(
+        &[],
+        &["--conversation", CONV, "--dry-run", "--json", "hi"],
+        None,
+    );
+    assert_eq!(code, 0);
+    assert!(
+        out["path"].as_str().unwrap().contains("{communicationId}"),
+        "{out}"
+    );
+    let (code, _, all) = inject(
+        &[],
+        &["--conversation", CONV, "--attach", "x.png", "--dry-run"],
+        None,
+    );
+    assert_eq!(code, 2, "{all}");
+    assert!(all.contains("--attach needs --communication"), "{all}");
+}

@@ -4,7 +4,8 @@ pub(crate) const HELP: &str = "\
 inject: put one bot message into a live Genesys Cloud messaging conversation
 
 USAGE:
-    inject --conversation ID --communication ID [OPTIONS] (TEXT... | --attach FILE)
+    inject --conversation ID [--communication ID] [OPTIONS] TEXT...
+    inject --conversation ID --communication ID [OPTIONS] --attach FILE
     inject --agentless TYPE --from ADDRESS (--to ADDRESS | --contact ID) [OPTIONS] TEXT...
     inject --agentless whatsapp --from ID --to WHATSAPP_ID --template ID [--param NAME=VALUE]...
 
@@ -15,7 +16,8 @@ options: inject ... -- '-5 degrees tonight'.
 
 ROUTES:
     --conversation ID       conversation to send into (GUID)
-    --communication ID      communication to send as, usually the agent's (GUID)
+    --communication ID      communication to send as (GUID); without it, the
+                            conversation's connected agent's, looked up when sent
     --agentless TYPE        send as an API participant instead: webmessaging, sms,
                             open, apple or whatsapp (whatsapp takes --template)
     --from ADDRESS          agentless sender: deployment id (webmessaging), E.164

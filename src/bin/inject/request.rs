@@ -77,6 +77,11 @@ pub(crate) fn build_request(args: &Args) -> Result<InjectRequest, String> {
             return Err("a message carries one of TEXT, --template or --attach, not several".into())
         }
     }
+    if args.attach.is_some() && args.communication.is_none() && !agentless {
+        return Err(
+            "--attach needs --communication: an attachment is sent as a given communication".into(),
+        );
+    }
     if !args.params.is_empty() && args.template.is_none() {
         return Err("--param goes with --template".into());
     }
@@ -139,7 +144,9 @@ pub(crate) fn build_request(args: &Args) -> Result<InjectRequest, String> {
                 }
                 None => InjectRequest::new(conversation, communication, blocks),
             },
-            _ => return Err("give --conversation and --communication, or --agentless".into()),
+            // Sent as the connected agent, looked up when sent.
+            (Some(conversation), None) => InjectRequest::to_conversation(conversation, blocks),
+            _ => return Err("give --conversation (and --communication), or --agentless".into()),
         },
     };
     // The library refuses more than MAX_DELAY, with an audit record.

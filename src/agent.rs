@@ -1,0 +1,98 @@
+//! The connected agent's communication of a conversation, as an
+//! `impl Injector` block of its own: what
+//! [`InjectRequest::to_conversation`](crate::InjectRequest::to_conversation)
+//! sends as. Looked up once per conversation for the injector's life.
+
+use serde_json::Value;
+
+use crate::injector::unreadable;
+use crate::sync::lock;
+use crate::validate::is_guid;
+use crate::{Error, Injector};
+
+/// Named in [`Error::Forbidden`] when the conversation cannot be read.
+const CONVERSATION_READ: &str =
+    "permission to read the conversation (GET /api/v2/conversations/{conversationId})";
+
+impl Injector {
+    /// The communication of `conversation_id`'s connected agent: from the
+    /// injector's memory, or from `GET /api/v2/conversations/{conversationId}`.
+    pub(crate) fn agent_communication(&self, conversation_id: &str) -> Result<String, Error> {
+        if let Some(known) = lock(&self.agents).get(conversation_id) {
+            return Ok(known.clone());
+        }
+        let url = format!(
+            "{}/api/v2/conversations/{conversation_id}",
+            self.settings.api_base
+        );
+        let answer = self
+            .lookup_as(&url, CONVERSATION_READ)
+            .map_err(Error::before_message)?;
+        let conversation: Value = serde_json::from_slice(&answer.body)
+            .ok()
+            .filter(|c: &Value| c.get("participants").is_some_and(Value::is_array))
+            .ok_or_else(|| unreadable(&answer, "a conversation with its participants"))?;
+        let communication =
+            connected_agent(&conversation).ok_or_else(|| Error::NoConnectedAgent {
+                conversation_id: conversation_id.to_owned(),
+            })?;
+        lock(&self.agents).insert(conversation_id.to_owned(), communication.clone());
+        Ok(communication)
+    }
+}
+
+/// The first agent participant's message communication that is not
+/// disconnected (neither it nor its participant), as every public caller
+/// chooses it.
+fn connected_agent(conversation: &Value) -> Option<String> {
+    let connected = |v: &Value| {
+        v.get("state")
+            .and_then(Value::as_str)
+            .is_none_or(|s| !s.eq_ignore_ascii_case("disconnected"))
+    };
+    conversation
+        .get("participants")?
+        .as_array()?
+        .iter()
+        .filter(|p| {
+            p.get("purpose")
+                .and_then(Value::as_str)
+                .is_some_and(|purpose| purpose.eq_ignore_ascii_case("agent"))
+        })
+        .filter(|p| connected(p))
+        .flat_map(|p| {
+            p.get("messages")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+        })
+        .filter(|c| connected(c))
+        .filter_map(|c| c.get("id").and_then(Value::as_str))
+        .find(|id| is_guid(id))
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connected_agents_message_communication_is_chosen() {
+        let conversation = serde_json::json!({"participants": [
+            {"purpose": "customer", "messages": [{"id": "11111111-1111-4111-8111-111111111111"}]},
+            {"purpose": "agent", "state": "disconnected",
+             "messages": [{"id": "22222222-2222-4222-8222-222222222222"}]},
+            {"purpose": "Agent", "messages": [
+                {"id": "33333333-3333-4333-8333-333333333333", "state": "disconnected"},
+                {"id": "../../users/me"},
+                {"id": "44444444-4444-4444-8444-444444444444", "state": "connected"}]},
+        ]});
+        assert_eq!(
+            connected_agent(&conversation).as_deref(),
+            Some("44444444-4444-4444-8444-444444444444")
+        );
+        let only_customer = serde_json::json!({"participants": [
+            {"purpose": "customer", "messages": [{"id": "11111111-1111-4111-8111-111111111111"}]}]});
+        assert_eq!(connected_agent(&only_customer), None);
+    }
+}
