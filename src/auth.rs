@@ -399,6 +399,7 @@ mod tests {
             sent_at: std::time::SystemTime::UNIX_EPOCH,
             body: body.as_bytes().to_vec(),
             unread: None,
+            limits: crate::pace::Limits::default(),
         }
     }
 

@@ -84,6 +84,7 @@ pub struct InjectorBuilder {
     max_idle_connections: usize,
     pub(crate) state_dir: Option<PathBuf>,
     pub(crate) ca_file: Option<PathBuf>,
+    requests_per_minute: Option<u32>,
     attachment_types: Vec<String>,
     outbox_max_events: usize,
     outbox_max_bytes: u64,
@@ -112,6 +113,7 @@ impl Default for InjectorBuilder {
             max_idle_connections: DEFAULT_MAX_IDLE_CONNECTIONS,
             state_dir: None,
             ca_file: None,
+            requests_per_minute: Some(crate::pace::DEFAULT_REQUESTS_PER_MINUTE),
             attachment_types: DEFAULT_ATTACHMENT_TYPES
                 .iter()
                 .map(|t| t.to_string())
@@ -303,6 +305,20 @@ impl InjectorBuilder {
         self
     }
 
+    /// Paces API requests (typing, message, status, lookups) to this
+    /// budget a minute, so that no 60 s holds more: a burst of one second's
+    /// worth, then evenly spaced. Every thread of the injector shares it;
+    /// with a [state directory](Self::state_dir), so does every process on
+    /// the host that uses the same token. The platform's
+    /// `inin-ratelimit-*` headers adapt it (a used-up window holds requests
+    /// until its reset; `allowed` becomes the budget). `None`: no pacing,
+    /// only the platform's 429s. Default: `Some(300)`, the platform's
+    /// `client.credentials.token.rate.per.minute`.
+    pub fn requests_per_minute(mut self, budget: Option<u32>) -> Self {
+        self.requests_per_minute = budget;
+        self
+    }
+
     /// The file types (extensions, any case) an attachment may have; others
     /// are refused by validation before any upload. Make it match the
     /// content profile of your messaging integration. Default:
@@ -412,6 +428,11 @@ impl InjectorBuilder {
         }
         let state = self.state_dir.as_deref().map(StateDir::open).transpose()?;
         let roots = crate::tls::roots(self.ca_file.as_deref())?;
+        if self.requests_per_minute == Some(0) {
+            return Err(Error::Config(
+                "requests_per_minute must be at least 1 (None: no pacing)".into(),
+            ));
+        }
         Ok(Settings {
             api_base,
             login_base,
@@ -425,6 +446,7 @@ impl InjectorBuilder {
             typing: self.typing,
             proxy,
             roots,
+            requests_per_minute: self.requests_per_minute,
             webhook_queue_capacity: self.webhook_queue_capacity,
             webhook_timeout: self.webhook_timeout,
             shutdown_timeout: self.shutdown_timeout,
@@ -476,6 +498,7 @@ pub(crate) struct Settings {
     pub proxy: Option<ureq::Proxy>,
     /// The TLS roots every call trusts.
     pub roots: ureq::tls::RootCerts,
+    pub requests_per_minute: Option<u32>,
     pub webhook_queue_capacity: usize,
     pub webhook_timeout: Duration,
     pub shutdown_timeout: Duration,

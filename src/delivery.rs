@@ -103,7 +103,7 @@ impl Injector {
     /// As [`message_status`](Self::message_status), from any poll; a 404
     /// only when no poll before the timeout found the message; a
     /// [`Error::RateLimited`] when the platform's rate limit outlasts the
-    /// timeout.
+    /// timeout before any status was seen (after one, that status).
     pub fn wait_for_delivery(
         &self,
         receipt: &Receipt,
@@ -112,12 +112,21 @@ impl Injector {
         let clock = &*self.settings.clock;
         let deadline = later(clock.now(), timeout);
         let mut pause = Duration::from_secs(1);
+        // The last answer the platform gave.
+        let mut last = None;
         loop {
             let polled = self.status_within(receipt, Some(deadline));
             let left = deadline.saturating_duration_since(clock.now());
             match polled {
                 Ok(status) if status.is_final() || left.is_zero() => return Ok(status),
-                Ok(_) | Err(Error::Api { status: 404, .. }) if !left.is_zero() => {}
+                // The budget held the last poll past the deadline: the
+                // answer before is the answer.
+                Err(Error::RateLimited { attempts: 0, .. }) if last.is_some() => {
+                    return last.expect("an answer was seen")
+                }
+                polled @ (Ok(_) | Err(Error::Api { status: 404, .. })) if !left.is_zero() => {
+                    last = Some(polled)
+                }
                 other => return other,
             }
             clock.sleep(pause.min(left));

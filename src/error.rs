@@ -93,11 +93,12 @@ pub enum Error {
     /// HTTP 429 on every attempt allowed by the [`RetryPolicy`](crate::RetryPolicy).
     /// Never delivered. Send less often, or share one `Injector` (one token)
     /// so that its rate-limit gate can pace all threads.
-    #[error(
-        "rate limited (HTTP 429) after {attempts} attempts; the platform allows about 300 \
-         requests a minute per token: slow down or retry later{}",
-        correlation(correlation_id)
-    )]
+    ///
+    /// With `attempts` 0, no request was made: the platform's budget (a
+    /// 429's pause, or a window its `inin-ratelimit-*` headers say is used
+    /// up) holds requests past a deadline the caller set
+    /// ([`Injector::wait_for_delivery`](crate::Injector::wait_for_delivery)).
+    #[error("{}{}", rate_limited(*attempts), correlation(correlation_id))]
     RateLimited {
         /// Requests made, the first one included.
         attempts: u32,
@@ -179,6 +180,18 @@ pub enum Error {
         /// looking.
         sent_at: Option<SystemTime>,
     },
+}
+
+fn rate_limited(attempts: u32) -> String {
+    if attempts == 0 {
+        return "rate limited: the platform's budget holds requests past the deadline, so none \
+                was sent"
+            .into();
+    }
+    format!(
+        "rate limited (HTTP 429) after {attempts} attempts; the platform allows about 300 \
+         requests a minute per token: slow down or retry later"
+    )
 }
 
 fn correlation(id: &Option<String>) -> String {

@@ -10,6 +10,7 @@ use std::io::Read;
 use ureq::http::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use ureq::SendBody;
 
+use crate::pace::Limits;
 use crate::retry::Attempt;
 use crate::{Error, Outcome};
 
@@ -38,6 +39,8 @@ pub(crate) struct Answer {
     /// Why the body could not be read (then `body` is empty): too large, or
     /// the connection failed while it was read.
     pub unread: Option<String>,
+    /// The `inin-ratelimit-*` headers, as far as given.
+    pub limits: Limits,
 }
 
 impl Answer {
@@ -322,6 +325,12 @@ fn read_answer(mut response: ureq::http::Response<ureq::Body>, sent_at: SystemTi
     let retry_after = header("retry-after");
     let correlation_id = header("inin-correlation-id");
     let date = header("date");
+    let number = |name: &str| header(name).and_then(|v| v.trim().parse::<u32>().ok());
+    let limits = Limits {
+        allowed: number("inin-ratelimit-allowed"),
+        count: number("inin-ratelimit-count"),
+        reset: number("inin-ratelimit-reset").map(|s| Duration::from_secs(u64::from(s))),
+    };
     let status = response.status().as_u16();
     let (body, unread) = match response
         .body_mut()
@@ -343,6 +352,7 @@ fn read_answer(mut response: ureq::http::Response<ureq::Body>, sent_at: SystemTi
         sent_at,
         body,
         unread,
+        limits,
     }
 }
 
@@ -454,6 +464,7 @@ mod tests {
             sent_at: SystemTime::UNIX_EPOCH,
             body: body.as_bytes().to_vec(),
             unread: None,
+            limits: Limits::default(),
         };
         for (body, secrets, shown) in [
             (

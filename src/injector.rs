@@ -11,6 +11,7 @@ use crate::clock::later;
 use crate::config::Settings;
 use crate::gate::Gate;
 use crate::http::{Answer, Http};
+use crate::pace::Pace;
 use crate::request::{Content, PreparedMessage, Route};
 use crate::retry::{with_retries, Attempt};
 use crate::secret::Token;
@@ -53,6 +54,8 @@ pub struct Injector {
     auth: Auth,
     gate: Gate,
     webhook: Option<Webhook>,
+    /// Pacing to the platform's budget (`None`: off).
+    pace: Option<Pace>,
     /// Conversation id to its connected agent's communication
     /// ([`InjectRequest::to_conversation`]): one lookup per conversation.
     pub(crate) agents: Mutex<HashMap<String, String>>,
@@ -135,12 +138,21 @@ impl Injector {
             ),
         };
         let gate = Gate::new(&*settings.clock);
+        let pace_key = format!("{}\n{}", auth.token_url(), settings.client_id);
+        let pace = settings.requests_per_minute.map(|budget| {
+            Pace::new(
+                budget,
+                &*settings.clock,
+                settings.state.as_ref().map(|s| (s, pace_key.as_str())),
+            )
+        });
         Ok(Injector {
             settings,
             http,
             auth,
             gate,
             webhook,
+            pace,
             agents: Mutex::default(),
         })
     }
@@ -367,6 +379,15 @@ impl Injector {
                 Ok(token) => token,
                 Err(e) => return Attempt::Done(Err(e)),
             };
+            if let Some(pace) = &self.pace {
+                if !pace.take(clock, call.deadline) {
+                    return Attempt::Done(Err(Error::RateLimited {
+                        attempts: *attempts,
+                        retry_after: None,
+                        correlation_id: None,
+                    }));
+                }
+            }
             *attempts += 1;
             let sent = match call.body {
                 Some(body) => self.http.post(
@@ -385,6 +406,9 @@ impl Injector {
                 Err(e) => return Attempt::Done(Err(e.error)),
             };
             log::debug!(target: "genesys_inject::transport", "{} {} -> HTTP {}", if call.body.is_some() { "POST" } else { "GET" }, call.url, answer.status);
+            if let Some(pace) = &self.pace {
+                pace.observe(answer.limits, clock);
+            }
             match answer.status {
                 200..=299 => Attempt::Done(Ok(answer)),
                 401 if !refreshed => {

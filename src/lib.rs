@@ -118,6 +118,7 @@
 //! | `http` | HTTP exchanges, answers, redaction, whether a failed request was sent |
 //! | `retry` | [`RetryPolicy`] and the retry loop |
 //! | `gate` | the rate-limit pause shared by an injector's threads |
+//! | `pace` | pacing to the platform's budget ([`InjectorBuilder::requests_per_minute`]), shared by threads and processes |
 //! | `tls` | which TLS roots are trusted ([`InjectorBuilder::ca_file`]) |
 //! | `audit` | the audit record and webhook body |
 //! | `webhook` | the webhook handle ([`WebhookStats`]) and, in `webhook::worker`, its thread |
@@ -151,6 +152,7 @@ mod error;
 mod gate;
 mod http;
 mod injector;
+mod pace;
 mod receipt;
 mod region;
 mod request;
@@ -172,6 +174,7 @@ pub use config::{InjectorBuilder, TypingMode};
 pub use content::{Attachment, MessagingTemplate, DEFAULT_ATTACHMENT_TYPES, MEDIA_MAX_BYTES};
 pub use error::{ApiErrorBody, ApiErrorDetail, Error, Outcome, ValidationError};
 pub use injector::Injector;
+pub use pace::DEFAULT_REQUESTS_PER_MINUTE;
 pub use receipt::Receipt;
 pub use region::DEFAULT_REGION;
 pub use request::{InjectRequest, PreparedMessage, INVALID_INTERACTION_ID, MAX_DELAY};

@@ -30,6 +30,8 @@ pub(crate) struct Args {
     pub params: Vec<(String, String)>,
     pub attach: Option<String>,
     pub ca_file: Option<String>,
+    /// `--rate N`: API requests a minute.
+    pub rate: Option<u64>,
     pub texts: Vec<Text>,
     /// `-q`: no log lines and no notes, only the result or the error.
     pub quiet: bool,
@@ -221,6 +223,10 @@ pub(crate) fn parse_args(raw: Vec<OsString>) -> Result<Parsed, String> {
             }
             "attach" => once(&mut args.attach, &flag, cursor.value(&flag)?)?,
             "ca-file" => once(&mut args.ca_file, &flag, cursor.value(&flag)?)?,
+            "rate" => {
+                let n = number(&flag, cursor.value(&flag)?, "requests a minute")?;
+                once(&mut args.rate, &flag, n)?
+            }
             "no-state" => switch(&mut args.no_state)?,
             "dry-run" => switch(&mut args.dry_run)?,
             "json" => switch(&mut args.json)?,

@@ -67,6 +67,9 @@ DELIVERY:
                             2 s after it arrives can get 3 copies (1 + 2 resends)
 
 OPTIONS:
+    --rate N                pace API requests to N a minute (default 300, the
+                            platform's budget per token; shared with every run on
+                            the same state directory and token)
     --delay-ms N            wait N milliseconds before typing and sending
                             (at most 600000: ten minutes)
     --ca-file FILE          trust the root certificates of this PEM file instead of

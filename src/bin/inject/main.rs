@@ -45,6 +45,11 @@ fn injector(args: &Args) -> Result<Injector, Error> {
     if let Some(file) = &args.ca_file {
         builder = builder.ca_file(file);
     }
+    if let Some(rate) = args.rate {
+        let rate = u32::try_from(rate)
+            .map_err(|_| Error::Config(format!("--rate {rate} is more than any budget")))?;
+        builder = builder.requests_per_minute(Some(rate));
+    }
     if args.resolve {
         builder = builder.retry_policy(RetryPolicy::default().resolve_unknown(true));
     }

@@ -1,0 +1,319 @@
+//! Pacing to the platform's budget: API requests are spaced so that no
+//! 60-second window holds more than the budget (by default the platform's
+//! 300 a minute per client-credentials token), instead of meeting the limit
+//! as 429s. Shared by every thread of an injector and, with a state
+//! directory, by every process on the host that uses the same token
+//! (`pace-<hash>.json`, under `pace-<hash>.lock`).
+//!
+//! A token bucket: a burst of one second's worth (at least 1), refilled
+//! evenly with the rest of the budget, so that any 60 s holds at most the
+//! budget. A request takes a token, running into debt when there is none:
+//! the debt, divided by the refill rate, is how long it waits. The
+//! platform's `inin-ratelimit-*` headers adapt it: a window used up holds
+//! every request until its reset, and `allowed` becomes the budget.
+//! Knows nothing of HTTP but those headers' values.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::clock::Clock;
+use crate::state::{lock_within, write_atomic, StateDir, Turn};
+use crate::sync::lock;
+
+/// The platform's default: `client.credentials.token.rate.per.minute`.
+pub const DEFAULT_REQUESTS_PER_MINUTE: u32 = 300;
+
+const WINDOW: Duration = Duration::from_secs(60);
+/// How long a process waits for another's hold on the pace file before it
+/// paces on its own.
+const FILE_LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// The bucket: tokens (negative: debt) at a moment.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    /// Nanoseconds on the bucket's time line (see [`Pace`]).
+    at: u64,
+    /// The budget per 60 s in force (the platform's `allowed` replaces the
+    /// configured one).
+    budget: u32,
+}
+
+impl Bucket {
+    fn burst(budget: u32) -> f64 {
+        f64::from((budget / 60).max(1))
+    }
+
+    /// Tokens per nanosecond.
+    fn refill(budget: u32) -> f64 {
+        let rest = (f64::from(budget) - Self::burst(budget)).max(1.0);
+        rest / WINDOW.as_nanos() as f64
+    }
+
+    fn full(budget: u32, now: u64) -> Bucket {
+        Bucket {
+            tokens: Self::burst(budget),
+            at: now,
+            budget,
+        }
+    }
+
+    /// Takes one token at `now`; returns how long to wait for it.
+    fn take(&mut self, now: u64) -> Duration {
+        let elapsed = now.saturating_sub(self.at) as f64;
+        self.tokens =
+            (self.tokens + elapsed * Self::refill(self.budget)).min(Self::burst(self.budget));
+        self.at = self.at.max(now);
+        self.tokens -= 1.0;
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_nanos((-self.tokens / Self::refill(self.budget)) as u64)
+        }
+    }
+
+    /// The platform says its window allows `allowed`, `count` are used and
+    /// it resets in `reset`.
+    fn observe(&mut self, limits: Limits, now: u64) {
+        if let Some(allowed) = limits.allowed.filter(|a| *a > 0) {
+            self.budget = allowed;
+        }
+        if let (Some(allowed), Some(count), Some(reset)) =
+            (limits.allowed, limits.count, limits.reset)
+        {
+            if count >= allowed {
+                // Used up: nothing more until the reset.
+                let hold = reset.as_nanos() as f64 * Self::refill(self.budget);
+                let elapsed = now.saturating_sub(self.at) as f64;
+                let tokens = (self.tokens + elapsed * Self::refill(self.budget))
+                    .min(Self::burst(self.budget));
+                self.tokens = tokens.min(0.0) - hold;
+                self.at = self.at.max(now);
+            }
+        }
+    }
+}
+
+/// The `inin-ratelimit-*` headers of an answer, as far as they were given.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Limits {
+    pub allowed: Option<u32>,
+    pub count: Option<u32>,
+    pub reset: Option<Duration>,
+}
+
+impl Limits {
+    pub fn is_empty(&self) -> bool {
+        self.allowed.is_none() && self.count.is_none() && self.reset.is_none()
+    }
+}
+
+/// One injector's pacing.
+#[derive(Debug)]
+pub(crate) struct Pace {
+    /// This process's bucket, on the injector's clock (nanoseconds after
+    /// `origin`).
+    local: Mutex<Bucket>,
+    origin: Instant,
+    /// With a state directory: the bucket every process of this token
+    /// shares, on the wall clock (Unix nanoseconds).
+    shared: Option<PaceFile>,
+}
+
+#[derive(Debug)]
+struct PaceFile {
+    dir: PathBuf,
+    name: String,
+    lock: PathBuf,
+}
+
+impl Pace {
+    /// Pacing at `budget` requests a minute; shared through `state` under
+    /// `key` (the token URL and client id) when given.
+    pub fn new(budget: u32, clock: &dyn Clock, state: Option<(&StateDir, &str)>) -> Pace {
+        let shared = state.map(|(state, key)| {
+            let hash = crate::state::fnv1a(key.as_bytes());
+            PaceFile {
+                dir: state.path().to_owned(),
+                name: format!("pace-{hash:016x}.json"),
+                lock: state.path().join(format!("pace-{hash:016x}.lock")),
+            }
+        });
+        Pace {
+            local: Mutex::new(Bucket::full(budget, 0)),
+            origin: clock.now(),
+            shared,
+        }
+    }
+
+    fn local_now(&self, clock: &dyn Clock) -> u64 {
+        u64::try_from(
+            clock
+                .now()
+                .saturating_duration_since(self.origin)
+                .as_nanos(),
+        )
+        .unwrap_or(u64::MAX)
+    }
+
+    /// Waits (on `clock`) until one more request fits the budget. When
+    /// that would be after `deadline`, gives the slot back at once and
+    /// returns false.
+    pub fn take(&self, clock: &dyn Clock, deadline: Option<Instant>) -> bool {
+        let mut shared = false;
+        let wait = match &self.shared {
+            Some(file) => {
+                let budget = lock(&self.local).budget;
+                match file.take(budget) {
+                    Some(wait) => {
+                        shared = true;
+                        wait
+                    }
+                    // The file cannot be used: pace this process alone.
+                    None => lock(&self.local).take(self.local_now(clock)),
+                }
+            }
+            None => lock(&self.local).take(self.local_now(clock)),
+        };
+        if !wait.is_zero() && deadline.is_some_and(|d| crate::clock::later(clock.now(), wait) > d) {
+            match (&self.shared, shared) {
+                (Some(file), true) => {
+                    file.update(|bucket, _| bucket.tokens += 1.0);
+                }
+                _ => lock(&self.local).tokens += 1.0,
+            }
+            return false;
+        }
+        if !wait.is_zero() {
+            log::debug!(target: "genesys_inject::gate", "pacing: next API request in {} ms", wait.as_millis());
+            clock.sleep(wait);
+        }
+        true
+    }
+
+    /// Adapts to the platform's `inin-ratelimit-*` headers.
+    pub fn observe(&self, limits: Limits, clock: &dyn Clock) {
+        if limits.is_empty() {
+            return;
+        }
+        let now = self.local_now(clock);
+        lock(&self.local).observe(limits, now);
+        if let Some(file) = &self.shared {
+            file.update(|bucket, now| bucket.observe(limits, now));
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+impl PaceFile {
+    /// Takes a token from the shared bucket; `None` when the file cannot be
+    /// used (then the caller paces alone).
+    fn take(&self, budget: u32) -> Option<Duration> {
+        let mut wait = None;
+        self.update(|bucket, now| {
+            bucket.budget = budget;
+            wait = Some(bucket.take(now));
+        })?;
+        wait
+    }
+
+    /// Reads the bucket, lets `change` change it, writes it back, all under
+    /// the lock. A missing or damaged file starts a full bucket.
+    fn update(&self, change: impl FnOnce(&mut Bucket, u64)) -> Option<()> {
+        let _held = match lock_within(&self.lock, FILE_LOCK_WAIT) {
+            Ok(Turn::First(held)) => held,
+            Ok(Turn::AfterAnother) => match crate::state::try_lock(&self.lock) {
+                Ok(Some(held)) => held,
+                _ => return None,
+            },
+            Ok(Turn::TimedOut) | Err(_) => return None,
+        };
+        let now = unix_now();
+        let path = self.dir.join(&self.name);
+        let stored = crate::state::read_private(&path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .and_then(|v| {
+                Some(Bucket {
+                    tokens: v.get("tokens")?.as_f64()?,
+                    at: v.get("at")?.as_u64()?,
+                    budget: u32::try_from(v.get("budget")?.as_u64()?).ok()?,
+                })
+            })
+            .filter(|b| b.tokens.is_finite() && b.budget > 0);
+        let mut bucket = stored.unwrap_or_else(|| Bucket::full(DEFAULT_REQUESTS_PER_MINUTE, now));
+        change(&mut bucket, now);
+        let body =
+            serde_json::json!({"tokens": bucket.tokens, "at": bucket.at, "budget": bucket.budget});
+        write_atomic(&self.dir, &self.name, body.to_string().as_bytes()).ok()?;
+        Some(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEC: u64 = 1_000_000_000;
+
+    /// Requests at the times the bucket lets them go, from `now` on.
+    fn schedule(bucket: &mut Bucket, n: usize) -> Vec<u64> {
+        let mut at = 0;
+        (0..n)
+            .map(|_| {
+                at += bucket.take(at).as_nanos() as u64;
+                at
+            })
+            .collect()
+    }
+
+    #[test]
+    fn no_sixty_seconds_hold_more_than_the_budget() {
+        for budget in [1, 60, 300, 1000] {
+            let mut bucket = Bucket::full(budget, 0);
+            let times = schedule(&mut bucket, budget as usize * 3);
+            for (i, start) in times.iter().enumerate() {
+                let in_window = times[i..]
+                    .iter()
+                    .take_while(|t| **t < start + 60 * SEC)
+                    .count();
+                assert!(
+                    in_window <= budget as usize,
+                    "budget {budget}: {in_window} from {start}"
+                );
+            }
+            // And it is used: after the burst, the rest of the budget goes
+            // out evenly, (budget - burst) a minute.
+            let rate = (f64::from(budget) - Bucket::burst(budget)).max(1.0);
+            let expected = (f64::from(budget) * 3.0 - Bucket::burst(budget)) / rate * 60.0;
+            let took = *times.last().unwrap() as f64 / SEC as f64;
+            assert!(
+                took <= expected + 0.001,
+                "budget {budget}: {took} s, not {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_used_up_window_holds_until_its_reset_and_allowed_sets_the_budget() {
+        let mut bucket = Bucket::full(300, 0);
+        bucket.observe(
+            Limits {
+                allowed: Some(600),
+                count: Some(600),
+                reset: Some(Duration::from_secs(7)),
+            },
+            0,
+        );
+        assert_eq!(bucket.budget, 600);
+        let wait = bucket.take(0);
+        assert!(wait >= Duration::from_secs(7), "{wait:?}");
+        assert!(wait < Duration::from_secs(8), "{wait:?}");
+    }
+}
