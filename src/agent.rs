@@ -18,8 +18,12 @@ impl Injector {
     /// The communication of `conversation_id`'s connected agent: from the
     /// injector's memory, or from `GET /api/v2/conversations/{conversationId}`.
     pub(crate) fn agent_communication(&self, conversation_id: &str) -> Result<String, Error> {
-        if let Some(known) = lock(&self.agents).get(conversation_id) {
-            return Ok(known.clone());
+        let known = lock(&self.agents)
+            .iter()
+            .find(|(conversation, _)| conversation == conversation_id)
+            .map(|(_, communication)| communication.clone());
+        if let Some(known) = known {
+            return Ok(known);
         }
         let url = format!(
             "{}/api/v2/conversations/{conversation_id}",
@@ -36,7 +40,7 @@ impl Injector {
             connected_agent(&conversation).ok_or_else(|| Error::NoConnectedAgent {
                 conversation_id: conversation_id.to_owned(),
             })?;
-        lock(&self.agents).insert(conversation_id.to_owned(), communication.clone());
+        lock(&self.agents).push((conversation_id.to_owned(), communication.clone()));
         Ok(communication)
     }
 }

@@ -227,7 +227,7 @@ impl Injector {
         let bulk = format!("/api/v2/conversations/messages/{conversation_id}/messages/bulk");
         for chunk in ids.chunks(status::BULK_MAX) {
             let body = serde_json::to_vec(chunk).expect("ids serialize");
-            let mut seen = std::collections::HashSet::new();
+            let mut seen = Vec::with_capacity(chunk.len());
             let mut url = format!("{api}{bulk}");
             // Every page: at most one a message asked for, and one more.
             for _ in 0..=chunk.len() {
@@ -257,7 +257,7 @@ impl Injector {
                         None => return incomplete("a message in the bulk answer has no text"),
                     }
                     if let Some(id) = &message.id {
-                        seen.insert(id.clone());
+                        seen.push(id.as_str().to_owned());
                     }
                 }
                 match page.next {
@@ -273,7 +273,8 @@ impl Injector {
                     None => break,
                 }
             }
-            if chunk.iter().any(|id| !seen.contains(id)) {
+            seen.sort_unstable();
+            if chunk.iter().any(|id| seen.binary_search(id).is_err()) {
                 return incomplete("a bulk answer lacks a message asked for");
             }
         }

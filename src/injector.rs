@@ -1,6 +1,5 @@
 //! The [`Injector`]: the whole pipeline of one injection.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
@@ -29,7 +28,7 @@ pub(crate) const COMMUNICATION_PERMISSION: &str =
 /// How long `inject` waits, under [`RetryPolicy::resolve_unknown`], before
 /// it looks a second time for a message whose answer was lost and that the
 /// first look did not find.
-const RESOLVE_PAUSE: Duration = Duration::from_secs(2);
+pub(crate) const RESOLVE_PAUSE: Duration = Duration::from_secs(2);
 
 /// The log target of the line each failed `inject` writes (a program that
 /// reports the returned error itself, as the `inject` CLI does, filters it
@@ -56,9 +55,10 @@ pub struct Injector {
     webhook: Option<Webhook>,
     /// Pacing to the platform's budget (`None`: off).
     pace: Option<Pace>,
-    /// Conversation id to its connected agent's communication
+    /// (conversation id, its connected agent's communication)
     /// ([`InjectRequest::to_conversation`]): one lookup per conversation.
-    pub(crate) agents: Mutex<HashMap<String, String>>,
+    /// A run sends to few conversations: a list, not a map.
+    pub(crate) agents: Mutex<Vec<(String, String)>>,
 }
 
 /// One API call: where, how long to wait, which permission a 403 names.
@@ -252,8 +252,17 @@ impl Injector {
         let body = match (&prepared.upload, &request.content) {
             (Some(upload), Content::Attachment(attachment)) => {
                 let media_id = self.upload(upload, attachment)?;
-                media_body = serde_json::to_vec(&serde_json::json!({ "mediaIds": [media_id] }))
-                    .expect("serializable");
+                // A typed body: a `serde_json::Value` would link serde_json's
+                // float formatting (18 KiB) for one string.
+                #[derive(serde::Serialize)]
+                struct MediaBody<'a> {
+                    #[serde(rename = "mediaIds")]
+                    media_ids: [&'a str; 1],
+                }
+                media_body = serde_json::to_vec(&MediaBody {
+                    media_ids: [&media_id],
+                })
+                .expect("serializable");
                 &media_body
             }
             _ => &prepared.body,

@@ -99,6 +99,8 @@
 //!
 //! | module | owns |
 //! |---|---|
+//! | `batch` | `impl Injector`: [`Injector::inject_batch`], each [`BatchLine`] at most once across runs |
+//! | `journal` | a batch's [`Journal`]: what became of each line, on disk |
 //! | `injector` | [`Injector`]: the pipeline of one `inject`, the typing call, one API call with token, gate and retries, API error mapping |
 //! | `delivery` | `impl Injector`: [`Injector::message_status`], [`Injector::wait_for_delivery`], [`Injector::resolve`] and their lookups |
 //! | `upload` | `impl Injector`: an attachment's upload, the PUT to the upload host, the media's readiness |
@@ -143,6 +145,7 @@ mod agent;
 mod agentless;
 mod audit;
 mod auth;
+mod batch;
 mod clock;
 mod config;
 mod content;
@@ -152,6 +155,7 @@ mod error;
 mod gate;
 mod http;
 mod injector;
+mod journal;
 mod pace;
 mod receipt;
 mod region;
@@ -169,11 +173,13 @@ mod webhook;
 
 pub use agentless::{AgentlessTarget, MessengerType};
 pub use audit::AUDIT_TARGET;
+pub use batch::{BatchLine, BatchOptions, LineOutcome, LineReport};
 pub use clock::{Clock, SystemClock};
 pub use config::{InjectorBuilder, TypingMode};
 pub use content::{Attachment, MessagingTemplate, DEFAULT_ATTACHMENT_TYPES, MEDIA_MAX_BYTES};
 pub use error::{ApiErrorBody, ApiErrorDetail, Error, Outcome, ValidationError};
 pub use injector::Injector;
+pub use journal::Journal;
 pub use pace::DEFAULT_REQUESTS_PER_MINUTE;
 pub use receipt::Receipt;
 pub use region::DEFAULT_REGION;

@@ -3,7 +3,7 @@
 //! 300 a minute per client-credentials token), instead of meeting the limit
 //! as 429s. Shared by every thread of an injector and, with a state
 //! directory, by every process on the host that uses the same token
-//! (`pace-<hash>.json`, under `pace-<hash>.lock`).
+//! (`pace-<hash>`, under `pace-<hash>.lock`).
 //!
 //! A token bucket: a burst of one second's worth (at least 1), refilled
 //! evenly with the rest of the budget, so that any 60 s holds at most the
@@ -136,7 +136,7 @@ impl Pace {
             let hash = crate::state::fnv1a(key.as_bytes());
             PaceFile {
                 dir: state.path().to_owned(),
-                name: format!("pace-{hash:016x}.json"),
+                name: format!("pace-{hash:016x}"),
                 lock: state.path().join(format!("pace-{hash:016x}.lock")),
             }
         });
@@ -236,22 +236,26 @@ impl PaceFile {
         };
         let now = unix_now();
         let path = self.dir.join(&self.name);
-        let stored = crate::state::read_private(&path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-            .and_then(|v| {
-                Some(Bucket {
-                    tokens: v.get("tokens")?.as_f64()?,
-                    at: v.get("at")?.as_u64()?,
-                    budget: u32::try_from(v.get("budget")?.as_u64()?).ok()?,
-                })
+        // Three integers: micro-tokens (negative: debt), the time (Unix
+        // nanoseconds) and the budget. A missing or damaged file starts a
+        // full bucket.
+        let stored = crate::state::read_private(&path).ok().and_then(|bytes| {
+            let text = String::from_utf8(bytes).ok()?;
+            let mut fields = text.split_whitespace();
+            let micro: i64 = fields.next()?.parse().ok()?;
+            let at: u64 = fields.next()?.parse().ok()?;
+            let budget: u32 = fields.next()?.parse().ok()?;
+            (budget > 0).then_some(Bucket {
+                tokens: micro as f64 / 1e6,
+                at,
+                budget,
             })
-            .filter(|b| b.tokens.is_finite() && b.budget > 0);
+        });
         let mut bucket = stored.unwrap_or_else(|| Bucket::full(DEFAULT_REQUESTS_PER_MINUTE, now));
         change(&mut bucket, now);
-        let body =
-            serde_json::json!({"tokens": bucket.tokens, "at": bucket.at, "budget": bucket.budget});
-        write_atomic(&self.dir, &self.name, body.to_string().as_bytes()).ok()?;
+        let micro = (bucket.tokens * 1e6) as i64;
+        let body = format!("{micro} {} {}\n", bucket.at, bucket.budget);
+        write_atomic(&self.dir, &self.name, body.as_bytes()).ok()?;
         Some(())
     }
 }

@@ -182,6 +182,14 @@ fn open_checked(options: &mut OpenOptions, path: &Path) -> io::Result<File> {
     Ok(file)
 }
 
+/// Opens `path` with `options` (created 0600 when they create), without
+/// following a link or blocking, as a private regular file with one link.
+pub(crate) fn open_checked_for(options: &mut OpenOptions, path: &Path) -> io::Result<File> {
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(options, 0o600);
+    open_checked(options, path)
+}
+
 /// Creates `path` for writing, 0600, failing if it exists.
 fn create_private_file(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();

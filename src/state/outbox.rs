@@ -10,7 +10,6 @@
 //! else is skipped with one warning. An event that cannot be removed after
 //! it was delivered is not posted again by this process.
 
-use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -54,7 +53,8 @@ pub(crate) struct Outbox {
     last_nanos: Mutex<u64>,
     /// Names this process does not post (again): not trusted, or handled
     /// but not removable. Each was reported once.
-    skipped: Mutex<HashSet<String>>,
+    /// A list: few entries are ever skipped.
+    skipped: Mutex<Vec<String>>,
     pub max_events: usize,
     pub max_bytes: u64,
 }
@@ -112,7 +112,7 @@ impl Outbox {
             dir,
             owner,
             last_nanos: Mutex::new(0),
-            skipped: Mutex::new(HashSet::new()),
+            skipped: Mutex::new(Vec::new()),
             max_events,
             max_bytes,
         })
@@ -140,13 +140,21 @@ impl Outbox {
 
     /// Skips `name` from now on, saying why once.
     fn skip(&self, name: &str, why: &str) {
-        if lock_mutex(&self.skipped).insert(name.to_owned()) {
+        let first = {
+            let mut skipped = lock_mutex(&self.skipped);
+            let first = !skipped.iter().any(|s| s == name);
+            if first {
+                skipped.push(name.to_owned());
+            }
+            first
+        };
+        if first {
             log::warn!(target: TARGET, "{} in {}: {why}; skipped, left in place", name, self.dir.display());
         }
     }
 
     fn is_skipped(&self, name: &str) -> bool {
-        lock_mutex(&self.skipped).contains(name)
+        lock_mutex(&self.skipped).iter().any(|s| s == name)
     }
 
     /// The events waiting, oldest first. Removes temporary files left by a

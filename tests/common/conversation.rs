@@ -38,6 +38,8 @@ pub enum OnMessage {
     /// Record the message, then answer this status (a 504: the gateway
     /// lost the platform's answer).
     RecordAndAnswer(u16),
+    /// Record the message, then answer 200 after this long.
+    AcceptAfter(Duration),
 }
 
 /// One message in the conversation.
@@ -100,6 +102,23 @@ impl FakeConversation {
                     OnMessage::RecordAndAnswer(status) => {
                         record();
                         Action::status(status, "")
+                    }
+                    OnMessage::AcceptAfter(delay) => {
+                        record();
+                        match with_date(Action::ok(&super::message_ok(&id))) {
+                            Action::Respond {
+                                status,
+                                headers,
+                                body,
+                                ..
+                            } => Action::Respond {
+                                status,
+                                headers,
+                                body,
+                                delay,
+                            },
+                            other => other,
+                        }
                     }
                 }
             } else if path == format!("/api/v2/conversations/{CONV}")

@@ -32,6 +32,18 @@ pub(crate) struct Args {
     pub ca_file: Option<String>,
     /// `--rate N`: API requests a minute.
     pub rate: Option<u64>,
+    /// `--batch FILE`: JSON Lines, one message a line (`-`: standard input).
+    pub batch: Option<String>,
+    pub batch_id: Option<String>,
+    pub journal: Option<String>,
+    pub skip_invalid: bool,
+    pub resend_unknown: bool,
+    pub retry_failed: bool,
+    /// `--deadline SECS`: a batch sends no new line after this long.
+    pub deadline: Option<u64>,
+    /// `--progress`: the progress line even when standard error is not a
+    /// terminal.
+    pub progress: bool,
     pub texts: Vec<Text>,
     /// `-q`: no log lines and no notes, only the result or the error.
     pub quiet: bool,
@@ -107,6 +119,19 @@ impl Cursor {
             );
         }
         Ok(texts)
+    }
+
+    /// The value of `--batch`: a file, or `-` (standard input).
+    fn batch_value(&mut self, flag: &str) -> Result<String, String> {
+        if self.peek()?.as_deref() == Some("-") {
+            self.read += 1;
+            return self
+                .parser
+                .value()
+                .map(|_| "-".to_owned())
+                .map_err(|e| e.to_string());
+        }
+        self.value(flag)
     }
 
     /// The value of `flag`: the next argument, which must not look like a
@@ -231,6 +256,17 @@ pub(crate) fn parse_args(raw: Vec<OsString>) -> Result<Parsed, String> {
             "dry-run" => switch(&mut args.dry_run)?,
             "json" => switch(&mut args.json)?,
             "quiet" => switch(&mut args.quiet)?,
+            "batch" => once(&mut args.batch, &flag, cursor.batch_value(&flag)?)?,
+            "batch-id" => once(&mut args.batch_id, &flag, cursor.value(&flag)?)?,
+            "journal" => once(&mut args.journal, &flag, cursor.value(&flag)?)?,
+            "skip-invalid" => switch(&mut args.skip_invalid)?,
+            "resend-unknown" => switch(&mut args.resend_unknown)?,
+            "retry-failed" => switch(&mut args.retry_failed)?,
+            "progress" => switch(&mut args.progress)?,
+            "deadline" => {
+                let secs = number(&flag, cursor.value(&flag)?, "seconds")?;
+                once(&mut args.deadline, &flag, secs)?
+            }
             "verbose" => switch(&mut args.verbose)?,
             _ => return Err(unknown(&raw)),
         }

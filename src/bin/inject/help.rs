@@ -8,6 +8,7 @@ USAGE:
     inject --conversation ID --communication ID [OPTIONS] --attach FILE
     inject --agentless TYPE --from ADDRESS (--to ADDRESS | --contact ID) [OPTIONS] TEXT...
     inject --agentless whatsapp --from ID --to WHATSAPP_ID --template ID [--param NAME=VALUE]...
+    inject --batch FILE [--batch-id ID] [--journal FILE] [OPTIONS]
 
 Each TEXT is one content block; the blocks are joined with no separator.
 A TEXT of - reads one block from standard input (once; one trailing line
@@ -37,6 +38,36 @@ CONTENT (one per message: TEXT, a template or a file):
     --param NAME=VALUE      a body parameter of the template (once per parameter)
     --attach FILE           communication route: upload FILE and send it (jpg,
                             png or gif, at most 25 MB)
+
+BATCH (many messages from one run):
+    --batch FILE            send every line of FILE (JSON Lines; - reads standard
+                            input); each line's keys are the flags above:
+                            conversation, communication, agentless, from, to,
+                            contact, new_conversation, text (a string or an array
+                            of blocks), template, params (an object), attach (a
+                            path relative to FILE's folder), delay_ms, and an
+                            optional id (the line's identity; else a hash of its
+                            content and its rank among identical lines). Every
+                            line is checked first: one invalid line sends nothing
+                            (exit 2, each named by its line number)
+    --skip-invalid          send the valid lines anyway (still exit 2)
+    --batch-id ID           the batch's identity (default: a hash of FILE); the
+                            same identity resumes, so a finished batch sends
+                            nothing again: give another (the date) to send the
+                            same content again on purpose
+    --journal FILE          where the batch records each line before and after
+                            its send (default: the state directory's journal/);
+                            a re-run sends what is left, looks in the conversation
+                            for a line whose answer was lost, and sends it again
+                            only if it is proved absent
+    --resend-unknown        send such a line again without looking (may duplicate)
+    --retry-failed          send again lines refused for good (400, 403, 404, invalid)
+    --deadline SECS         send no new line after SECS seconds
+    --progress              the progress line even when stderr is not a terminal
+    Output: with --json, one object per line (line, id, ok, message_id, error)
+    and a summary object; else a summary. Exit status: 0 when every line is
+    sent (now or earlier); else the most serious among the lines: 5, 3 (the
+    batch stops at once), 4, 1, 2.
 
 STATE:
     --state-dir DIR         keep the token and undelivered audit events in DIR

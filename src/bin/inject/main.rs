@@ -8,6 +8,7 @@
 //! wires them to the library.
 
 mod args;
+mod batch;
 mod help;
 mod output;
 mod request;
@@ -85,6 +86,19 @@ fn injector(args: &Args) -> Result<Injector, Error> {
     }
 }
 
+/// The state directory this run uses, if any: `--state-dir`,
+/// `GENESYS_STATE_DIR`, or the system's default (`--no-state`: none).
+fn state_dir_path(args: &Args) -> Option<PathBuf> {
+    if args.no_state {
+        return None;
+    }
+    args.state_dir
+        .as_ref()
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("GENESYS_STATE_DIR").map(PathBuf::from))
+        .or_else(|| state_dir_for(std::env::consts::OS, |v| std::env::var_os(v)))
+}
+
 /// The variable the per-user state directory comes from on `os`.
 fn state_base_variable(os: &str) -> &'static str {
     match os {
@@ -139,6 +153,9 @@ fn main() -> ExitCode {
         }
     };
     init_logging(Some(&args));
+    if args.batch.is_some() {
+        return batch::run(&args, args.json, state_dir_path(&args), || injector(&args));
+    }
     let agentless = args.agentless.is_some();
     let request = match build_request(&args) {
         Ok(request) => request,

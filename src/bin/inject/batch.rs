@@ -1,0 +1,387 @@
+//! `inject --batch FILE`: JSON Lines, one message a line, whose keys are the
+//! command line's own flags; a thin layer over `Injector::inject_batch`.
+//! Every line is validated before anything is sent; a journal makes a
+//! re-run safe.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use genesys_inject::{
+    BatchLine, BatchOptions, Injector, Journal, LineOutcome, LineReport, SafetyPolicy,
+    MESSAGING_MAX_TEXT_CHARS,
+};
+use serde_json::{json, Value};
+
+use crate::args::{Args, Text};
+use crate::output::{cli_message, dry_run, output, print, report, usage_error};
+use crate::request::build_request;
+
+/// The keys a line may have.
+const KEYS: &[&str] = &[
+    "conversation",
+    "communication",
+    "agentless",
+    "from",
+    "to",
+    "contact",
+    "new_conversation",
+    "text",
+    "template",
+    "params",
+    "attach",
+    "delay_ms",
+    "id",
+];
+
+/// The largest batch file read.
+const MAX_BATCH: u64 = 64 << 20;
+
+/// The flags that describe one message, which a batch gives per line.
+pub(crate) fn message_flags(args: &Args) -> Option<&'static str> {
+    let given = |flag: &'static str, set: bool| set.then_some(flag);
+    given("--conversation", args.conversation.is_some())
+        .or(given("--communication", args.communication.is_some()))
+        .or(given("--agentless", args.agentless.is_some()))
+        .or(given("--from", args.from.is_some()))
+        .or(given("--to", args.to.is_some()))
+        .or(given("--contact", args.contact.is_some()))
+        .or(given("--new-conversation", args.new_conversation))
+        .or(given("--template", args.template.is_some()))
+        .or(given("--param", !args.params.is_empty()))
+        .or(given("--attach", args.attach.is_some()))
+        .or(given("--delay-ms", args.delay_ms.is_some()))
+        .or(given("--wait", args.wait_secs.is_some()))
+        .or(given("TEXT", !args.texts.is_empty()))
+}
+
+/// A line's flags, as the command line would have given them.
+fn line_args(object: &serde_json::Map<String, Value>, dir: &Path) -> Result<Args, String> {
+    if let Some(key) = object.keys().find(|k| !KEYS.contains(&k.as_str())) {
+        return Err(format!("unknown key {key:?}"));
+    }
+    let text = |key: &str| -> Result<Option<String>, String> {
+        match object.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(format!("{key} must be a string")),
+        }
+    };
+    let mut args = Args {
+        conversation: text("conversation")?,
+        communication: text("communication")?,
+        agentless: text("agentless")?,
+        from: text("from")?,
+        to: text("to")?,
+        contact: text("contact")?,
+        template: text("template")?,
+        attach: text("attach")?.map(|p| dir.join(p).display().to_string()),
+        ..Args::default()
+    };
+    args.new_conversation = match object.get("new_conversation") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err("new_conversation must be true or false".into()),
+    };
+    args.delay_ms = match object.get("delay_ms") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .ok_or("delay_ms must be a whole number of milliseconds")?,
+        ),
+    };
+    args.texts = match object.get("text") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) => vec![Text::Literal(s.clone())],
+        Some(Value::Array(blocks)) => blocks
+            .iter()
+            .map(|b| b.as_str().map(|s| Text::Literal(s.to_owned())))
+            .collect::<Option<_>>()
+            .ok_or("text must be a string or an array of strings")?,
+        Some(_) => return Err("text must be a string or an array of strings".into()),
+    };
+    args.params = match object.get("params") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Object(params)) => params
+            .iter()
+            .map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+            .collect::<Option<_>>()
+            .ok_or("params must map names to strings")?,
+        Some(_) => return Err("params must be an object".into()),
+    };
+    Ok(args)
+}
+
+/// A line: its number in the file (from 1), identity and request; or why
+/// it is invalid.
+struct Parsed {
+    number: usize,
+    line: Result<BatchLine, String>,
+}
+
+/// Reads the lines of `bytes` (blank lines skipped). A line's identity is
+/// its `id`, else a hash of its content and its rank among identical lines.
+fn parse(bytes: &[u8], dir: &Path) -> Vec<Parsed> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut parsed = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let line = (|| {
+            let value: Value =
+                serde_json::from_str(raw).map_err(|e| format!("not a JSON object: {e}"))?;
+            let Value::Object(mut object) = value else {
+                return Err("not a JSON object".to_owned());
+            };
+            let id = match object.remove("id") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(id)) if !id.trim().is_empty() => Some(id),
+                Some(_) => return Err("id must be a non-empty string".to_owned()),
+            };
+            let args = line_args(&object, dir)?;
+            let request = build_request(&args)?;
+            request
+                .prepare(MESSAGING_MAX_TEXT_CHARS, &SafetyPolicy::default())
+                .map_err(|e| e.to_string())?;
+            let id = id.unwrap_or_else(|| {
+                // serde_json's maps keep their keys sorted: one canonical form.
+                let canonical = Value::Object(object).to_string();
+                let rank = seen.entry(canonical.clone()).or_default();
+                *rank += 1;
+                let hash = fnv1a_128(canonical.as_bytes());
+                format!("{hash:032x}#{rank}")
+            });
+            Ok(BatchLine::new(id, request))
+        })();
+        parsed.push(Parsed {
+            number: i + 1,
+            line,
+        });
+    }
+    parsed
+}
+
+/// The stable 128-bit FNV-1a hash, as the library names its files.
+fn fnv1a_128(bytes: &[u8]) -> u128 {
+    bytes
+        .iter()
+        .fold(0x6c62_272e_07bb_0142_62b8_2175_6295_c58d, |h, &b| {
+            (h ^ u128::from(b)).wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b)
+        })
+}
+
+/// The exit status of a line, by seriousness: 5 (unknown), 3
+/// (authentication or permission), 4 (rate limited), 1, 2 (invalid).
+fn severity(outcome: &LineOutcome) -> (u8, u8) {
+    match outcome {
+        LineOutcome::Sent { .. } => (0, 0),
+        LineOutcome::Unknown { .. } => (5, 5),
+        LineOutcome::Failed { class, .. } => match class.as_str() {
+            "auth" => (4, 3),
+            "rate_limited" => (3, 4),
+            "invalid" => (1, 2),
+            _ => (2, 1),
+        },
+        _ => (2, 1),
+    }
+}
+
+/// Runs `inject --batch`.
+pub(crate) fn run(
+    args: &Args,
+    json_out: bool,
+    state_dir: Option<PathBuf>,
+    injector: impl FnOnce() -> Result<Injector, genesys_inject::Error>,
+) -> ExitCode {
+    if let Some(flag) = message_flags(args) {
+        return usage_error(
+            json_out,
+            &format!("{flag} describes one message; with --batch each line gives its own"),
+        );
+    }
+    let source = args.batch.as_deref().unwrap_or("-");
+    let mut bytes = Vec::new();
+    let read = if source == "-" {
+        std::io::stdin()
+            .lock()
+            .take(MAX_BATCH + 1)
+            .read_to_end(&mut bytes)
+    } else {
+        std::fs::File::open(source).and_then(|f| f.take(MAX_BATCH + 1).read_to_end(&mut bytes))
+    };
+    if let Err(e) = read {
+        return usage_error(json_out, &format!("cannot read the batch {source}: {e}"));
+    }
+    if bytes.len() as u64 > MAX_BATCH {
+        return usage_error(
+            json_out,
+            &format!("the batch {source} is larger than {MAX_BATCH} bytes"),
+        );
+    }
+    let dir = match source {
+        "-" => PathBuf::from("."),
+        path => Path::new(path)
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_owned),
+    };
+    let parsed = parse(&bytes, &dir);
+    let invalid: Vec<String> = parsed
+        .iter()
+        .filter_map(|p| {
+            p.line
+                .as_ref()
+                .err()
+                .map(|why| format!("line {}: {why}", p.number))
+        })
+        .collect();
+    if !invalid.is_empty() && !args.skip_invalid {
+        let msg = format!(
+            "{} invalid line(s), nothing sent (--skip-invalid sends the others):\n{}",
+            invalid.len(),
+            invalid.join("\n")
+        );
+        return usage_error(json_out, &msg);
+    }
+    for why in &invalid {
+        report(&format!("skipped: {why}"));
+    }
+    let (numbers, lines): (Vec<usize>, Vec<BatchLine>) = parsed
+        .into_iter()
+        .filter_map(|p| p.line.ok().map(|l| (p.number, l)))
+        .unzip();
+    if args.dry_run {
+        let mut text = String::new();
+        for (number, line) in numbers.iter().zip(&lines) {
+            let prepared = line
+                .request
+                .prepare(MESSAGING_MAX_TEXT_CHARS, &SafetyPolicy::default())
+                .expect("validated");
+            text.push_str(&format!("# line {number} ({})\n", line.id));
+            text.push_str(&dry_run(&prepared, json_out));
+        }
+        return output(&text);
+    }
+    let batch_id = args
+        .batch_id
+        .clone()
+        .unwrap_or_else(|| format!("{:032x}", fnv1a_128(&bytes)));
+    let journal = match (&args.journal, state_dir) {
+        (Some(path), _) => Journal::open(path),
+        (None, Some(dir)) => Journal::in_state_dir(dir, &batch_id),
+        (None, None) => {
+            return usage_error(
+                json_out,
+                "a batch needs a journal, so that a re-run sends nothing twice: give --journal FILE, or a state directory (not --no-state)",
+            )
+        }
+    };
+    let mut journal = match journal {
+        Ok(journal) => journal,
+        Err(e) => return crate::output::fail(json_out, false, &e),
+    };
+    let injector = match injector() {
+        Ok(injector) => injector,
+        Err(e) => return crate::output::fail(json_out, false, &e),
+    };
+    let mut options = BatchOptions::new()
+        .resend_unknown(args.resend_unknown)
+        .retry_failed(args.retry_failed);
+    if let Some(secs) = args.deadline {
+        options = options.deadline(Duration::from_secs(secs));
+    }
+    let progress = !args.quiet && (args.progress || std::io::stderr().is_terminal());
+    let started = Instant::now();
+    let total = lines.len();
+    let mut counts = [0usize; 4]; // sent, earlier, failed, unknown
+    let mut worst = (0u8, 0u8);
+    let mut print_failed = None;
+    let result = injector.inject_batch(&lines, &mut journal, &options, |line: &LineReport| {
+        let number = numbers[line.index];
+        let (ok, message_id, error, earlier) = match &line.outcome {
+            LineOutcome::Sent { message_id, earlier } => {
+                counts[if *earlier { 1 } else { 0 }] += 1;
+                (true, message_id.clone(), None, *earlier)
+            }
+            LineOutcome::Failed { class, error, .. } => {
+                counts[2] += 1;
+                let why = error.as_ref().map_or_else(
+                    || format!("refused earlier ({class}); --retry-failed sends it again"),
+                    |e| cli_message(e, lines[line.index].request.is_agentless()),
+                );
+                (false, None, Some(why), false)
+            }
+            LineOutcome::Unknown { why } => {
+                counts[3] += 1;
+                (false, None, Some(format!("outcome unknown: {why}; not sent again (--resend-unknown sends it)")), false)
+            }
+            _ => (false, None, Some("?".into()), false),
+        };
+        worst = worst.max(severity(&line.outcome));
+        if json_out {
+            let out = json!({"line": number, "id": line.id, "ok": ok, "message_id": message_id,
+                "error": error, "earlier": earlier});
+            if let Err(e) = print(&format!("{out}\n")) {
+                print_failed.get_or_insert(e);
+            }
+        } else if let Some(why) = &error {
+            report(&format!("line {number}: {why}"));
+        }
+        if progress {
+            let done = counts.iter().sum::<usize>();
+            let elapsed = started.elapsed().as_secs_f64();
+            let pace = done as f64 / elapsed.max(0.001) * 60.0;
+            let left = if done > 0 { elapsed / done as f64 * (total - done) as f64 } else { 0.0 };
+            let _ = write!(
+                std::io::stderr().lock(),
+                "\r\x1b[Kinject: {done}/{total} lines: {} sent, {} failed, {} unknown; {pace:.0} lines a minute, about {left:.0} s left",
+                counts[0] + counts[1],
+                counts[2],
+                counts[3]
+            );
+        }
+    });
+    if progress {
+        let _ = writeln!(std::io::stderr().lock());
+    }
+    let reports = match result {
+        Ok(reports) => reports,
+        Err(e) => return crate::output::fail(json_out, false, &e),
+    };
+    let not_reached = total - reports.len();
+    let mut code = worst.1;
+    if code == 0 && (!invalid.is_empty() || not_reached > 0) {
+        code = if not_reached > 0 { 1 } else { 2 };
+    }
+    let summary = json!({"summary": true, "lines": total, "sent": counts[0],
+        "sent_earlier": counts[1], "failed": counts[2], "unknown": counts[3],
+        "invalid": invalid.len(), "not_reached": not_reached, "exit_code": code,
+        "journal": journal.path().display().to_string()});
+    let text = if json_out {
+        format!("{summary}\n")
+    } else {
+        format!(
+            "batch: {total} line(s): {} sent now, {} sent by an earlier run, {} failed, {} unknown{}{}\n",
+            counts[0],
+            counts[1],
+            counts[2],
+            counts[3],
+            if invalid.is_empty() { String::new() } else { format!(", {} invalid (skipped)", invalid.len()) },
+            if not_reached > 0 { format!(", {not_reached} not reached") } else { String::new() },
+        )
+    };
+    if let Err(e) = print(&text)
+        .map_err(Some)
+        .and(print_failed.map_or(Ok(()), |e| Err(Some(e))))
+    {
+        report(&format!(
+            "cannot write to standard output: {}",
+            e.map_or_else(String::new, |e| e.to_string())
+        ));
+    }
+    // Dropping the injector here posts any queued webhook events.
+    ExitCode::from(code)
+}
