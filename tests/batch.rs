@@ -14,8 +14,14 @@ use common::conversation::{FakeConversation, OnMessage};
 use common::*;
 use serde_json::{json, Value};
 
-/// `inject --batch FILE --journal JOURNAL` (and `extra`) against `url`.
+/// `inject --batch FILE --journal JOURNAL` (and `extra`) against `url`,
+/// paced far above what these tests send.
 fn batch_cmd(url: &str, file: &Path, journal: &Path, extra: &[&str]) -> Command {
+    batch_cmd_at("60000", url, file, journal, extra)
+}
+
+/// As [`batch_cmd`], paced to `rate` requests a minute.
+fn batch_cmd_at(rate: &str, url: &str, file: &Path, journal: &Path, extra: &[&str]) -> Command {
     let mut cmd = Command::new(cli_bin());
     cmd.env_clear()
         .env("GENESYS_CLIENT_ID", CLIENT_ID)
@@ -25,7 +31,7 @@ fn batch_cmd(url: &str, file: &Path, journal: &Path, extra: &[&str]) -> Command 
         .arg(file)
         .arg("--journal")
         .arg(journal)
-        .args(["--no-state", "--rate", "60000"])
+        .args(["--no-state", "--rate", rate])
         .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -109,7 +115,6 @@ fn a_batch_delivers_every_line_once_and_a_rerun_sends_nothing() {
     }
 }
 
-#[cfg(unix)]
 #[test]
 fn killed_three_times_then_run_to_the_end_every_line_is_there_exactly_once() {
     let dir = Scratch::new();
@@ -131,7 +136,8 @@ fn killed_three_times_then_run_to_the_end_every_line_is_there_exactly_once() {
         {
             std::thread::sleep(Duration::from_millis(2));
         }
-        // SIGKILL: no chance to write anything more.
+        // SIGKILL (TerminateProcess on Windows): no chance to write
+        // anything more.
         let _ = child.kill();
         let _ = child.wait();
     }
@@ -293,4 +299,145 @@ fn the_progress_line_and_a_dry_run() {
         "{all:?}"
     );
     assert!(all.contains("batch: 3 line(s): 3 sent now"), "{all}");
+}
+
+/// A platform that keeps the budget as Genesys does: past `budget` API
+/// requests in any 60 s, a 429 with `Retry-After`. Records each message's
+/// text, and every API request's time.
+struct LimitedPlatform {
+    server: common::rawserver::RawServer,
+    texts: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    times: std::sync::Arc<std::sync::Mutex<Vec<std::time::Instant>>>,
+    refused: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl LimitedPlatform {
+    fn start(budget: usize) -> LimitedPlatform {
+        use common::rawserver::Action;
+        use std::sync::{atomic::AtomicUsize, Arc, Mutex};
+        let texts: Arc<Mutex<Vec<String>>> = Arc::default();
+        let times: Arc<Mutex<Vec<std::time::Instant>>> = Arc::default();
+        let refused = Arc::new(AtomicUsize::new(0));
+        let (t, ts, r) = (texts.clone(), times.clone(), refused.clone());
+        let server = common::rawserver::RawServer::start(move |req| {
+            if req.path == "/oauth/token" {
+                return Action::ok(&format!(
+                    r#"{{"access_token":"{TOKEN}","expires_in":86399}}"#
+                ));
+            }
+            let now = std::time::Instant::now();
+            {
+                let mut times = ts.lock().unwrap();
+                let recent = times
+                    .iter()
+                    .filter(|t| now.duration_since(**t) < Duration::from_secs(60))
+                    .count();
+                if recent >= budget {
+                    r.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let mut action = Action::status(
+                        429,
+                        r#"{"message":"Rate limit exceeded","code":"too.many.requests.retry.after"}"#,
+                    );
+                    if let Action::Respond { headers, .. } = &mut action {
+                        headers.push(("retry-after".into(), "1".into()));
+                    }
+                    return action;
+                }
+                times.push(now);
+            }
+            if req.path.ends_with("/typing") {
+                Action::status(204, "")
+            } else if req.path == message_path() {
+                let body: Value = serde_json::from_str(&req.body).unwrap();
+                let mut texts = t.lock().unwrap();
+                texts.push(body["textBody"].as_str().unwrap().to_owned());
+                Action::ok(&message_ok(&format!("m-{}", texts.len())))
+            } else {
+                Action::status(404, "")
+            }
+        });
+        LimitedPlatform {
+            server,
+            texts,
+            times,
+            refused,
+        }
+    }
+}
+
+#[test]
+fn a_200_line_batch_keeps_the_budget_and_delivers_every_line_once() {
+    let dir = Scratch::new();
+    let platform = LimitedPlatform::start(300);
+    let file = dir.0.join("two-hundred.jsonl");
+    let journal = dir.0.join("journal.jsonl");
+    let texts: Vec<String> = (0..200).map(|i| format!("Reminder {i}")).collect();
+    std::fs::write(
+        &file,
+        texts
+            .iter()
+            .map(|t| {
+                format!(
+                    "{}\n",
+                    json!({"conversation": CONV, "communication": COMM, "text": t})
+                )
+            })
+            .collect::<String>(),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    // Paced to the platform's budget.
+    let mut cmd = batch_cmd_at("300", &platform.server.url(), &file, &journal, &[]);
+    let cpu_before = children_cpu();
+    let (code, _, all) = run(&mut cmd);
+    let took = started.elapsed();
+    let cpu = children_cpu().saturating_sub(cpu_before);
+    assert_eq!(code, 0, "{all}");
+    assert_eq!(
+        sorted(platform.texts.lock().unwrap().clone()),
+        sorted(texts)
+    );
+    let times = platform.times.lock().unwrap().clone();
+    for (i, t) in times.iter().enumerate() {
+        let in_window = times[i..]
+            .iter()
+            .take_while(|u| u.duration_since(*t) < Duration::from_secs(60))
+            .count();
+        assert!(
+            in_window <= 300,
+            "{in_window} requests in the 60 s from request {i}"
+        );
+    }
+    let requests = times.len();
+    // The optimum: the requests divided by the budget.
+    let optimum = Duration::from_secs_f64(requests as f64 / 300.0 * 60.0);
+    // The figures of the benchmark (not asserted).
+    eprintln!(
+        "BENCH batch: 200 lines, {requests} API requests in {:.1} s; optimum (requests / budget) \
+         {:.1} s; {} answered 429",
+        took.as_secs_f64(),
+        optimum.as_secs_f64(),
+        platform.refused.load(std::sync::atomic::Ordering::SeqCst)
+    );
+    eprintln!(
+        "BENCH batch: CPU of the run {:.0} ms, {:.2} ms a line (run alone for an exact figure)",
+        cpu.as_secs_f64() * 1000.0,
+        cpu.as_secs_f64() * 1000.0 / 200.0
+    );
+}
+
+/// User and system CPU time of this process's waited-for children.
+fn children_cpu() -> Duration {
+    #[cfg(unix)]
+    {
+        // SAFETY: getrusage only writes into the struct we pass.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+        let tv = |t: libc::timeval| {
+            Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+        };
+        tv(usage.ru_utime) + tv(usage.ru_stime)
+    }
+    #[cfg(not(unix))]
+    Duration::ZERO
 }

@@ -143,3 +143,34 @@ fn a_pacing_hold_never_stretches_a_bounded_wait() {
     let waited: Duration = clock.sleeps().iter().sum();
     assert!(waited <= Duration::from_secs(5), "{:?}", clock.sleeps());
 }
+
+#[test]
+fn two_processes_on_one_state_directory_share_the_budget() {
+    let scratch = Scratch::new();
+    let server = accepting_server();
+    let run = || {
+        std::process::Command::new(example_bin("burst"))
+            .env_clear()
+            .env("GENESYS_CLIENT_ID", CLIENT_ID)
+            .env("GENESYS_CLIENT_SECRET", CLIENT_SECRET)
+            .env("GENESYS_BASE_URL", server.url())
+            .env("GENESYS_STATE_DIR", scratch.state())
+            .env("BURST_N", "6")
+            .env("BURST_CONVERSATION_ID", CONV)
+            .env("BURST_COMMUNICATION_ID", COMM)
+            .spawn()
+            .unwrap()
+    };
+    // One run first: the token on disk, so that both start at once.
+    assert!(run().wait().unwrap().success());
+    // Let the shared bucket refill (5 tokens: a second of 300 a minute).
+    std::thread::sleep(Duration::from_millis(1100));
+    let started = Instant::now();
+    let (mut a, mut b) = (run(), run());
+    assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
+    let took = started.elapsed();
+    // 2 runs × 6 injections × 2 requests (typing, message) at 300 a minute
+    // after a burst of 5: shared, about (24 - 5) / 295 minutes = 3.9 s;
+    // each on its own, about 1.4 s.
+    assert!(took >= Duration::from_millis(2800), "{took:?}");
+}
