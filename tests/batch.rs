@@ -441,3 +441,84 @@ fn children_cpu() -> Duration {
     #[cfg(not(unix))]
     Duration::ZERO
 }
+
+#[test]
+fn what_can_pass_is_sent_again_what_was_refused_for_good_only_when_asked() {
+    use common::rawserver::Action;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    use std::sync::Arc;
+    let dir = Scratch::new();
+    let healed = Arc::new(AtomicBool::new(false));
+    let limited = Arc::new(AtomicUsize::new(0));
+    let (h, l) = (healed.clone(), limited.clone());
+    let platform = common::rawserver::platform(move |req| {
+        if req.path != message_path() {
+            return Action::status(404, "");
+        }
+        let text = serde_json::from_str::<Value>(&req.body).unwrap()["textBody"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        match text.as_str() {
+            // Refused for good: the platform never takes it.
+            "refused" if !h.load(SeqCst) => {
+                Action::status(400, &genesys_error(400, "bad.request", "no"))
+            }
+            // A server error that says the platform refused it: can pass.
+            "server" if !h.load(SeqCst) => Action::status(
+                500,
+                &genesys_error(500, "internal.server.error", "try again"),
+            ),
+            // Six 429s in a row (Retry-After 0): more than one inject's
+            // retries, never a reason to give the line up.
+            "limited" if l.fetch_add(1, SeqCst) < 6 => {
+                let mut action = Action::status(429, "");
+                if let Action::Respond { headers, .. } = &mut action {
+                    headers.push(("retry-after".into(), "0".into()));
+                }
+                action
+            }
+            _ => Action::ok(&message_ok("m")),
+        }
+    });
+    let file = dir.0.join("mixed.jsonl");
+    let journal = dir.0.join("journal.jsonl");
+    std::fs::write(
+        &file,
+        ["refused", "server", "limited"]
+            .iter()
+            .map(|t| {
+                format!(
+                    "{}\n",
+                    json!({"conversation": CONV, "communication": COMM, "text": t})
+                )
+            })
+            .collect::<String>(),
+    )
+    .unwrap();
+    let batch = |extra: &[&str]| run(&mut batch_cmd(&platform.url(), &file, &journal, extra));
+    let (code, out, all) = batch(&["--json"]);
+    assert_eq!(code, 1, "{all}");
+    let ok: Vec<bool> = out
+        .iter()
+        .filter(|o| o["line"].is_number())
+        .map(|o| o["ok"] == true)
+        .collect();
+    assert_eq!(
+        ok,
+        [false, false, true],
+        "the rate-limited line went through: {all}"
+    );
+    // The platform is well again: the server error is sent again, the
+    // refused line is not (still exit 1)...
+    healed.store(true, SeqCst);
+    let before = platform.count("/messages");
+    let (code, _, all) = batch(&[]);
+    assert_eq!(code, 1, "{all}");
+    assert_eq!(platform.count("/messages") - before, 1, "{all}");
+    assert!(all.contains("--retry-failed"), "{all}");
+    // ...unless asked.
+    let (code, _, all) = batch(&["--retry-failed"]);
+    assert_eq!(code, 0, "{all}");
+    assert_eq!(platform.count("/messages") - before, 2, "{all}");
+}

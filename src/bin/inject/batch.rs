@@ -299,6 +299,7 @@ pub(crate) fn run(
     let mut counts = [0usize; 4]; // sent, earlier, failed, unknown
     let mut worst = (0u8, 0u8);
     let mut print_failed = None;
+    let mut last_draw = None;
     let result = injector.inject_batch(&lines, &mut journal, &options, |line: &LineReport| {
         let number = numbers[line.index];
         let (ok, message_id, error, earlier) = match &line.outcome {
@@ -330,8 +331,11 @@ pub(crate) fn run(
         } else if let Some(why) = &error {
             report(&format!("line {number}: {why}"));
         }
-        if progress {
-            let done = counts.iter().sum::<usize>();
+        let done = counts.iter().sum::<usize>();
+        // A few times a second at most, and always at the end.
+        let due = last_draw.is_none_or(|t: Instant| t.elapsed() >= Duration::from_millis(200));
+        if progress && (due || done == total) {
+            last_draw = Some(Instant::now());
             let elapsed = started.elapsed().as_secs_f64();
             let pace = done as f64 / elapsed.max(0.001) * 60.0;
             let left = if done > 0 { elapsed / done as f64 * (total - done) as f64 } else { 0.0 };
