@@ -198,6 +198,23 @@ fn an_invalid_line_refuses_the_whole_batch_with_its_number() {
         ),
     )
     .unwrap();
+    // (Two lines with one id would be one line to the journal.)
+    let twice = dir.0.join("twice.jsonl");
+    std::fs::write(
+        &twice,
+        format!(
+            "{}\n{}\n",
+            json!({"conversation": CONV, "text": "a", "id": "x"}),
+            json!({"conversation": CONV, "text": "b", "id": "x"}),
+        ),
+    )
+    .unwrap();
+    let (code, _, all) = run(&mut batch_cmd(&conversation.url(), &twice, &journal, &[]));
+    assert_eq!(code, 2, "{all}");
+    assert!(
+        all.contains("line 2:") && all.contains("given twice"),
+        "{all}"
+    );
     let (code, _, all) = run(&mut batch_cmd(&conversation.url(), &file, &journal, &[]));
     assert_eq!(code, 2, "{all}");
     assert!(all.contains("line 3:") && all.contains("password"), "{all}");

@@ -126,6 +126,8 @@ struct Parsed {
 fn parse(bytes: &[u8], dir: &Path) -> Vec<Parsed> {
     let text = String::from_utf8_lossy(bytes);
     let mut seen: HashMap<String, usize> = HashMap::new();
+    // Explicit ids, with the line that gave each first.
+    let mut ids: HashMap<String, usize> = HashMap::new();
     let mut parsed = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         if raw.trim().is_empty() {
@@ -142,6 +144,14 @@ fn parse(bytes: &[u8], dir: &Path) -> Vec<Parsed> {
                 Some(Value::String(id)) if !id.trim().is_empty() => Some(id),
                 Some(_) => return Err("id must be a non-empty string".to_owned()),
             };
+            if let Some(id) = &id {
+                if let Some(first) = ids.get(id) {
+                    return Err(format!(
+                        "id {id:?} is given twice (line {first} has it): each line needs its own"
+                    ));
+                }
+                ids.insert(id.clone(), i + 1);
+            }
             let args = line_args(&object, dir)?;
             let request = build_request(&args)?;
             request
