@@ -68,7 +68,10 @@
 //!    ([`RetryPolicy`]). A request that was sent is never sent again after a
 //!    timeout: the error says the outcome is unknown ([`Error::outcome`]).
 //!    After a 429, every thread of the injector holds its API calls until the
-//!    `Retry-After` instant.
+//!    `Retry-After` instant. Before any 429, API requests are paced to the
+//!    platform's budget ([`InjectorBuilder::requests_per_minute`], 300 a
+//!    minute by default), shared by threads and, with a state directory,
+//!    by processes.
 //! 6. **Audits**: one JSON record through `log` (target
 //!    `genesys_inject::audit`, level info) and, with a webhook URL, the same
 //!    event queued for a background thread that posts it
@@ -78,6 +81,10 @@
 //!    before `inject` returns, and stays there until the endpoint takes it,
 //!    across processes. The webhook never slows nor fails an
 //!    injection. Only ids that passed validation go into the record.
+//!
+//! Many messages from one run: [`Injector::inject_batch`] sends each
+//! [`BatchLine`] at most once across kills and re-runs, through a
+//! [`Journal`].
 //!
 //! After `inject`: [`Injector::message_status`] and
 //! [`Injector::wait_for_delivery`] tell what became of the message, and
@@ -135,7 +142,8 @@
 //! error itself), `genesys_inject` (other failures and notes),
 //! `genesys_inject::audit` (records), `genesys_inject::transport` (each HTTP
 //! exchange at debug), `genesys_inject::auth`, `genesys_inject::gate`,
-//! `genesys_inject::webhook`, `genesys_inject::state` (the state directory). No line contains the client secret or a token.
+//! `genesys_inject::webhook`, `genesys_inject::state` (the state directory),
+//! `genesys_inject::batch` ([`Injector::inject_batch`]). No line contains the client secret or a token.
 //! ureq logs raw request bytes, `Authorization` header included, at `trace`
 //! under its own `ureq` targets: do not enable `ureq=trace` in production.
 #![forbid(unsafe_code)]
