@@ -10,7 +10,8 @@ use base64::Engine as _;
 use ureq::http::header::HeaderValue;
 
 use crate::clock::{later, Clock};
-use crate::http::{redact, Answer, Http};
+use crate::http::{Answer, Http};
+use crate::redact::redact;
 use crate::retry::{with_retries, Attempt};
 use crate::secret::{bearer, Secret, Token};
 use crate::state::{StateDir, TokenStore, Turn};

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
 use crate::content::DEFAULT_ATTACHMENT_TYPES;
+use crate::proxy::ProxyChoice;
 use crate::region::{region, DEFAULT_REGION};
 use crate::secret::Secret;
 use crate::state::StateDir;
@@ -31,32 +32,6 @@ pub enum TypingMode {
     Required,
     /// Do not send it.
     Off,
-}
-
-/// Where HTTP requests go through.
-#[derive(Clone, PartialEq, Eq, Default)]
-enum ProxyChoice {
-    #[default]
-    Direct,
-    FromEnv,
-    Url(String),
-}
-
-impl fmt::Debug for ProxyChoice {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ProxyChoice::Direct => f.write_str("Direct"),
-            ProxyChoice::FromEnv => f.write_str("FromEnv"),
-            // A proxy URL may carry a user name and password.
-            ProxyChoice::Url(url) => match url.split_once("://") {
-                Some((scheme, rest)) if rest.contains('@') => {
-                    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
-                    write!(f, "Url({scheme}://[credentials]@{host})")
-                }
-                _ => write!(f, "Url({url})"),
-            },
-        }
-    }
 }
 
 /// Builds an [`Injector`]. Start with [`Injector::builder`] or
@@ -410,17 +385,7 @@ impl InjectorBuilder {
                 "webhook_queue_capacity must be at least 1".into(),
             ));
         }
-        let proxy = match self.proxy {
-            ProxyChoice::Direct => None,
-            ProxyChoice::FromEnv => ureq::Proxy::try_from_env(),
-            ProxyChoice::Url(url) => Some(
-                ureq::Proxy::new(&url)
-                    .map_err(|e| Error::Config(format!("invalid proxy URL: {e}")))?,
-            ),
-        };
-        if let Some(proxy) = &proxy {
-            check_proxy(proxy)?;
-        }
+        let proxy = self.proxy.resolve()?;
         if self.outbox_max_events == 0 || self.outbox_max_bytes == 0 {
             return Err(Error::Config(
                 "outbox_max_events and outbox_max_bytes must be at least 1".into(),
@@ -513,19 +478,6 @@ pub(crate) struct Settings {
     pub clock: Arc<dyn Clock>,
 }
 
-/// Only HTTP CONNECT proxies: this crate builds ureq without SOCKS support,
-/// and ureq would panic on a SOCKS proxy given by hand (or go around one
-/// given by the environment).
-fn check_proxy(proxy: &ureq::Proxy) -> Result<(), Error> {
-    use ureq::ProxyProtocol as P;
-    match proxy.protocol() {
-        P::Http | P::Https => Ok(()),
-        other => Err(Error::Config(format!(
-            "{other:?} proxies are not supported; use an http:// (CONNECT) proxy"
-        ))),
-    }
-}
-
 fn check_credential(what: &str, value: &str) -> Result<(), Error> {
     if value.is_empty() {
         return Err(Error::Config(format!("the {what} is empty")));
@@ -536,26 +488,4 @@ fn check_credential(what: &str, value: &str) -> Result<(), Error> {
         )));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn proxies() {
-        for ok in ["http://127.0.0.1:3128", "https://proxy.example.com:443"] {
-            assert!(check_proxy(&ureq::Proxy::new(ok).unwrap()).is_ok(), "{ok}");
-        }
-        for socks in ["socks5://127.0.0.1:1080", "socks4://h:1", "socks4a://h:1"] {
-            let err = check_proxy(&ureq::Proxy::new(socks).unwrap()).unwrap_err();
-            assert!(err.to_string().contains("not supported"), "{err}");
-        }
-        let shown = format!(
-            "{:?}",
-            ProxyChoice::Url("http://me:pa55w0rd@proxy.example.com:3128".into())
-        );
-        assert_eq!(shown, "Url(http://[credentials]@proxy.example.com:3128)");
-        assert!(!shown.contains("pa55w0rd"));
-    }
 }

@@ -358,7 +358,7 @@ impl ApiErrorBody {
     /// Redacts `secrets` and any echoed credential from every message.
     pub(crate) fn redact(&mut self, secrets: &[&str]) {
         if let Some(message) = &mut self.message {
-            *message = crate::http::redact(message, secrets);
+            *message = crate::redact::redact(message, secrets);
         }
         for nested in &mut self.errors {
             nested.redact(secrets);

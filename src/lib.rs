@@ -120,11 +120,13 @@
 //! | `content` | [`MessagingTemplate`], [`Attachment`] |
 //! | `config` | [`InjectorBuilder`]: every option and its default, [`TypingMode`] |
 //! | `env` | [`InjectorBuilder::from_env`] |
+//! | `proxy` | which proxy requests go through (CONNECT only) |
 //! | `region` | the region table, [`DEFAULT_REGION`] |
 //! | `url` | which URLs may be called |
 //! | `auth` | the token cache and the token call |
 //! | `secret` | the client secret and access token types, which never show |
-//! | `http` | HTTP exchanges, answers, redaction, whether a failed request was sent |
+//! | `http` | HTTP exchanges, answers, whether a failed request was sent |
+//! | `redact` | no secret or echoed credential in an error or a log line |
 //! | `retry` | [`RetryPolicy`] and the retry loop |
 //! | `gate` | the rate-limit pause shared by an injector's threads |
 //! | `pace` | pacing to the platform's budget ([`InjectorBuilder::requests_per_minute`]), shared by threads and processes |
@@ -165,7 +167,9 @@ mod http;
 mod injector;
 mod journal;
 mod pace;
+mod proxy;
 mod receipt;
+mod redact;
 mod region;
 mod request;
 mod retry;

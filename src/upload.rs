@@ -5,8 +5,9 @@
 
 use std::time::Duration;
 
-use crate::http::{origin, redact};
+use crate::http::origin;
 use crate::injector::{unreadable, Call, COMMUNICATION_PERMISSION};
+use crate::redact::redact;
 use crate::request::PreparedUpload;
 use crate::retry::{with_retries, Attempt};
 use crate::validate::is_message_id;
