@@ -4,9 +4,10 @@
 //! usual environment variables (`GENESYS_BASE_URL`, `WEBHOOK_URL`,
 //! `GENESYS_STATE_DIR`, …) and `BURST_CONVERSATION_ID`,
 //! `BURST_COMMUNICATION_ID`; `BURST_PREFIX` (default empty) starts every
-//! text, so that each run's audit events differ in `messageSize`.
+//! text, so that each run's audit events differ in `messageSize`;
+//! `BURST_UNPACED` turns pacing off.
 
-use genesys_inject::{ContentBlock, InjectRequest, Injector};
+use genesys_inject::{ContentBlock, InjectRequest, InjectorBuilder};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::init();
@@ -17,7 +18,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let prefix = std::env::var("BURST_PREFIX").unwrap_or_default();
     let conversation = std::env::var("BURST_CONVERSATION_ID")?;
     let communication = std::env::var("BURST_COMMUNICATION_ID")?;
-    let injector = Injector::from_env()?;
+    // BURST_UNPACED: tests of tokens and outboxes, not of the budget.
+    let builder = InjectorBuilder::from_env()?;
+    let injector = if std::env::var_os("BURST_UNPACED").is_some() {
+        builder.requests_per_minute(None)
+    } else {
+        builder
+    }
+    .build()?;
     for i in 0..n {
         let request = InjectRequest::new(
             &conversation,

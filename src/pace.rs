@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::clock::Clock;
-use crate::state::{lock_within, write_atomic, StateDir, Turn};
+use crate::state::{lock_within, write_replacing, StateDir, Turn};
 use crate::sync::lock;
 
 /// The platform's default: `client.credentials.token.rate.per.minute`.
@@ -255,7 +255,8 @@ impl PaceFile {
         change(&mut bucket, now);
         let micro = (bucket.tokens * 1e6) as i64;
         let body = format!("{micro} {} {}\n", bucket.at, bucket.budget);
-        write_atomic(&self.dir, &self.name, body.as_bytes()).ok()?;
+        // Not synced: a pace file lost in a crash only means a full bucket.
+        write_replacing(&self.dir, &self.name, body.as_bytes(), false).ok()?;
         Some(())
     }
 }

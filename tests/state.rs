@@ -22,6 +22,7 @@ use mockito::{Matcher, ServerGuard};
 fn burst(platform: &str, webhook: Option<&str>, state: &Path, n: usize, prefix: &str) -> Command {
     let mut cmd = Command::new(example_bin("burst"));
     cmd.env_clear()
+        .env("BURST_UNPACED", "1")
         .env("GENESYS_CLIENT_ID", CLIENT_ID)
         .env("GENESYS_CLIENT_SECRET", CLIENT_SECRET)
         .env("GENESYS_BASE_URL", platform)

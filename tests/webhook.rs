@@ -246,6 +246,7 @@ fn a_program_that_returns_from_main_delivers_every_event() {
         .create();
     let status = Command::new(example_bin("burst"))
         .env_clear()
+        .env("BURST_UNPACED", "1")
         .env("GENESYS_CLIENT_ID", CLIENT_ID)
         .env("GENESYS_CLIENT_SECRET", CLIENT_SECRET)
         .env("GENESYS_BASE_URL", platform.url())

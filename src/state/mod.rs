@@ -202,10 +202,20 @@ fn create_private_file(path: &Path) -> io::Result<File> {
 /// Writes `bytes` to `dir/name` atomically: a temporary file in `dir`
 /// (0600, named `.name.<random>.tmp`), synced, then renamed over `name`.
 pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    write_replacing(dir, name, bytes, true)
+}
+
+/// As [`write_atomic`], but without the sync when `sync` is false: for a
+/// file whose loss in a crash costs nothing (the pace file), rewritten on
+/// every API request.
+pub(crate) fn write_replacing(dir: &Path, name: &str, bytes: &[u8], sync: bool) -> io::Result<()> {
     let tmp = dir.join(format!(".{name}.{}.tmp", crate::audit::new_event_id()));
     let written = create_private_file(&tmp).and_then(|mut file| {
         file.write_all(bytes)?;
-        file.sync_all()
+        if sync {
+            file.sync_all()?;
+        }
+        Ok(())
     });
     let renamed = written.and_then(|()| fs::rename(&tmp, dir.join(name)));
     if renamed.is_err() {
