@@ -61,16 +61,22 @@ impl Bucket {
 
     /// Takes one token at `now`; returns how long to wait for it.
     fn take(&mut self, now: u64) -> Duration {
-        let elapsed = now.saturating_sub(self.at) as f64;
-        self.tokens =
-            (self.tokens + elapsed * Self::refill(self.budget)).min(Self::burst(self.budget));
-        self.at = self.at.max(now);
+        self.refill_to(now);
         self.tokens -= 1.0;
         if self.tokens >= 0.0 {
             Duration::ZERO
         } else {
             Duration::from_nanos((-self.tokens / Self::refill(self.budget)) as u64)
         }
+    }
+
+    /// Adds the tokens refilled since `at`, up to the burst, and moves `at`
+    /// to `now` (never back).
+    fn refill_to(&mut self, now: u64) {
+        let elapsed = now.saturating_sub(self.at) as f64;
+        self.tokens =
+            (self.tokens + elapsed * Self::refill(self.budget)).min(Self::burst(self.budget));
+        self.at = self.at.max(now);
     }
 
     /// The platform says its window allows `allowed`, `count` are used and
@@ -85,11 +91,8 @@ impl Bucket {
             if count >= allowed {
                 // Used up: nothing more until the reset.
                 let hold = reset.as_nanos() as f64 * Self::refill(self.budget);
-                let elapsed = now.saturating_sub(self.at) as f64;
-                let tokens = (self.tokens + elapsed * Self::refill(self.budget))
-                    .min(Self::burst(self.budget));
-                self.tokens = tokens.min(0.0) - hold;
-                self.at = self.at.max(now);
+                self.refill_to(now);
+                self.tokens = self.tokens.min(0.0) - hold;
             }
         }
     }
