@@ -11,7 +11,7 @@ use crate::validate::is_guid;
 use crate::{Error, Injector};
 
 /// Named in [`Error::Forbidden`] when the conversation cannot be read.
-const CONVERSATION_READ: &str =
+pub(crate) const CONVERSATION_READ: &str =
     "permission to read the conversation (GET /api/v2/conversations/{conversationId})";
 
 impl Injector {
@@ -45,15 +45,18 @@ impl Injector {
     }
 }
 
-/// The first agent participant's message communication that is not
-/// disconnected (neither it nor its participant), as every public caller
-/// chooses it.
+/// The first agent participant's message communication that is connected:
+/// its state says `connected` (not `alerting`, `terminated`, ...), and its
+/// participant is not gone (`disconnected`, `terminated`). A communication
+/// whose state is not given is not known to be connected.
 fn connected_agent(conversation: &Value) -> Option<String> {
-    let connected = |v: &Value| {
+    let state = |v: &Value| {
         v.get("state")
             .and_then(Value::as_str)
-            .is_none_or(|s| !s.eq_ignore_ascii_case("disconnected"))
+            .map(str::to_ascii_lowercase)
     };
+    let participant_here =
+        |p: &Value| !matches!(state(p).as_deref(), Some("disconnected" | "terminated"));
     conversation
         .get("participants")?
         .as_array()?
@@ -63,14 +66,14 @@ fn connected_agent(conversation: &Value) -> Option<String> {
                 .and_then(Value::as_str)
                 .is_some_and(|purpose| purpose.eq_ignore_ascii_case("agent"))
         })
-        .filter(|p| connected(p))
+        .filter(|p| participant_here(p))
         .flat_map(|p| {
             p.get("messages")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
         })
-        .filter(|c| connected(c))
+        .filter(|c| state(c).as_deref() == Some("connected"))
         .filter_map(|c| c.get("id").and_then(Value::as_str))
         .find(|id| is_guid(id))
         .map(str::to_owned)
@@ -86,9 +89,14 @@ mod tests {
             {"purpose": "customer", "messages": [{"id": "11111111-1111-4111-8111-111111111111"}]},
             {"purpose": "agent", "state": "disconnected",
              "messages": [{"id": "22222222-2222-4222-8222-222222222222"}]},
+            {"purpose": "agent", "state": "terminated",
+             "messages": [{"id": "55555555-5555-4555-8555-555555555555", "state": "connected"}]},
             {"purpose": "Agent", "messages": [
                 {"id": "33333333-3333-4333-8333-333333333333", "state": "disconnected"},
-                {"id": "../../users/me"},
+                {"id": "66666666-6666-4666-8666-666666666666", "state": "alerting"},
+                {"id": "77777777-7777-4777-8777-777777777777", "state": "terminated"},
+                {"id": "88888888-8888-4888-8888-888888888888"},
+                {"id": "../../users/me", "state": "connected"},
                 {"id": "44444444-4444-4444-8444-444444444444", "state": "connected"}]},
         ]});
         assert_eq!(

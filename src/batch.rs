@@ -1,23 +1,33 @@
 //! Many messages from one run, as an `impl Injector` block of its own:
 //! [`Injector::inject_batch`] sends each [`BatchLine`] at most once across
 //! any number of runs, through a [`Journal`]. A line already sent is
-//! skipped; one whose outcome is unknown is looked for in its conversation
-//! (as [`Injector::resolve`] does) and sent again only when proved absent;
+//! skipped; one whose outcome is unknown is looked for in its conversation,
+//! on the communication it was sent as and since a time on the platform's
+//! clock that it cannot precede, and sent again only when proved absent;
 //! one that failed for a reason that can pass is sent again; one refused
-//! for good is reported. The CLI's `--batch` is a thin layer over it.
+//! for good is reported; one whose id an earlier run used for other content
+//! is refused. The CLI's `--batch` is a thin layer over it.
 
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::clock::later;
-use crate::journal::Record;
+use crate::delivery::Since;
+use crate::journal::{Attempt, Entry, Reason, Record};
+use crate::request::{Content, Route};
+use crate::state::fnv1a_128;
 use crate::status::{Resolution, Unresolved};
-use crate::{Error, InjectRequest, Injector, Journal, Outcome};
+use crate::{Error, InjectRequest, Injector, Journal, Outcome, TypingMode};
 
 /// One line of a batch: its identity (stable across runs: the journal
 /// knows a line by it) and its request.
 #[derive(Debug, Clone)]
 pub struct BatchLine {
-    /// The line's identity.
+    /// The line's identity: unique in its batch. The journal records the
+    /// line's content beside it, and refuses the same id with other
+    /// content ([`LineOutcome::Conflict`]).
     pub id: String,
     /// What to send.
     pub request: InjectRequest,
@@ -40,12 +50,16 @@ pub struct BatchOptions {
     /// Send a line whose outcome is unknown again without looking for it
     /// first (it may then be there twice). Default: false.
     pub resend_unknown: bool,
-    /// Send again a line an earlier run saw refused for good (invalid, 400,
-    /// 403, 404). Default: false.
+    /// Send again a line an earlier run saw refused for good (400, 403,
+    /// 404). Default: false.
     pub retry_failed: bool,
-    /// Stop sending new lines after this long (the rest are reported as
-    /// not sent, and a later run sends them). Default: none.
+    /// Start no line after this long (the rest are not reached: not in the
+    /// result, and a later run sends them). Default: none.
     pub deadline: Option<Duration>,
+    /// Once this is set (by a signal handler, say), start no more lines:
+    /// the line in flight finishes and is recorded, the rest are not
+    /// reached. Default: none.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl BatchOptions {
@@ -71,6 +85,16 @@ impl BatchOptions {
         self.deadline = Some(d);
         self
     }
+
+    /// See [`stop`](Self::stop). Default: none.
+    pub fn stop_when(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.stop = Some(flag);
+        self
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst))
+    }
 }
 
 /// What became of one line.
@@ -85,15 +109,20 @@ pub enum LineOutcome {
         earlier: bool,
     },
     /// Not delivered: `error` now, or (`error` `None`) an earlier run's
-    /// failure of `class`, not retried. `retry`: a later run sends it again.
+    /// failure of `class`, not retried. `retry`: a later run sends it again
+    /// without being asked.
     Failed {
-        /// The failure's class: `invalid`, `auth`, `rate_limited`,
-        /// `refused`, `server`, `not_delivered`, `no_agent`, `deadline`.
+        /// The failure's class: refused for good: `invalid`, `refused`
+        /// (400, 404), `forbidden` (403); can pass: `auth` (401),
+        /// `no_agent`, `rate_limited`, `server`, `not_delivered`.
         class: String,
         /// This run's error, if this run tried.
         error: Option<Error>,
         /// Whether a later run sends it again.
         retry: bool,
+        /// An earlier run's reason, as the platform gave it (status, code,
+        /// correlation id), when this run did not try.
+        earlier: Option<String>,
     },
     /// Maybe in the conversation, maybe not: never sent again blindly (see
     /// [`BatchOptions::resend_unknown`]).
@@ -101,6 +130,10 @@ pub enum LineOutcome {
         /// Why it could not be settled.
         why: String,
     },
+    /// An earlier run of this batch recorded this line's id with other
+    /// content: nothing is sent for it (give the new content a new id, or
+    /// the batch a new id).
+    Conflict,
 }
 
 /// One line's report.
@@ -115,13 +148,16 @@ pub struct LineReport {
     pub outcome: LineOutcome,
 }
 
-/// The class of a failure, and whether it can pass.
+/// The class of a failure, and whether a later run can succeed.
 fn classify(e: &Error) -> (&'static str, bool) {
     match e {
         Error::Validation(_) | Error::Config(_) => ("invalid", false),
-        Error::Auth { .. } | Error::Forbidden { .. } => ("auth", false),
+        // A secret that is wrong today may be fixed by the next run.
+        Error::Auth { .. } => ("auth", true),
+        Error::Forbidden { .. } => ("forbidden", false),
         Error::RateLimited { .. } => ("rate_limited", true),
-        Error::NoConnectedAgent { .. } => ("no_agent", false),
+        // An agent may join the conversation before the next run.
+        Error::NoConnectedAgent { .. } => ("no_agent", true),
         Error::Api {
             status: 400 | 403 | 404,
             ..
@@ -131,30 +167,76 @@ fn classify(e: &Error) -> (&'static str, bool) {
     }
 }
 
+/// What the platform said of a failure, to keep in the journal.
+fn reason(e: &Error) -> Reason {
+    let (status, code) = match e {
+        Error::Api { status, code, .. } => (Some(*status), code.clone()),
+        Error::Auth { status, error, .. } => (*status, error.clone()),
+        Error::Forbidden { .. } => (Some(403), None),
+        Error::RateLimited { .. } => (Some(429), None),
+        _ => (None, None),
+    };
+    Reason {
+        status,
+        code,
+        correlation_id: e.correlation_id().map(str::to_owned),
+    }
+}
+
+impl Reason {
+    /// "HTTP 400, bad.request, correlation id X", or `None` when empty.
+    fn shown(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if let Some(status) = self.status {
+            parts.push(format!("HTTP {status}"));
+        }
+        if let Some(code) = &self.code {
+            parts.push(code.clone());
+        }
+        if let Some(id) = &self.correlation_id {
+            parts.push(format!("correlation id {id}"));
+        }
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
+}
+
 impl Injector {
     /// Sends `lines`, each at most once across any number of runs on
     /// `journal`, and reports each line as it finishes (to `each`, in
     /// order) and all of them at the end.
     ///
-    /// For each line, by what the journal says of it:
-    /// - nothing: sent. `attempting` is on disk before the message request
-    ///   leaves; then `sent`, `failed` or `unknown`.
+    /// The journal's records are this batch's ([`Journal::batch_id`]) and
+    /// this injector's client's (its token URL and client id): another
+    /// batch's or another client's records in the same file are not taken
+    /// for them. For each line, by what the journal says of it:
+    /// - nothing: sent. `attempting` is on disk just before the message
+    ///   request leaves (after the agent lookup, the typing indicator and
+    ///   the pacing wait), with the communication it is sent as and a time
+    ///   on the platform's clock that the message cannot precede; then
+    ///   `sent`, `failed` or `unknown`.
+    /// - the same id with other content: [`LineOutcome::Conflict`], nothing
+    ///   sent.
     /// - `sent`: skipped ([`LineOutcome::Sent`] with `earlier`).
     /// - `attempting` or `unknown` (a run stopped, or an answer lost): looked
-    ///   for in its conversation since the attempt began; found: `sent`;
-    ///   proved absent: sent now; cannot tell (the agentless route, a
-    ///   lookup without the data): [`LineOutcome::Unknown`], never sent
-    ///   blindly, unless [`BatchOptions::resend_unknown`].
-    /// - `failed` for a reason that can pass (rate limited, not delivered,
-    ///   a server error): sent again; refused for good (invalid, 400, 403,
-    ///   404, no connected agent): reported, unless
-    ///   [`BatchOptions::retry_failed`].
+    ///   for on the communication it was sent as (whoever the agent is
+    ///   now), since the recorded platform time; found: `sent`; proved
+    ///   absent: sent now; cannot tell (the agentless route, a lookup
+    ///   without the data, no platform time recorded):
+    ///   [`LineOutcome::Unknown`], never sent blindly, unless
+    ///   [`BatchOptions::resend_unknown`].
+    /// - `failed` for a reason a later run can overcome (401, no connected
+    ///   agent, rate limited, a server error, not delivered): sent again;
+    ///   refused for good (400, 403, 404): reported with the earlier run's
+    ///   reason, unless [`BatchOptions::retry_failed`].
+    /// - invalid (it fails validation with this injector's settings):
+    ///   reported, nothing written (each run checks it again).
     ///
     /// A 429 is waited out as `Retry-After` says however often it comes: no
     /// line is given up for rate limiting alone before the
     /// [deadline](BatchOptions::deadline). An authentication or permission
     /// failure stops the batch at once (every later line would fail the
-    /// same way); the lines not reached are not in the result.
+    /// same way). The lines not reached (after such a failure, the
+    /// deadline or [`BatchOptions::stop`]) are not in the result.
     ///
     /// # Errors
     /// [`Error::Config`] when the journal cannot be written: nothing more is
@@ -166,6 +248,7 @@ impl Injector {
         options: &BatchOptions,
         mut each: impl FnMut(&LineReport),
     ) -> Result<Vec<LineReport>, Error> {
+        journal.bind(&self.client_key());
         let clock = &*self.settings.clock;
         let deadline = options.deadline.map(|d| later(clock.now(), d));
         let mut reports = Vec::with_capacity(lines.len());
@@ -176,55 +259,21 @@ impl Injector {
             ))
         };
         for (index, line) in lines.iter().enumerate() {
-            let outcome = match journal.last(&line.id).cloned() {
-                Some(Record::Sent { message_id }) => LineOutcome::Sent {
-                    message_id,
-                    earlier: true,
-                },
-                Some(Record::Failed {
-                    class,
+            if options.stopped() || deadline.is_some_and(|d| clock.now() >= d) {
+                break;
+            }
+            let outcome = match self.fingerprint(&line.request) {
+                Err(e) => LineOutcome::Failed {
+                    class: "invalid".into(),
+                    error: Some(e),
                     retry: false,
-                }) if !options.retry_failed => LineOutcome::Failed {
-                    class,
-                    error: None,
-                    retry: false,
+                    earlier: None,
                 },
-                Some(Record::Attempting { at } | Record::Unknown { at })
-                    if !options.resend_unknown =>
-                {
-                    match self.settle(line, at) {
-                        Resolution::Delivered(receipt) => {
-                            journal
-                                .write(
-                                    &line.id,
-                                    Record::Sent {
-                                        message_id: receipt.message_id.clone(),
-                                    },
-                                )
-                                .map_err(|e| journal_error(journal, e))?;
-                            LineOutcome::Sent {
-                                message_id: receipt.message_id,
-                                earlier: true,
-                            }
-                        }
-                        Resolution::NotDelivered => self
-                            .send(line, journal, deadline)
-                            .map_err(|e| journal_error(journal, e))?,
-                        Resolution::Unknown(why) => {
-                            journal
-                                .write(&line.id, Record::Unknown { at })
-                                .map_err(|e| journal_error(journal, e))?;
-                            LineOutcome::Unknown {
-                                why: why.to_string(),
-                            }
-                        }
-                    }
-                }
-                _ => self
-                    .send(line, journal, deadline)
+                Ok(fingerprint) => self
+                    .line(line, &fingerprint, journal, options, deadline)
                     .map_err(|e| journal_error(journal, e))?,
             };
-            let stop = matches!(&outcome, LineOutcome::Failed { class, error: Some(_), .. } if class == "auth");
+            let stop = matches!(&outcome, LineOutcome::Failed { class, error: Some(_), .. } if class == "auth" || class == "forbidden");
             let report = LineReport {
                 index,
                 id: line.id.clone(),
@@ -240,51 +289,163 @@ impl Injector {
         Ok(reports)
     }
 
-    /// Whether `line`, attempted at `at`, is in its conversation.
-    fn settle(&self, line: &BatchLine, at: SystemTime) -> Resolution {
-        if line.request.is_agentless() {
-            return Resolution::Unknown(Unresolved::NoConversation);
+    /// What a line's content is, as the journal compares it: a hash of the
+    /// exact request (route, body, attachment).
+    fn fingerprint(&self, request: &InjectRequest) -> Result<String, Error> {
+        let prepared = self.prepare(request)?;
+        let mut bytes = Vec::with_capacity(prepared.path.len() + prepared.body.len() + 2);
+        bytes.extend_from_slice(prepared.path.as_bytes());
+        bytes.push(b'\n');
+        bytes.extend_from_slice(&prepared.body);
+        if let (Some(upload), Content::Attachment(attachment)) =
+            (&prepared.upload, &request.content)
+        {
+            bytes.push(b'\n');
+            bytes.extend_from_slice(&upload.body);
+            bytes.extend_from_slice(&fnv1a_128(&attachment.bytes).to_le_bytes());
         }
-        match self.resolve_since(&line.request, at) {
+        Ok(format!("{:032x}", fnv1a_128(&bytes)))
+    }
+
+    /// One line, by what the journal says of it.
+    fn line(
+        &self,
+        line: &BatchLine,
+        fingerprint: &str,
+        journal: &mut Journal,
+        options: &BatchOptions,
+        deadline: Option<std::time::Instant>,
+    ) -> std::io::Result<LineOutcome> {
+        let Some(Entry {
+            record,
+            fingerprint: recorded,
+        }) = journal.last(&line.id).cloned()
+        else {
+            return self.send(line, fingerprint, journal, options, deadline);
+        };
+        if recorded != fingerprint {
+            return Ok(LineOutcome::Conflict);
+        }
+        Ok(match record {
+            Record::Sent { message_id } => LineOutcome::Sent {
+                message_id,
+                earlier: true,
+            },
+            Record::Failed {
+                class,
+                retry: false,
+                reason,
+            } if !options.retry_failed => LineOutcome::Failed {
+                class,
+                error: None,
+                retry: false,
+                earlier: reason.shown(),
+            },
+            Record::Attempting(attempt) | Record::Unknown(attempt) if !options.resend_unknown => {
+                match self.settle(line, &attempt) {
+                    Resolution::Delivered(receipt) => {
+                        journal.write(
+                            &line.id,
+                            fingerprint,
+                            Record::Sent {
+                                message_id: receipt.message_id.clone(),
+                            },
+                        )?;
+                        LineOutcome::Sent {
+                            message_id: receipt.message_id,
+                            earlier: true,
+                        }
+                    }
+                    Resolution::NotDelivered => {
+                        self.send(line, fingerprint, journal, options, deadline)?
+                    }
+                    Resolution::Unknown(why) => {
+                        journal.write(&line.id, fingerprint, Record::Unknown(attempt))?;
+                        LineOutcome::Unknown {
+                            why: why.to_string(),
+                        }
+                    }
+                }
+            }
+            _ => self.send(line, fingerprint, journal, options, deadline)?,
+        })
+    }
+
+    /// Whether `line`, attempted as `attempt` says, is in its conversation:
+    /// looked for on the communication it was sent as, since the platform
+    /// time recorded (this machine's clock then is not trusted: it may
+    /// have been stepped since).
+    fn settle(&self, line: &BatchLine, attempt: &Attempt) -> Resolution {
+        let Route::Communication {
+            communication_id, ..
+        } = &line.request.route
+        else {
+            return Resolution::Unknown(Unresolved::NoConversation);
+        };
+        let request = match (communication_id, &attempt.communication) {
+            (Some(_), _) => line.request.clone(),
+            (None, Some(sent_as)) => line.request.sent_as(sent_as.clone()),
+            (None, None) => {
+                return Resolution::Unknown(Unresolved::Incomplete(
+                    "the journal does not say which communication it was sent as".into(),
+                ))
+            }
+        };
+        let Some(platform_at) = attempt.platform_at else {
+            return Resolution::Unknown(Unresolved::NoPlatformTime);
+        };
+        let since = Since::Platform(platform_at);
+        match self.resolve_since(&request, since) {
             // Not there at once: look again once the platform has had a
             // moment to list what it received.
             Resolution::NotDelivered => {
                 self.settings.clock.sleep(crate::injector::RESOLVE_PAUSE);
-                self.resolve_since(&line.request, at)
+                self.resolve_since(&request, since)
             }
             other => other,
         }
     }
 
-    /// Sends `line` now, recording it before and after; 429s are waited out
-    /// until `deadline`.
+    /// Sends `line` now, recording `attempting` just before the message
+    /// request leaves and the outcome after; 429s are waited out until
+    /// `deadline` (or a stop).
     fn send(
         &self,
         line: &BatchLine,
+        fingerprint: &str,
         journal: &mut Journal,
+        options: &BatchOptions,
         deadline: Option<std::time::Instant>,
     ) -> std::io::Result<LineOutcome> {
         let clock = &*self.settings.clock;
-        if deadline.is_some_and(|d| clock.now() >= d) {
-            return Ok(LineOutcome::Failed {
-                class: "deadline".into(),
-                error: None,
-                retry: true,
-            });
-        }
-        journal.write(
-            &line.id,
-            Record::Attempting {
+        self.learn_platform_time(&line.request);
+        let journal = RefCell::new(journal);
+        let (written, write_failed) = (Cell::new(false), RefCell::new(None));
+        let before_send = |communication: Option<&str>, platform_at: Option<SystemTime>| {
+            if written.get() {
+                // The first attempt's record covers every later one.
+                return true;
+            }
+            let attempt = Attempt {
                 at: SystemTime::now(),
-            },
-        )?;
-        let at = match journal.last(&line.id) {
-            Some(Record::Attempting { at }) => *at,
-            _ => SystemTime::now(),
+                platform_at,
+                communication: communication.map(str::to_owned),
+            };
+            let wrote =
+                journal
+                    .borrow_mut()
+                    .write(&line.id, fingerprint, Record::Attempting(attempt));
+            match wrote {
+                Ok(()) => written.set(true),
+                Err(e) => *write_failed.borrow_mut() = Some(e),
+            }
+            written.get()
         };
         let result = loop {
-            match self.inject(&line.request) {
-                Err(Error::RateLimited { .. }) if deadline.is_none_or(|d| clock.now() < d) => {
+            match self.inject_with(&line.request, Some(&before_send)) {
+                Err(Error::RateLimited { .. })
+                    if !options.stopped() && deadline.is_none_or(|d| clock.now() < d) =>
+                {
                     // The gate holds every call until the Retry-After
                     // instant; the next inject waits there.
                     continue;
@@ -292,10 +453,15 @@ impl Injector {
                 other => break other,
             }
         };
+        if let Some(e) = write_failed.into_inner() {
+            return Err(e);
+        }
+        let journal = journal.into_inner();
         Ok(match result {
             Ok(receipt) => {
                 journal.write(
                     &line.id,
+                    fingerprint,
                     Record::Sent {
                         message_id: receipt.message_id.clone(),
                     },
@@ -306,24 +472,63 @@ impl Injector {
                 }
             }
             Err(e) if e.outcome() == Outcome::Unknown => {
-                journal.write(&line.id, Record::Unknown { at })?;
+                let attempt = match journal.last(&line.id).map(|e| &e.record) {
+                    Some(Record::Attempting(attempt)) if written.get() => attempt.clone(),
+                    _ => Attempt {
+                        at: SystemTime::now(),
+                        platform_at: None,
+                        communication: None,
+                    },
+                };
+                journal.write(&line.id, fingerprint, Record::Unknown(attempt))?;
                 LineOutcome::Unknown { why: e.to_string() }
             }
             Err(e) => {
                 let (class, retry) = classify(&e);
-                journal.write(
-                    &line.id,
-                    Record::Failed {
-                        class: class.into(),
-                        retry,
-                    },
-                )?;
+                if class != "invalid" {
+                    journal.write(
+                        &line.id,
+                        fingerprint,
+                        Record::Failed {
+                            class: class.into(),
+                            retry,
+                            reason: reason(&e),
+                        },
+                    )?;
+                }
                 LineOutcome::Failed {
                     class: class.into(),
                     error: Some(e),
                     retry,
+                    earlier: None,
                 }
             }
         })
+    }
+
+    /// Makes sure this run has a time from the platform before a message
+    /// on the communication route leaves, so that a later run can look for
+    /// it: when no answer has given one yet and none will come before the
+    /// message (the agent lookup and the typing indicator give one), one
+    /// read of the conversation. Its failure is not this line's: the line's
+    /// own calls say what is wrong.
+    fn learn_platform_time(&self, request: &InjectRequest) {
+        let Route::Communication {
+            conversation_id,
+            communication_id: Some(_),
+        } = &request.route
+        else {
+            return;
+        };
+        if self.platform_now().is_some() || self.settings.typing != TypingMode::Off {
+            return;
+        }
+        let url = format!(
+            "{}/api/v2/conversations/{conversation_id}",
+            self.settings.api_base
+        );
+        if let Err(e) = self.lookup_as(&url, crate::agent::CONVERSATION_READ) {
+            log::debug!(target: "genesys_inject::batch", "no time from the platform yet: {e}");
+        }
     }
 }

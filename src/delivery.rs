@@ -20,6 +20,18 @@ const LAST_POLL: Duration = Duration::from_secs(1);
 /// The longest pause between two polls of [`Injector::wait_for_delivery`].
 const MAX_POLL_PAUSE: Duration = Duration::from_secs(15);
 
+/// Where a look for a message begins.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Since {
+    /// A time on this machine's clock, placed on the platform's through
+    /// the lookup's `Date` (this run's own attempts: the clock has not
+    /// been stepped since, or the `Date` check refuses it).
+    Local(SystemTime),
+    /// A time on the platform's clock, no later than the attempt (an
+    /// earlier run's: this machine's clock then is not trusted).
+    Platform(SystemTime),
+}
+
 impl Injector {
     /// The status of the message `receipt` stands for, as the platform
     /// reports it now (`GET /api/v2/conversations/messages/{conversationId}/messages/{messageId}`),
@@ -78,6 +90,7 @@ impl Injector {
                     timeout: Some(timeout),
                     permission: status::VIEW_PERMISSION,
                     deadline: Some(deadline),
+                    before_send: None,
                 };
                 self.call(&call, &bounded, &mut 0)?
             }
@@ -164,14 +177,13 @@ impl Injector {
             return Resolution::Unknown(Unresolved::NoConversation);
         }
         match error.sent_at() {
-            Some(sent_at) => self.resolve_since(request, sent_at),
+            Some(sent_at) => self.resolve_since(request, Since::Local(sent_at)),
             None => Resolution::Unknown(Unresolved::NoSendTime),
         }
     }
 
-    /// Whether `request`'s message was sent at or after `since` (this
-    /// machine's clock).
-    pub(crate) fn resolve_since(&self, request: &InjectRequest, since: SystemTime) -> Resolution {
+    /// Whether `request`'s message was sent at or after `since`.
+    pub(crate) fn resolve_since(&self, request: &InjectRequest, since: Since) -> Resolution {
         let Route::Communication {
             conversation_id,
             communication_id,
@@ -200,7 +212,7 @@ impl Injector {
         request: &InjectRequest,
         conversation_id: &str,
         communication_id: &str,
-        since: SystemTime,
+        since: Since,
     ) -> Result<Resolution, Error> {
         let incomplete = |what: &str| Ok(Resolution::Unknown(Unresolved::Incomplete(what.into())));
         let text = crate::validate(
@@ -216,8 +228,13 @@ impl Injector {
         if let Some(why) = &listing.unread {
             return incomplete(&format!("the conversation could not be read: {why}"));
         }
-        let Some(start) = status::window_start(since, listing.date.as_deref(), SystemTime::now())
-        else {
+        let start = match since {
+            Since::Local(at) => {
+                status::window_start(at, listing.date.as_deref(), SystemTime::now())
+            }
+            Since::Platform(at) => Some(status::platform_window_start(at)),
+        };
+        let Some(start) = start else {
             return Ok(Resolution::Unknown(Unresolved::UntrustedClock));
         };
         let ids = match status::sent_on(&listing.body, communication_id, start) {
@@ -289,6 +306,7 @@ impl Injector {
             timeout: None,
             permission: status::VIEW_PERMISSION,
             deadline: None,
+            before_send: None,
         };
         self.call(&call, &self.settings.retry_policy, &mut 0)
     }
@@ -301,6 +319,7 @@ impl Injector {
             timeout: None,
             permission,
             deadline: None,
+            before_send: None,
         };
         self.call(&call, &self.settings.retry_policy, &mut 0)
     }

@@ -8,6 +8,7 @@ use crate::audit::{self, AUDIT_TARGET};
 use crate::auth::Auth;
 use crate::clock::later;
 use crate::config::Settings;
+use crate::delivery::Since;
 use crate::gate::Gate;
 use crate::http::{Answer, Http};
 use crate::pace::Pace;
@@ -16,6 +17,7 @@ use crate::retry::{with_retries, Attempt};
 use crate::secret::Token;
 use crate::state::{Outbox, Owner};
 use crate::status::{Resolution, Unresolved};
+use crate::sync::lock;
 use crate::validate::is_guid;
 use crate::webhook::{Webhook, WebhookStats};
 use crate::{
@@ -59,7 +61,16 @@ pub struct Injector {
     /// ([`InjectRequest::to_conversation`]): one lookup per conversation.
     /// A run sends to few conversations: a list, not a map.
     pub(crate) agents: Mutex<Vec<(String, String)>>,
+    /// The last `Date` the platform sent, and when (this process's
+    /// monotonic clock): a time on the platform's clock that a later
+    /// request cannot precede.
+    platform_date: Mutex<Option<(SystemTime, std::time::Instant)>>,
 }
+
+/// Called just before a message request leaves, with the communication it
+/// is sent as (`None`: agentless) and the platform's time; `false` stops
+/// the request (it is then not sent).
+pub(crate) type BeforeSend<'a> = &'a dyn Fn(Option<&str>, Option<SystemTime>) -> bool;
 
 /// One API call: where, how long to wait, which permission a 403 names.
 pub(crate) struct Call<'a> {
@@ -72,6 +83,9 @@ pub(crate) struct Call<'a> {
     /// A time the call must not wait past (the rate-limit gate, retries):
     /// `None` for none but the retry policy's.
     pub deadline: Option<Instant>,
+    /// Asked just before each request leaves (after the gate and the
+    /// pace): `false` stops it, unsent.
+    pub before_send: Option<&'a dyn Fn() -> bool>,
 }
 
 impl Injector {
@@ -138,7 +152,7 @@ impl Injector {
             ),
         };
         let gate = Gate::new(&*settings.clock);
-        let pace_key = format!("{}\n{}", auth.token_url(), settings.client_id);
+        let pace_key = client_key(&auth, &settings);
         let pace = settings.requests_per_minute.map(|budget| {
             Pace::new(
                 budget,
@@ -154,7 +168,21 @@ impl Injector {
             webhook,
             pace,
             agents: Mutex::default(),
+            platform_date: Mutex::default(),
         })
+    }
+
+    /// What identifies this injector's client: its token URL and client id.
+    pub(crate) fn client_key(&self) -> String {
+        client_key(&self.auth, &self.settings)
+    }
+
+    /// A time on the platform's clock that is now or earlier: the last
+    /// `Date` it sent plus the time since (on the monotonic clock, never
+    /// stepped). `None` before any answer with a `Date`.
+    pub(crate) fn platform_now(&self) -> Option<SystemTime> {
+        let (date, seen) = (*lock(&self.platform_date))?;
+        date.checked_add(seen.elapsed())
     }
 
     /// Validates `request` with this injector's settings and builds the exact
@@ -190,10 +218,20 @@ impl Injector {
     /// See [`Error`]; [`Error::outcome`] tells whether the message may have
     /// been delivered anyway.
     pub fn inject(&self, request: &InjectRequest) -> Result<Receipt, Error> {
+        self.inject_with(request, None)
+    }
+
+    /// [`inject`](Self::inject), asking `before_send` just before each
+    /// message request leaves.
+    pub(crate) fn inject_with(
+        &self,
+        request: &InjectRequest,
+        before_send: Option<BeforeSend<'_>>,
+    ) -> Result<Receipt, Error> {
         let clock = &*self.settings.clock;
         let start = clock.now();
         let mut message_size = 0;
-        let result = self.run(request, &mut message_size);
+        let result = self.run(request, &mut message_size, before_send);
         let latency_ms = u64::try_from(clock.now().saturating_duration_since(start).as_millis())
             .unwrap_or(u64::MAX);
         // Only a value that passed validation goes into the record: the
@@ -217,7 +255,12 @@ impl Injector {
         result
     }
 
-    fn run(&self, request: &InjectRequest, message_size: &mut usize) -> Result<Receipt, Error> {
+    fn run(
+        &self,
+        request: &InjectRequest,
+        message_size: &mut usize,
+        before_send: Option<BeforeSend<'_>>,
+    ) -> Result<Receipt, Error> {
         // Sent as the connected agent: validated first (nothing leaves
         // before), then bound to the agent's communication.
         let bound;
@@ -268,12 +311,20 @@ impl Injector {
             _ => &prepared.body,
         };
         let url = [self.settings.api_base.as_str(), &prepared.path].concat();
+        let sent_as = match &request.route {
+            Route::Communication {
+                communication_id, ..
+            } => communication_id.as_deref(),
+            Route::Agentless { .. } => None,
+        };
+        let ask = before_send.map(|f| move || f(sent_as, self.platform_now()));
         let call = Call {
             url: &url,
             body: Some(body),
             timeout: None,
             permission,
             deadline: None,
+            before_send: ask.as_ref().map(|f| f as &dyn Fn() -> bool),
         };
         let policy = &self.settings.retry_policy;
         let (mut attempts, mut resent) = (0, 0);
@@ -302,10 +353,10 @@ impl Injector {
             let since = *first_unknown.get_or_insert(sent_at);
             // Found at once, or, if not, still not there once the platform
             // has had a moment to list what it received.
-            let resolution = match self.resolve_since(request, since) {
+            let resolution = match self.resolve_since(request, Since::Local(since)) {
                 Resolution::NotDelivered => {
                     clock.sleep(RESOLVE_PAUSE);
-                    self.resolve_since(request, since)
+                    self.resolve_since(request, Since::Local(since))
                 }
                 other => other,
             };
@@ -344,6 +395,7 @@ impl Injector {
             timeout: Some(self.settings.typing_timeout),
             permission: COMMUNICATION_PERMISSION,
             deadline: None,
+            before_send: None,
         };
         let mut attempts = 0;
         if mode == TypingMode::Required {
@@ -397,6 +449,11 @@ impl Injector {
                     }));
                 }
             }
+            if call.before_send.is_some_and(|f| !f()) {
+                return Attempt::Done(Err(Error::Config(
+                    "the batch's journal could not be written: the message was not sent".into(),
+                )));
+            }
             *attempts += 1;
             let sent = match call.body {
                 Some(body) => self.http.post(
@@ -415,6 +472,13 @@ impl Injector {
                 Err(e) => return Attempt::Done(Err(e.error)),
             };
             log::debug!(target: "genesys_inject::transport", "{} {} -> HTTP {}", if call.body.is_some() { "POST" } else { "GET" }, call.url, answer.status);
+            if let Some(date) = answer
+                .date
+                .as_deref()
+                .and_then(|d| httpdate::parse_http_date(d).ok())
+            {
+                *lock(&self.platform_date) = Some((date, std::time::Instant::now()));
+            }
             if let Some(pace) = &self.pace {
                 pace.observe(answer.limits, clock);
             }
@@ -521,6 +585,10 @@ impl Injector {
             }
         }
     }
+}
+
+fn client_key(auth: &Auth, settings: &Settings) -> String {
+    format!("{}\n{}", auth.token_url(), settings.client_id)
 }
 
 /// The error for a 2xx answer that is not what the call returns.

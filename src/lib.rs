@@ -191,7 +191,7 @@ pub use config::{InjectorBuilder, TypingMode};
 pub use content::{Attachment, MessagingTemplate, DEFAULT_ATTACHMENT_TYPES, MEDIA_MAX_BYTES};
 pub use error::{ApiErrorBody, ApiErrorDetail, Error, Outcome, ValidationError};
 pub use injector::Injector;
-pub use journal::Journal;
+pub use journal::{Journal, DEFAULT_BATCH_ID};
 pub use pace::DEFAULT_REQUESTS_PER_MINUTE;
 pub use receipt::Receipt;
 pub use region::DEFAULT_REGION;

@@ -166,6 +166,10 @@ pub enum Unresolved {
     /// its answer had no `Date` header, one that could not be read, or one
     /// more than 10 minutes away from this machine's clock.
     UntrustedClock,
+    /// The run that sent it had no time from the platform (no answer with
+    /// a `Date` before the message left), so no look can be sure to cover
+    /// the moment it arrived: this machine's clock then is not trusted.
+    NoPlatformTime,
     /// The answers lack what it takes to prove the message absent (a
     /// conversation without its participants or without the communication
     /// sent as, a bulk answer without every id asked for, a message without
@@ -184,6 +188,9 @@ impl fmt::Display for Unresolved {
             Unresolved::LookupFailed(e) => write!(f, "the lookup failed: {e}"),
             Unresolved::UntrustedClock => f.write_str(
                 "the platform's clock (its Date header) is missing or hours away from this machine's",
+            ),
+            Unresolved::NoPlatformTime => f.write_str(
+                "the run that sent it had no time from the platform, so no look can be sure to cover it",
             ),
             Unresolved::Incomplete(what) => write!(f, "the answers cannot prove it absent: {what}"),
         }
@@ -370,6 +377,15 @@ pub(crate) fn window_start(
             .checked_sub(WINDOW_MARGIN)
             .unwrap_or(on_platform),
     )
+}
+
+/// Where a look begins for a message sent no earlier than `platform_at`
+/// on the platform's clock: a margin before, for the platform's own
+/// servers' clocks.
+pub(crate) fn platform_window_start(platform_at: SystemTime) -> SystemTime {
+    platform_at
+        .checked_sub(WINDOW_MARGIN)
+        .unwrap_or(platform_at)
 }
 
 /// A platform's `Date` further than this from this machine's clock is not

@@ -31,6 +31,7 @@ impl Injector {
             timeout: None,
             permission: COMMUNICATION_PERMISSION,
             deadline: None,
+            before_send: None,
         };
         let policy = &self.settings.retry_policy;
         let answer = self

@@ -5,80 +5,14 @@
 
 mod common;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::Duration;
 
+use common::batch::*;
 use common::conversation::{FakeConversation, OnMessage};
 use common::*;
 use serde_json::{json, Value};
-
-/// `inject --batch FILE --journal JOURNAL` (and `extra`) against `url`,
-/// paced far above what these tests send.
-fn batch_cmd(url: &str, file: &Path, journal: &Path, extra: &[&str]) -> Command {
-    batch_cmd_at("60000", url, file, journal, extra)
-}
-
-/// As [`batch_cmd`], paced to `rate` requests a minute.
-fn batch_cmd_at(rate: &str, url: &str, file: &Path, journal: &Path, extra: &[&str]) -> Command {
-    let mut cmd = Command::new(cli_bin());
-    cmd.env_clear()
-        .env("GENESYS_CLIENT_ID", CLIENT_ID)
-        .env("GENESYS_CLIENT_SECRET", CLIENT_SECRET)
-        .env("GENESYS_BASE_URL", url)
-        .args(["--batch"])
-        .arg(file)
-        .arg("--journal")
-        .arg(journal)
-        .args(["--no-state", "--rate", rate])
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
-}
-
-fn run(cmd: &mut Command) -> (i32, Vec<Value>, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().unwrap();
-    let stdout = String::from_utf8(stdout).unwrap();
-    let objects = stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    (
-        status.code().expect("exited"),
-        objects,
-        format!("{stdout}{}", String::from_utf8_lossy(&stderr)),
-    )
-}
-
-/// A batch of `n` lines to the conversation (sent as its agent), texts
-/// `"<prefix> <i>"`.
-fn write_batch(path: &Path, prefix: &str, n: usize) -> Vec<String> {
-    let texts: Vec<String> = (0..n).map(|i| format!("{prefix} {i}")).collect();
-    let mut file = std::fs::File::create(path).unwrap();
-    for text in &texts {
-        writeln!(file, "{}", json!({"conversation": CONV, "text": text})).unwrap();
-    }
-    texts
-}
-
-fn sorted(mut v: Vec<String>) -> Vec<String> {
-    v.sort();
-    v
-}
-
-fn summary(objects: &[Value]) -> &Value {
-    objects
-        .iter()
-        .find(|o| o["summary"] == true)
-        .expect("a summary")
-}
 
 #[test]
 fn a_batch_delivers_every_line_once_and_a_rerun_sends_nothing() {
@@ -534,6 +468,11 @@ fn what_can_pass_is_sent_again_what_was_refused_for_good_only_when_asked() {
     assert_eq!(code, 1, "{all}");
     assert_eq!(platform.count("/messages") - before, 1, "{all}");
     assert!(all.contains("--retry-failed"), "{all}");
+    // The earlier run's reason, as the platform gave it, is kept.
+    assert!(
+        all.contains("HTTP 400, bad.request, correlation id ctx-400"),
+        "{all}"
+    );
     // ...unless asked.
     let (code, _, all) = batch(&["--retry-failed"]);
     assert_eq!(code, 0, "{all}");

@@ -1219,7 +1219,7 @@ fn a_conversation_id_is_enough_on_the_command_line() {
     server
         .mock("GET", format!("/api/v2/conversations/{CONV}").as_str())
         .with_body(
-            json!({"participants": [{"purpose": "agent", "messages": [{"id": COMM}]}]}).to_string(),
+            json!({"participants": [{"purpose": "agent", "messages": [{"id": COMM, "state": "connected"}]}]}).to_string(),
         )
         .expect(1)
         .create();

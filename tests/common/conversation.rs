@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use super::rawserver::{platform_handler, Action, RawServer, Received};
-use super::{message_path, COMM, CONV};
+use super::{COMM, CONV};
 
 /// The customer's communication in the fake conversation.
 pub const CUSTOMER_COMM: &str = "5d4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a";
@@ -48,11 +48,16 @@ pub struct Stored {
     pub id: String,
     pub text: String,
     pub time: SystemTime,
+    /// The communication it was sent as.
+    pub communication: String,
 }
 
 pub struct FakeConversation {
     pub server: RawServer,
     pub messages: Arc<Mutex<Vec<Stored>>>,
+    /// Every agent communication the conversation has had, the connected
+    /// one last ([`COMM`] at first).
+    pub agents: Arc<Mutex<Vec<String>>>,
 }
 
 impl FakeConversation {
@@ -69,11 +74,20 @@ impl FakeConversation {
         plan: impl Fn(usize) -> OnMessage + Send + Sync + 'static,
     ) -> FakeConversation {
         let messages: Arc<Mutex<Vec<Stored>>> = Arc::default();
+        let agents = Arc::new(Mutex::new(vec![COMM.to_owned()]));
         let posts = Mutex::new(0usize);
         let store = messages.clone();
+        let known = agents.clone();
         let handler = platform_handler(move |req: &Received| {
             let path = req.path.as_str();
-            if path == message_path() {
+            let prefix = format!("/api/v2/conversations/messages/{CONV}/communications/");
+            // A message to the connected agent's communication.
+            let sent_as = path
+                .strip_prefix(&prefix)
+                .and_then(|rest| rest.strip_suffix("/messages"))
+                .filter(|comm| known.lock().unwrap().last().map(String::as_str) == Some(comm))
+                .map(str::to_owned);
+            if let Some(communication) = sent_as {
                 let n = {
                     let mut posts = posts.lock().unwrap();
                     *posts += 1;
@@ -87,6 +101,7 @@ impl FakeConversation {
                         id: id.clone(),
                         text: text.clone(),
                         time: SystemTime::now(),
+                        communication: communication.clone(),
                     })
                 };
                 match plan(n) {
@@ -128,31 +143,47 @@ impl FakeConversation {
                 // listing, which the platform serves too: participants with
                 // their messages, and no communication ids.
                 let messaging = path.contains("/messages/");
-                let listed: Vec<serde_json::Value> = store
-                    .lock()
-                    .unwrap()
-                    .iter()
-                    .filter(|m| m.time.elapsed().is_ok_and(|age| age >= lag))
-                    .map(|m| {
-                        serde_json::json!({
-                            "messageId": m.id,
-                            "messageStatus": "sent",
-                            "messageTime": humantime::format_rfc3339_millis(m.time).to_string(),
+                let listed = |comm: &str| -> Vec<serde_json::Value> {
+                    store
+                        .lock()
+                        .unwrap()
+                        .iter()
+                        .filter(|m| m.communication == comm)
+                        .filter(|m| m.time.elapsed().is_ok_and(|age| age >= lag))
+                        .map(|m| {
+                            serde_json::json!({
+                                "messageId": m.id,
+                                "messageStatus": "sent",
+                                "messageTime": humantime::format_rfc3339_millis(m.time).to_string(),
+                            })
                         })
-                    })
-                    .collect();
+                        .collect()
+                };
+                let agents = known.lock().unwrap().clone();
+                let connected = |i: usize| {
+                    if i + 1 == agents.len() {
+                        "connected"
+                    } else {
+                        "disconnected"
+                    }
+                };
                 let answer = if lookups == Lookups::NoParticipants {
                     serde_json::json!({"id": CONV})
                 } else if messaging {
-                    serde_json::json!({"id": CONV, "participants": [
-                        {"purpose": "customer", "messages": []},
-                        {"purpose": "agent", "messages": listed},
-                    ]})
+                    let mut participants =
+                        vec![serde_json::json!({"purpose": "customer", "messages": []})];
+                    participants.extend(agents.iter().enumerate().map(|(i, comm)| {
+                        serde_json::json!({"purpose": "agent", "state": connected(i), "messages": listed(comm)})
+                    }));
+                    serde_json::json!({"id": CONV, "participants": participants})
                 } else {
-                    serde_json::json!({"id": CONV, "participants": [
-                        {"purpose": "customer", "messages": [{"id": CUSTOMER_COMM, "messages": []}]},
-                        {"purpose": "agent", "messages": [{"id": COMM, "messages": listed}]},
-                    ]})
+                    let mut participants = vec![serde_json::json!(
+                        {"purpose": "customer", "messages": [{"id": CUSTOMER_COMM, "state": "connected", "messages": []}]})];
+                    participants.extend(agents.iter().enumerate().map(|(i, comm)| {
+                        serde_json::json!({"purpose": "agent", "state": connected(i), "messages": [
+                            {"id": comm, "state": connected(i), "messages": listed(comm)}]})
+                    }));
+                    serde_json::json!({"id": CONV, "participants": participants})
                 };
                 if lookups == Lookups::NoDate {
                     Action::ok(&answer.to_string())
@@ -183,7 +214,19 @@ impl FakeConversation {
         FakeConversation {
             server: RawServer::start(handler),
             messages,
+            agents,
         }
+    }
+
+    /// Every agent leaves: no communication is connected.
+    pub fn no_agent(&self) {
+        self.agents.lock().unwrap().push(String::new());
+    }
+
+    /// The conversation is transferred: `communication` is its connected
+    /// agent's from now on, the one before is disconnected.
+    pub fn transfer_to(&self, communication: &str) {
+        self.agents.lock().unwrap().push(communication.to_owned());
     }
 
     pub fn url(&self) -> String {

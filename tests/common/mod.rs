@@ -1,6 +1,8 @@
 //! Shared test helpers: a fake clock, ids, and mocks of the platform's routes.
 #![allow(dead_code)]
 
+pub mod batch;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 

@@ -345,7 +345,27 @@ pub fn platform_handler(
                 super::TOKEN
             ))
         } else if req.path.ends_with("/typing") {
-            Action::status(204, "")
+            // With the Date every answer of the platform carries.
+            match Action::status(204, "") {
+                Action::Respond {
+                    status,
+                    mut headers,
+                    body,
+                    delay,
+                } => {
+                    headers.push((
+                        "date".into(),
+                        httpdate::fmt_http_date(std::time::SystemTime::now()),
+                    ));
+                    Action::Respond {
+                        status,
+                        headers,
+                        body,
+                        delay,
+                    }
+                }
+                other => other,
+            }
         } else {
             message(req)
         }

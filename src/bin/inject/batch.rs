@@ -7,11 +7,13 @@ use std::collections::HashMap;
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use genesys_inject::{
     BatchLine, BatchOptions, Injector, Journal, LineOutcome, LineReport, SafetyPolicy,
-    MESSAGING_MAX_TEXT_CHARS,
+    DEFAULT_BATCH_ID, MESSAGING_MAX_TEXT_CHARS,
 };
 use serde_json::{json, Value};
 
@@ -121,19 +123,29 @@ struct Parsed {
     line: Result<BatchLine, String>,
 }
 
-/// Reads the lines of `bytes` (blank lines skipped). A line's identity is
-/// its `id`, else a hash of its content and its rank among identical lines.
+/// Reads the lines of `bytes` (blank lines skipped; a UTF-8 byte-order
+/// mark at the start skipped; a line ends at LF, a CR before it dropped).
+/// A line's identity is its `id`, else a hash of its content and its rank
+/// among identical lines: the same lines give the same identities however
+/// they are ordered, encoded or cut short.
 fn parse(bytes: &[u8], dir: &Path) -> Vec<Parsed> {
-    let text = String::from_utf8_lossy(bytes);
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut seen: HashMap<String, usize> = HashMap::new();
     // Explicit ids, with the line that gave each first.
     let mut ids: HashMap<String, usize> = HashMap::new();
     let mut parsed = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        if raw.trim().is_empty() {
+    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if raw.trim_ascii().is_empty() {
             continue;
         }
         let line = (|| {
+            let raw = std::str::from_utf8(raw).map_err(|e| {
+                format!(
+                    "not valid UTF-8 (at byte {} of the line): nothing of it is sent",
+                    e.valid_up_to() + 1
+                )
+            })?;
             let value: Value =
                 serde_json::from_str(raw).map_err(|e| format!("not a JSON object: {e}"))?;
             let Value::Object(mut object) = value else {
@@ -185,19 +197,53 @@ fn fnv1a_128(bytes: &[u8]) -> u128 {
 }
 
 /// The exit status of a line, by seriousness: 5 (unknown), 3
-/// (authentication or permission), 4 (rate limited), 1, 2 (invalid).
+/// (authentication or permission), 4 (rate limited), 1, 2 (invalid, or an
+/// id reused with other content).
 fn severity(outcome: &LineOutcome) -> (u8, u8) {
     match outcome {
         LineOutcome::Sent { .. } => (0, 0),
         LineOutcome::Unknown { .. } => (5, 5),
         LineOutcome::Failed { class, .. } => match class.as_str() {
-            "auth" => (4, 3),
+            "auth" | "forbidden" => (4, 3),
             "rate_limited" => (3, 4),
             "invalid" => (1, 2),
             _ => (2, 1),
         },
+        LineOutcome::Conflict => (1, 2),
         _ => (2, 1),
     }
+}
+
+/// The exit status of a run that a signal stopped: 128 + its number, as a
+/// shell reports a process the signal killed.
+pub(crate) const SIGINT_STATUS: u8 = 130;
+/// See [`SIGINT_STATUS`].
+pub(crate) const SIGTERM_STATUS: u8 = 143;
+
+/// Makes SIGINT and SIGTERM stop the batch between lines: the first sets
+/// the returned flag (and records which signal in the second); a second
+/// signal ends the process at once, with the same status a kill would have.
+fn stop_on_signals() -> (Arc<AtomicBool>, Arc<AtomicUsize>) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    use signal_hook::flag;
+    let (stop, which) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    for (signal, status) in [(SIGINT, SIGINT_STATUS), (SIGTERM, SIGTERM_STATUS)] {
+        // The order matters: the conditional exit sees the flag as the
+        // signal before this one left it.
+        let registered =
+            flag::register_conditional_shutdown(signal, i32::from(status), stop.clone())
+                .and_then(|_| flag::register_usize(signal, which.clone(), usize::from(status)))
+                .and_then(|_| flag::register(signal, stop.clone()));
+        if let Err(e) = registered {
+            report(&format!(
+                "warning: a signal will stop the batch at once, mid-line: {e}"
+            ));
+        }
+    }
+    (stop, which)
 }
 
 /// Runs `inject --batch`.
@@ -275,13 +321,10 @@ pub(crate) fn run(
         }
         return output(&text);
     }
-    let batch_id = args
-        .batch_id
-        .clone()
-        .unwrap_or_else(|| format!("{:032x}", fnv1a_128(&bytes)));
+    let batch_id = args.batch_id.as_deref().unwrap_or(DEFAULT_BATCH_ID);
     let journal = match (&args.journal, state_dir) {
-        (Some(path), _) => Journal::open(path),
-        (None, Some(dir)) => Journal::in_state_dir(dir, &batch_id),
+        (Some(path), _) => Journal::open(path, batch_id),
+        (None, Some(dir)) => Journal::in_state_dir(dir, batch_id),
         (None, None) => {
             return usage_error(
                 json_out,
@@ -297,9 +340,11 @@ pub(crate) fn run(
         Ok(injector) => injector,
         Err(e) => return crate::output::fail(json_out, false, &e),
     };
+    let (stop, signalled) = stop_on_signals();
     let mut options = BatchOptions::new()
         .resend_unknown(args.resend_unknown)
-        .retry_failed(args.retry_failed);
+        .retry_failed(args.retry_failed)
+        .stop_when(stop);
     if let Some(secs) = args.deadline {
         options = options.deadline(Duration::from_secs(secs));
     }
@@ -317,13 +362,23 @@ pub(crate) fn run(
                 counts[if *earlier { 1 } else { 0 }] += 1;
                 (true, message_id.clone(), None, *earlier)
             }
-            LineOutcome::Failed { class, error, .. } => {
+            LineOutcome::Failed { class, error, earlier, .. } => {
                 counts[2] += 1;
                 let why = error.as_ref().map_or_else(
-                    || format!("refused earlier ({class}); --retry-failed sends it again"),
+                    || format!(
+                        "refused earlier ({class}{}); --retry-failed sends it again",
+                        earlier.as_ref().map_or_else(String::new, |r| format!(": {r}"))
+                    ),
                     |e| cli_message(e, lines[line.index].request.is_agentless()),
                 );
                 (false, None, Some(why), false)
+            }
+            LineOutcome::Conflict => {
+                counts[2] += 1;
+                (false, None, Some(format!(
+                    "id {:?} was recorded by an earlier run of this batch with other content: nothing sent (give the new content a new id, or the batch a new --batch-id)",
+                    line.id
+                )), false)
             }
             LineOutcome::Unknown { why } => {
                 counts[3] += 1;
@@ -369,6 +424,18 @@ pub(crate) fn run(
     let mut code = worst.1;
     if code == 0 && (!invalid.is_empty() || not_reached > 0) {
         code = if not_reached > 0 { 1 } else { 2 };
+    }
+    let signal = signalled.load(Ordering::SeqCst);
+    if signal != 0 {
+        report(&format!(
+            "stopped by {}: {not_reached} line(s) not reached; a re-run sends them",
+            if signal == usize::from(SIGINT_STATUS) {
+                "SIGINT"
+            } else {
+                "SIGTERM"
+            }
+        ));
+        code = u8::try_from(signal).unwrap_or(SIGTERM_STATUS);
     }
     let summary = json!({"summary": true, "lines": total, "sent": counts[0],
         "sent_earlier": counts[1], "failed": counts[2], "unknown": counts[3],

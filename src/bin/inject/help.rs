@@ -40,34 +40,46 @@ CONTENT (one per message: TEXT, a template or a file):
                             png or gif, at most 25 MB)
 
 BATCH (many messages from one run):
-    --batch FILE            send every line of FILE (JSON Lines; - reads standard
+    --batch FILE            send every line of FILE (JSON Lines, UTF-8, LF or
+                            CRLF, a byte-order mark skipped; - reads standard
                             input); each line's keys are the flags above:
                             conversation, communication, agentless, from, to,
                             contact, new_conversation, text (a string or an array
                             of blocks), template, params (an object), attach (a
                             path relative to FILE's folder), delay_ms, and an
                             optional id (the line's identity; else a hash of its
-                            content and its rank among identical lines). Every
-                            line is checked first: one invalid line sends nothing
-                            (exit 2, each named by its line number)
+                            content and its rank among identical lines, so the
+                            same lines reordered, re-encoded or cut short keep
+                            theirs). Every line is checked first: one invalid
+                            line sends nothing (exit 2, each named by its line
+                            number)
     --skip-invalid          send the valid lines anyway (still exit 2)
-    --batch-id ID           the batch's identity (default: a hash of FILE); the
-                            same identity resumes, so a finished batch sends
-                            nothing again: give another (the date) to send the
-                            same content again on purpose
-    --journal FILE          where the batch records each line before and after
-                            its send (default: the state directory's journal/);
-                            a re-run sends what is left, looks in the conversation
-                            for a line whose answer was lost, and sends it again
-                            only if it is proved absent
+    --batch-id ID           the batch's identity (default: \"default\"): a line
+                            is sent once per batch id, so re-running the same
+                            lines, whatever the file, sends nothing twice. To
+                            send the same content again on purpose, give a new
+                            ID (the date, say). An id the batch recorded with
+                            other content is refused for that line (exit 2)
+    --journal FILE          where the batch records each line just before its
+                            message leaves and after (default: the state
+                            directory's journal/); one file may hold many batch
+                            ids and clients, each apart. A re-run sends what is
+                            left, looks in the conversation for a line whose
+                            answer was lost (on the communication it was sent
+                            as), and sends it again only if it is proved absent
     --resend-unknown        send such a line again without looking (may duplicate)
-    --retry-failed          send again lines refused for good (400, 403, 404, invalid)
-    --deadline SECS         send no new line after SECS seconds
+    --retry-failed          send again lines refused for good (400, 403, 404);
+                            failures that can pass (401, no connected agent,
+                            429, 5xx) are sent again by any re-run
+    --deadline SECS         start no new line after SECS seconds (the rest are
+                            not reached: a re-run sends them)
     --progress              the progress line even when stderr is not a terminal
     Output: with --json, one object per line (line, id, ok, message_id, error)
     and a summary object; else a summary. Exit status: 0 when every line is
     sent (now or earlier); else the most serious among the lines: 5, 3 (the
-    batch stops at once), 4, 1, 2.
+    batch stops at once), 4, 1, 2. SIGINT or SIGTERM: no new line starts, the
+    line in flight finishes and is recorded, the summary is printed, exit 130
+    (SIGINT) or 143 (SIGTERM); a second signal ends the run at once.
 
 STATE:
     --state-dir DIR         keep the token and undelivered audit events in DIR
