@@ -200,6 +200,24 @@ impl Reason {
     }
 }
 
+/// Records `line` as sent (`earlier`: found, not sent now).
+fn sent(
+    journal: &mut Journal,
+    line: &BatchLine,
+    fingerprint: &str,
+    message_id: Option<String>,
+    earlier: bool,
+) -> std::io::Result<LineOutcome> {
+    let record = Record::Sent {
+        message_id: message_id.clone(),
+    };
+    journal.write(&line.id, fingerprint, record)?;
+    Ok(LineOutcome::Sent {
+        message_id,
+        earlier,
+    })
+}
+
 impl Injector {
     /// Sends `lines`, each at most once across any number of runs on
     /// `journal`, and reports each line as it finishes (to `each`, in
@@ -344,17 +362,7 @@ impl Injector {
             Record::Attempting(attempt) | Record::Unknown(attempt) if !options.resend_unknown => {
                 match self.settle(line, &attempt) {
                     Resolution::Delivered(receipt) => {
-                        journal.write(
-                            &line.id,
-                            fingerprint,
-                            Record::Sent {
-                                message_id: receipt.message_id.clone(),
-                            },
-                        )?;
-                        LineOutcome::Sent {
-                            message_id: receipt.message_id,
-                            earlier: true,
-                        }
+                        sent(journal, line, fingerprint, receipt.message_id, true)?
                     }
                     Resolution::NotDelivered => {
                         self.send(line, fingerprint, journal, options, deadline)?
@@ -458,19 +466,7 @@ impl Injector {
         }
         let journal = journal.into_inner();
         Ok(match result {
-            Ok(receipt) => {
-                journal.write(
-                    &line.id,
-                    fingerprint,
-                    Record::Sent {
-                        message_id: receipt.message_id.clone(),
-                    },
-                )?;
-                LineOutcome::Sent {
-                    message_id: receipt.message_id,
-                    earlier: false,
-                }
-            }
+            Ok(receipt) => sent(journal, line, fingerprint, receipt.message_id, false)?,
             Err(e) if e.outcome() == Outcome::Unknown => {
                 let attempt = match journal.last(&line.id).map(|e| &e.record) {
                     Some(Record::Attempting(attempt)) if written.get() => attempt.clone(),

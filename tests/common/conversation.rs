@@ -7,7 +7,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use super::rawserver::{platform_handler, Action, RawServer, Received};
+use super::rawserver::{platform_handler, with_date, Action, RawServer, Received};
 use super::{COMM, CONV};
 
 /// The customer's communication in the fake conversation.
@@ -241,26 +241,5 @@ impl FakeConversation {
             .iter()
             .map(|m| m.text.clone())
             .collect()
-    }
-}
-
-/// The answer with the platform's `Date` header, as Genesys sends it.
-fn with_date(action: Action) -> Action {
-    match action {
-        Action::Respond {
-            status,
-            mut headers,
-            body,
-            delay,
-        } => {
-            headers.push(("date".into(), httpdate::fmt_http_date(SystemTime::now())));
-            Action::Respond {
-                status,
-                headers,
-                body,
-                delay,
-            }
-        }
-        other => other,
     }
 }

@@ -346,29 +346,34 @@ pub fn platform_handler(
             ))
         } else if req.path.ends_with("/typing") {
             // With the Date every answer of the platform carries.
-            match Action::status(204, "") {
-                Action::Respond {
-                    status,
-                    mut headers,
-                    body,
-                    delay,
-                } => {
-                    headers.push((
-                        "date".into(),
-                        httpdate::fmt_http_date(std::time::SystemTime::now()),
-                    ));
-                    Action::Respond {
-                        status,
-                        headers,
-                        body,
-                        delay,
-                    }
-                }
-                other => other,
-            }
+            with_date(Action::status(204, ""))
         } else {
             message(req)
         }
+    }
+}
+
+/// The answer with the platform's `Date` header, as Genesys sends it.
+pub fn with_date(action: Action) -> Action {
+    match action {
+        Action::Respond {
+            status,
+            mut headers,
+            body,
+            delay,
+        } => {
+            headers.push((
+                "date".into(),
+                httpdate::fmt_http_date(std::time::SystemTime::now()),
+            ));
+            Action::Respond {
+                status,
+                headers,
+                body,
+                delay,
+            }
+        }
+        other => other,
     }
 }
 
