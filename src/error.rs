@@ -415,11 +415,16 @@ pub enum ValidationError {
         /// The limit in force.
         max: usize,
     },
-    /// A content-safety rule matched. The text itself is not repeated.
-    #[error("content safety check failed: the message matches the restricted pattern `{rule}`")]
+    /// A content-safety rule matched. The text itself (a card number's
+    /// digits, say) is not repeated: the rule and where it matched are.
+    #[error("content safety check failed: the message matches the safety rule `{rule}` at character {at}")]
     Unsafe {
-        /// The pattern that matched, as it was configured.
+        /// The rule that matched, as it was configured: a pattern, or a
+        /// detector's name (`card-number`, `us-ssn`).
         rule: String,
+        /// Where the match begins in the joined text, in characters
+        /// (Unicode scalar values) from 1.
+        at: usize,
     },
     /// An id is not a GUID (8-4-4-4-12 hexadecimal digits).
     #[error("{field} must be a GUID like ec35f2a8-289b-42d4-8893-c50eaf81a3c1")]

@@ -116,7 +116,8 @@
 //! | `agent` | `impl Injector`: the connected agent's communication of a conversation ([`InjectRequest::to_conversation`]) |
 //! | `agentless` | [`AgentlessTarget`], [`MessengerType`], their checks, address masking |
 //! | `receipt` | [`Receipt`], read from the message call's answer |
-//! | `validate` | blocks, UTF-16 length, [`SafetyPolicy`], ids |
+//! | `validate` | blocks, UTF-16 length, ids |
+//! | `safety` | [`SafetyPolicy`]: words, patterns and the built-in detectors (card numbers, US SSNs) |
 //! | `content` | [`MessagingTemplate`], [`Attachment`] |
 //! | `config` | [`InjectorBuilder`]: every option and its default, [`TypingMode`] |
 //! | `env` | [`InjectorBuilder::from_env`] |
@@ -173,6 +174,7 @@ mod redact;
 mod region;
 mod request;
 mod retry;
+mod safety;
 mod secret;
 mod state;
 mod status;
@@ -197,9 +199,9 @@ pub use receipt::Receipt;
 pub use region::DEFAULT_REGION;
 pub use request::{InjectRequest, PreparedMessage, INVALID_INTERACTION_ID, MAX_DELAY};
 pub use retry::RetryPolicy;
+pub use safety::SafetyPolicy;
 pub use status::{MessageStatus, Resolution, Unresolved};
 pub use validate::{
-    validate, ContentBlock, SafetyPolicy, ValidatedText, MESSAGING_MAX_TEXT_CHARS,
-    SMS_MAX_TEXT_CHARS,
+    validate, ContentBlock, ValidatedText, MESSAGING_MAX_TEXT_CHARS, SMS_MAX_TEXT_CHARS,
 };
 pub use webhook::WebhookStats;

@@ -337,17 +337,22 @@ fn invalid_input_sends_nothing() {
         (
             request(&["what is your ", "Password?"]),
             ValidationError::Unsafe {
-                rule: "password".into(),
+                rule: r"\bpassword\b".into(),
+                at: 14,
             },
         ),
         (
             request(&["my SSN"]),
-            ValidationError::Unsafe { rule: "ssn".into() },
+            ValidationError::Unsafe {
+                rule: r"\bssn\b".into(),
+                at: 4,
+            },
         ),
         (
             request(&["credit_card"]),
             ValidationError::Unsafe {
-                rule: "credit.card".into(),
+                rule: r"\bcredit.card\b".into(),
+                at: 1,
             },
         ),
     ];

@@ -45,6 +45,14 @@ pub(crate) struct Args {
     /// terminal.
     pub progress: bool,
     pub texts: Vec<Text>,
+    /// Whether two TEXT blocks that meet with no white space on either
+    /// side get a space between them: the command line's words (as a shell
+    /// user typed them), not a batch line's blocks (joined as given).
+    pub spaced_texts: bool,
+    /// `--safety-rules FILE`: the content rules, one a line.
+    pub safety_rules: Option<String>,
+    /// `--no-safety-rules`: no content rules at all.
+    pub no_safety_rules: bool,
     /// `-q`: no log lines and no notes, only the result or the error.
     pub quiet: bool,
     /// `-v`: the library's info lines too (each retry, each pause).
@@ -248,6 +256,8 @@ pub(crate) fn parse_args(raw: Vec<OsString>) -> Result<Parsed, String> {
             }
             "attach" => once(&mut args.attach, &flag, cursor.value(&flag)?)?,
             "ca-file" => once(&mut args.ca_file, &flag, cursor.value(&flag)?)?,
+            "safety-rules" => once(&mut args.safety_rules, &flag, cursor.value(&flag)?)?,
+            "no-safety-rules" => switch(&mut args.no_safety_rules)?,
             "rate" => {
                 let n = number(&flag, cursor.value(&flag)?, "requests a minute")?;
                 once(&mut args.rate, &flag, n)?
@@ -277,6 +287,10 @@ pub(crate) fn parse_args(raw: Vec<OsString>) -> Result<Parsed, String> {
     if args.no_state && args.state_dir.is_some() {
         return Err("--state-dir and --no-state cannot be used together".into());
     }
+    if args.no_safety_rules && args.safety_rules.is_some() {
+        return Err("--safety-rules and --no-safety-rules cannot be used together".into());
+    }
+    args.spaced_texts = true;
     Ok(Parsed::Run(Box::new(args)))
 }
 

@@ -128,7 +128,7 @@ struct Parsed {
 /// A line's identity is its `id`, else a hash of its content and its rank
 /// among identical lines: the same lines give the same identities however
 /// they are ordered, encoded or cut short.
-fn parse(bytes: &[u8], dir: &Path) -> Vec<Parsed> {
+fn parse(bytes: &[u8], dir: &Path, policy: &SafetyPolicy) -> Vec<Parsed> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut seen: HashMap<String, usize> = HashMap::new();
     // Explicit ids, with the line that gave each first.
@@ -167,7 +167,7 @@ fn parse(bytes: &[u8], dir: &Path) -> Vec<Parsed> {
             let args = line_args(&object, dir)?;
             let request = build_request(&args)?;
             request
-                .prepare(MESSAGING_MAX_TEXT_CHARS, &SafetyPolicy::default())
+                .prepare(MESSAGING_MAX_TEXT_CHARS, policy)
                 .map_err(|e| e.to_string())?;
             let id = id.unwrap_or_else(|| {
                 // serde_json's maps keep their keys sorted: one canonical form.
@@ -251,6 +251,7 @@ pub(crate) fn run(
     args: &Args,
     json_out: bool,
     state_dir: Option<PathBuf>,
+    policy: &SafetyPolicy,
     injector: impl FnOnce() -> Result<Injector, genesys_inject::Error>,
 ) -> ExitCode {
     if let Some(flag) = message_flags(args) {
@@ -284,7 +285,7 @@ pub(crate) fn run(
             .parent()
             .map_or_else(|| PathBuf::from("."), Path::to_owned),
     };
-    let parsed = parse(&bytes, &dir);
+    let parsed = parse(&bytes, &dir, policy);
     let invalid: Vec<String> = parsed
         .iter()
         .filter_map(|p| {
@@ -314,7 +315,7 @@ pub(crate) fn run(
         for (number, line) in numbers.iter().zip(&lines) {
             let prepared = line
                 .request
-                .prepare(MESSAGING_MAX_TEXT_CHARS, &SafetyPolicy::default())
+                .prepare(MESSAGING_MAX_TEXT_CHARS, policy)
                 .expect("validated");
             text.push_str(&format!("# line {number} ({})\n", line.id));
             text.push_str(&dry_run(&prepared, json_out));

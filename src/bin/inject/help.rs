@@ -10,7 +10,10 @@ USAGE:
     inject --agentless whatsapp --from ID --to WHATSAPP_ID --template ID [--param NAME=VALUE]...
     inject --batch FILE [--batch-id ID] [--journal FILE] [OPTIONS]
 
-Each TEXT is one content block; the blocks are joined with no separator.
+Each TEXT is one content block. Two that meet with no white space on
+either side get one space between them, as the shell's words were typed
+(inject ... hello world sends \"hello world\"); a batch line's text blocks
+are joined as given, with no separator, as the library joins them.
 A TEXT of - reads one block from standard input (once; one trailing line
 break is dropped). A TEXT that starts with - goes after --, which ends the
 options: inject ... -- '-5 degrees tonight'.
@@ -38,6 +41,20 @@ CONTENT (one per message: TEXT, a template or a file):
     --param NAME=VALUE      a body parameter of the template (once per parameter)
     --attach FILE           communication route: upload FILE and send it (jpg,
                             png or gif, at most 25 MB)
+
+CONTENT RULES (checked before anything is sent; a match is exit 2, naming the
+rule and the character where it matched, never the matched text):
+    Default: the words password, SSN and credit card (one character between)
+    as whole words, in any case; card-number (13 to 19 digits, alone or in
+    groups split by single spaces or dashes, passing the Luhn check); us-ssn
+    (AAA-GG-SSSS with an area, group and serial that can be issued).
+    --safety-rules FILE     replace them with FILE's rules, one a line: a
+                            built-in detector's name (card-number, us-ssn) or a
+                            regular expression (regex-lite syntax, matched
+                            case-insensitively anywhere); blank lines and lines
+                            starting with # are skipped; a bad line is exit 2
+                            naming the file and the line
+    --no-safety-rules       no content rules at all
 
 BATCH (many messages from one run):
     --batch FILE            send every line of FILE (JSON Lines, UTF-8, LF or

@@ -14,6 +14,7 @@ mod output;
 mod request;
 
 use std::ffi::OsString;
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -39,10 +40,51 @@ fn note(args: &Args, text: &str) {
     }
 }
 
+/// The largest `--safety-rules` file read.
+const MAX_RULES_FILE: u64 = 1 << 20;
+
+/// The content rules: `--safety-rules FILE` (one a line: a detector's name
+/// or a regular expression; blank lines and lines starting with `#`
+/// skipped), none with `--no-safety-rules`, else the library's default. A
+/// bad file or line is a usage error naming both.
+fn safety_policy(args: &Args) -> Result<SafetyPolicy, String> {
+    if args.no_safety_rules {
+        return Ok(SafetyPolicy::empty());
+    }
+    let Some(path) = &args.safety_rules else {
+        return Ok(SafetyPolicy::default());
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_RULES_FILE + 1).read_to_end(&mut bytes))
+        .map_err(|e| format!("--safety-rules {path}: cannot be read: {e}"))?;
+    if bytes.len() as u64 > MAX_RULES_FILE {
+        return Err(format!(
+            "--safety-rules {path}: larger than {MAX_RULES_FILE} bytes"
+        ));
+    }
+    let text =
+        String::from_utf8(bytes).map_err(|_| format!("--safety-rules {path}: not UTF-8 text"))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    text.lines()
+        .enumerate()
+        .map(|(n, line)| (n + 1, line.trim()))
+        .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'))
+        .try_fold(SafetyPolicy::empty(), |policy, (n, rule)| {
+            policy.rule(rule).map_err(|e| {
+                let why = match e {
+                    Error::Config(why) => why,
+                    other => other.to_string(),
+                };
+                format!("--safety-rules {path} line {n}: {why}")
+            })
+        })
+}
+
 /// The injector of the environment, with the state directory the flags,
-/// `GENESYS_STATE_DIR` or the default name.
-fn injector(args: &Args) -> Result<Injector, Error> {
-    let mut builder = InjectorBuilder::from_env()?;
+/// `GENESYS_STATE_DIR` or the default name, and `policy`.
+fn injector(args: &Args, policy: &SafetyPolicy) -> Result<Injector, Error> {
+    let mut builder = InjectorBuilder::from_env()?.safety_policy(policy.clone());
     if let Some(file) = &args.ca_file {
         builder = builder.ca_file(file);
     }
@@ -153,15 +195,21 @@ fn main() -> ExitCode {
         }
     };
     init_logging(Some(&args));
+    let policy = match safety_policy(&args) {
+        Ok(policy) => policy,
+        Err(msg) => return usage_error(json_out, &msg),
+    };
     if args.batch.is_some() {
-        return batch::run(&args, args.json, state_dir_path(&args), || injector(&args));
+        return batch::run(&args, args.json, state_dir_path(&args), &policy, || {
+            injector(&args, &policy)
+        });
     }
     let agentless = args.agentless.is_some();
     let request = match build_request(&args) {
         Ok(request) => request,
         Err(msg) => return usage_error(json_out, &msg),
     };
-    let check = || request.prepare(MESSAGING_MAX_TEXT_CHARS, &SafetyPolicy::default());
+    let check = || request.prepare(MESSAGING_MAX_TEXT_CHARS, &policy);
 
     if args.dry_run {
         let prepared = match check() {
@@ -171,7 +219,7 @@ fn main() -> ExitCode {
         return output(&dry_run(&prepared, args.json));
     }
 
-    let injector = match injector(&args) {
+    let injector = match injector(&args, &policy) {
         Ok(injector) => injector,
         // Nothing can be sent (or audited) without a configuration; an
         // invalid request is the more useful thing to report.

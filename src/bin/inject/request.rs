@@ -85,12 +85,23 @@ pub(crate) fn build_request(args: &Args) -> Result<InjectRequest, String> {
     if !args.params.is_empty() && args.template.is_none() {
         return Err("--param goes with --template".into());
     }
-    let mut blocks = Vec::new();
+    let mut blocks: Vec<ContentBlock> = Vec::new();
     for text in &args.texts {
-        blocks.push(ContentBlock::text(match text {
+        let text = match text {
             Text::Literal(text) => text.clone(),
             Text::Stdin => read_stdin()?,
-        }));
+        };
+        // `inject ... hello world` sends "hello world", not "helloworld".
+        let glued = blocks.last().is_some_and(|b| {
+            b.as_str()
+                .chars()
+                .next_back()
+                .is_some_and(|c| !c.is_whitespace())
+        }) && text.chars().next().is_some_and(|c| !c.is_whitespace());
+        if args.spaced_texts && glued {
+            blocks.push(ContentBlock::text(" "));
+        }
+        blocks.push(ContentBlock::text(text));
     }
     let template = args.template.as_ref().map(|id| {
         args.params
