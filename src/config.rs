@@ -284,10 +284,12 @@ impl InjectorBuilder {
     /// budget a minute, so that no 60 s holds more: a burst of one second's
     /// worth, then evenly spaced. Every thread of the injector shares it;
     /// with a [state directory](Self::state_dir), so does every process on
-    /// the host that uses the same token. The platform's
-    /// `inin-ratelimit-*` headers adapt it (a used-up window holds requests
-    /// until its reset; `allowed` becomes the budget). `None`: no pacing,
-    /// only the platform's 429s. Default: `Some(300)`, the platform's
+    /// the host that uses the same token. The budget is a ceiling: the
+    /// platform's `inin-ratelimit-*` headers may lower it (`allowed` in the
+    /// window that ends in `reset`, whose length is the longest `reset`
+    /// seen), never raise it, and a used-up window holds requests until its
+    /// reset (at most a minute). `None`: no pacing, only the platform's
+    /// 429s. Default: `Some(300)`, the platform's
     /// `client.credentials.token.rate.per.minute`.
     pub fn requests_per_minute(mut self, budget: Option<u32>) -> Self {
         self.requests_per_minute = budget;

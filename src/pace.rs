@@ -8,10 +8,19 @@
 //! A token bucket: a burst of one second's worth (at least 1), refilled
 //! evenly with the rest of the budget, so that any 60 s holds at most the
 //! budget. A request takes a token, running into debt when there is none:
-//! the debt, divided by the refill rate, is how long it waits. The
-//! platform's `inin-ratelimit-*` headers adapt it: a window used up holds
-//! every request until its reset, and `allowed` becomes the budget.
-//! Knows nothing of HTTP but those headers' values.
+//! the debt, divided by the refill rate, is how long it waits (never more
+//! than a window).
+//!
+//! The platform's `inin-ratelimit-*` headers describe its window, which
+//! ends in `reset` seconds: `allowed` requests in it, `count` used. The
+//! window's length is taken as the longest `reset` seen (at most a minute),
+//! so `allowed` over a 2 s window is thirty times `allowed` a minute. The
+//! configured budget is a ceiling the headers may lower, never raise; a
+//! window used up holds every request until its reset (at most a minute).
+//! Whatever is read (headers, the pace file) is bounded by what the
+//! platform could mean: a pace file in debt beyond one window, or stamped
+//! in the future, is a miss with a warning. Knows nothing of HTTP but those
+//! headers' values.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -59,15 +68,21 @@ impl Bucket {
         }
     }
 
-    /// Takes one token at `now`; returns how long to wait for it.
+    /// Takes one token at `now`; returns how long to wait for it (at most
+    /// a window: no debt is longer).
     fn take(&mut self, now: u64) -> Duration {
         self.refill_to(now);
-        self.tokens -= 1.0;
+        self.tokens = (self.tokens - 1.0).max(-self.window_debt());
         if self.tokens >= 0.0 {
             Duration::ZERO
         } else {
-            Duration::from_nanos((-self.tokens / Self::refill(self.budget)) as u64)
+            Duration::from_nanos((-self.tokens / Self::refill(self.budget)) as u64).min(WINDOW)
         }
+    }
+
+    /// The most debt that means anything: a whole window's refill.
+    fn window_debt(&self) -> f64 {
+        WINDOW.as_nanos() as f64 * Self::refill(self.budget)
     }
 
     /// Adds the tokens refilled since `at`, up to the burst, and moves `at`
@@ -79,21 +94,21 @@ impl Bucket {
         self.at = self.at.max(now);
     }
 
-    /// The platform says its window allows `allowed`, `count` are used and
-    /// it resets in `reset`.
-    fn observe(&mut self, limits: Limits, now: u64) {
-        if let Some(allowed) = limits.allowed.filter(|a| *a > 0) {
-            self.budget = allowed;
-        }
-        if let (Some(allowed), Some(count), Some(reset)) =
-            (limits.allowed, limits.count, limits.reset)
-        {
-            if count >= allowed {
-                // Used up: nothing more until the reset.
-                let hold = reset.as_nanos() as f64 * Self::refill(self.budget);
-                self.refill_to(now);
-                self.tokens = self.tokens.min(0.0) - hold;
+    /// The platform's figures, as [`Pace::observe`] read them: `budget`
+    /// is in force from now; `left` requests remain in the window, which
+    /// ends in `reset`.
+    fn observe(&mut self, budget: u32, left: Option<u32>, reset: Duration, now: u64) {
+        self.refill_to(now);
+        self.budget = budget;
+        match left {
+            // Used up: nothing more until the reset.
+            Some(0) => {
+                let hold = reset.as_nanos() as f64 * Self::refill(budget);
+                self.tokens = (self.tokens.min(0.0) - hold).max(-self.window_debt());
             }
+            // Never more at once than the window has left.
+            Some(left) => self.tokens = self.tokens.min(f64::from(left)),
+            None => {}
         }
     }
 }
@@ -106,12 +121,6 @@ pub(crate) struct Limits {
     pub reset: Option<Duration>,
 }
 
-impl Limits {
-    pub fn is_empty(&self) -> bool {
-        self.allowed.is_none() && self.count.is_none() && self.reset.is_none()
-    }
-}
-
 /// One injector's pacing.
 #[derive(Debug)]
 pub(crate) struct Pace {
@@ -122,6 +131,13 @@ pub(crate) struct Pace {
     /// With a state directory: the bucket every process of this token
     /// shares, on the wall clock (Unix nanoseconds).
     shared: Option<PaceFile>,
+    /// The configured budget: the headers may lower it, never raise it.
+    ceiling: u32,
+    /// The platform's window, as long as the longest `reset` seen (at
+    /// most a minute; zero before any).
+    window: Mutex<Duration>,
+    /// Whether the platform's figures slowing the run has been said.
+    told: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug)]
@@ -147,6 +163,9 @@ impl Pace {
             local: Mutex::new(Bucket::full(budget, 0)),
             origin: clock.now(),
             shared,
+            ceiling: budget,
+            window: Mutex::new(Duration::ZERO),
+            told: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -195,15 +214,35 @@ impl Pace {
         true
     }
 
-    /// Adapts to the platform's `inin-ratelimit-*` headers.
+    /// Adapts to the platform's `inin-ratelimit-*` headers: `allowed` and
+    /// `count` describe the window that ends in `reset` seconds. An
+    /// `allowed` of 0 or a `reset` past a minute mean nothing the platform
+    /// could mean: the first is ignored, the second taken as a minute.
     pub fn observe(&self, limits: Limits, clock: &dyn Clock) {
-        if limits.is_empty() {
+        let Some(allowed) = limits.allowed.filter(|a| *a > 0) else {
             return;
+        };
+        let reset = limits.reset.map(|r| r.min(WINDOW));
+        let window = {
+            let mut window = lock(&self.window);
+            *window = (*window)
+                .max(reset.unwrap_or(WINDOW))
+                .max(Duration::from_secs(1));
+            *window
+        };
+        // `allowed` a window, as a budget a minute; the ceiling holds.
+        let per_minute = (u64::from(allowed) * WINDOW.as_secs() / window.as_secs().max(1))
+            .clamp(1, u64::from(u32::MAX));
+        let budget = self.ceiling.min(per_minute as u32);
+        if budget < self.ceiling && !self.told.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            log::warn!(target: "genesys_inject::gate", "the platform allows {allowed} requests every {} s: pacing at {budget} a minute, below the {} configured", window.as_secs(), self.ceiling);
         }
+        let left = limits.count.map(|count| allowed.saturating_sub(count));
+        let reset = reset.unwrap_or(Duration::ZERO);
         let now = self.local_now(clock);
-        lock(&self.local).observe(limits, now);
+        lock(&self.local).observe(budget, left, reset, now);
         if let Some(file) = &self.shared {
-            file.update(|bucket, now| bucket.observe(limits, now));
+            file.update(|bucket, now| bucket.observe(budget, left, reset, now));
         }
     }
 }
@@ -253,6 +292,16 @@ impl PaceFile {
                 at,
                 budget,
             })
+        });
+        // In debt beyond a window, or stamped more than a second ahead (a
+        // clock since stepped back): nothing the platform could mean.
+        let stored = stored.filter(|bucket| {
+            let sane = bucket.tokens >= -bucket.window_debt() - 1.0
+                && bucket.at <= now.saturating_add(1_000_000_000);
+            if !sane {
+                log::warn!(target: "genesys_inject::gate", "pace file {}: in debt beyond a minute or stamped in the future: ignored", path.display());
+            }
+            sane
         });
         let mut bucket = stored.unwrap_or_else(|| Bucket::full(DEFAULT_REQUESTS_PER_MINUTE, now));
         change(&mut bucket, now);
@@ -308,20 +357,96 @@ mod tests {
         }
     }
 
+    fn limits(allowed: u32, count: u32, reset: u64) -> Limits {
+        Limits {
+            allowed: Some(allowed),
+            count: Some(count),
+            reset: Some(Duration::from_secs(reset)),
+        }
+    }
+
+    fn budget(pace: &Pace) -> u32 {
+        lock(&pace.local).budget
+    }
+
     #[test]
-    fn a_used_up_window_holds_until_its_reset_and_allowed_sets_the_budget() {
-        let mut bucket = Bucket::full(300, 0);
-        bucket.observe(
-            Limits {
-                allowed: Some(600),
-                count: Some(600),
-                reset: Some(Duration::from_secs(7)),
-            },
-            0,
-        );
-        assert_eq!(bucket.budget, 600);
-        let wait = bucket.take(0);
-        assert!(wait >= Duration::from_secs(7), "{wait:?}");
+    fn a_used_up_window_holds_until_its_reset() {
+        let clock = crate::SystemClock;
+        let pace = Pace::new(600, &clock, None);
+        pace.observe(limits(600, 600, 7), &clock);
+        let wait = lock(&pace.local).take(pace.local_now(&clock));
+        assert!(wait >= Duration::from_millis(6900), "{wait:?}");
         assert!(wait < Duration::from_secs(8), "{wait:?}");
+    }
+
+    #[test]
+    fn allowed_counts_in_its_window_and_the_configured_rate_is_a_ceiling() {
+        let clock = crate::SystemClock;
+        // 20 requests every 2 s is 600 a minute: not 20.
+        let pace = Pace::new(600, &clock, None);
+        for (count, reset) in [(3, 1), (9, 2), (12, 1)] {
+            pace.observe(limits(20, count, reset), &clock);
+        }
+        assert_eq!(budget(&pace), 600);
+        // --rate 30: a platform allowing 300 does not raise it.
+        let pace = Pace::new(30, &clock, None);
+        pace.observe(limits(300, 1, 60), &clock);
+        assert_eq!(budget(&pace), 30);
+        // A platform allowing fewer lowers it.
+        let pace = Pace::new(300, &clock, None);
+        pace.observe(limits(100, 1, 60), &clock);
+        assert_eq!(budget(&pace), 100);
+    }
+
+    #[test]
+    fn what_the_platform_could_not_mean_never_holds_a_request_past_a_minute() {
+        let clock = crate::SystemClock;
+        // allowed 0: ignored.
+        let pace = Pace::new(300, &clock, None);
+        pace.observe(limits(0, 0, 30), &clock);
+        assert_eq!(
+            lock(&pace.local).take(pace.local_now(&clock)),
+            Duration::ZERO
+        );
+        // A reset of 136 years: a minute at most, however often it comes.
+        let pace = Pace::new(300, &clock, None);
+        for _ in 0..5 {
+            pace.observe(limits(300, 300, u64::from(u32::MAX)), &clock);
+        }
+        for _ in 0..50 {
+            let wait = lock(&pace.local).take(pace.local_now(&clock));
+            assert!(wait <= WINDOW, "{wait:?}");
+        }
+    }
+
+    #[test]
+    fn a_pace_file_in_debt_beyond_a_window_or_from_the_future_is_a_miss() {
+        let dir = crate::state::tests::scratch("pace");
+        let state = StateDir::open(&dir).unwrap();
+        let clock = crate::SystemClock;
+        let pace = Pace::new(300, &clock, Some((&state, "key")));
+        let file = pace.shared.as_ref().unwrap();
+        let now = unix_now();
+        let hour = 3_600_000_000_000u64;
+        for body in [
+            // 136 years of debt.
+            format!("{} {now} 300\n", -1_286_000_000_000_000_000i64),
+            // Stamped an hour ahead.
+            format!("-3000000 {} 300\n", now + hour),
+        ] {
+            std::fs::write(dir.join(&file.name), body).unwrap();
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(
+                    dir.join(&file.name),
+                    std::fs::Permissions::from_mode(0o600),
+                )
+                .unwrap();
+            }
+            let wait = file.take(300).unwrap();
+            assert!(wait < Duration::from_secs(1), "{wait:?}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

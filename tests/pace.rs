@@ -174,3 +174,45 @@ fn two_processes_on_one_state_directory_share_the_budget() {
     // each on its own, about 1.4 s.
     assert!(took >= Duration::from_millis(2800), "{took:?}");
 }
+
+/// A platform whose message answers carry these `inin-ratelimit-*` values.
+fn platform_saying(allowed: &str, count: &str, reset: &str) -> mockito::ServerGuard {
+    let mut server = platform_server();
+    server
+        .mock("POST", message_path().as_str())
+        .with_header("inin-ratelimit-allowed", allowed)
+        .with_header("inin-ratelimit-count", count)
+        .with_header("inin-ratelimit-reset", reset)
+        .with_body(message_ok("m"))
+        .create();
+    server
+}
+
+#[test]
+fn what_the_headers_say_is_read_as_the_platform_could_mean_it() {
+    let sent = |server: &mockito::ServerGuard, rate: u32, n: usize| {
+        let clock = FakeClock::new();
+        let injector = builder(server, &clock)
+            .typing(TypingMode::Off)
+            .requests_per_minute(Some(rate))
+            .build()
+            .unwrap();
+        for _ in 0..n {
+            injector.inject(&request(&["hi"])).unwrap();
+        }
+        clock.sleeps().iter().sum::<Duration>()
+    };
+    // 20 requests every 2 s is 600 a minute: 61 requests at --rate 600 take
+    // about 6 s, not the 3 minutes of 20 a minute.
+    let waited = sent(&platform_saying("20", "3", "2"), 600, 61);
+    assert!(waited < Duration::from_secs(8), "{waited:?}");
+    // --rate 30 is a ceiling: a platform allowing 300 does not raise it.
+    let waited = sent(&platform_saying("300", "1", "60"), 30, 11);
+    assert!(waited >= Duration::from_secs(18), "{waited:?}");
+    // A reset of 136 years, a window used up: each wait at most a minute.
+    let waited = sent(&platform_saying("300", "300", "4294967295"), 300, 4);
+    assert!(waited <= Duration::from_secs(3 * 60), "{waited:?}");
+    // allowed 0 means nothing: no hold.
+    let waited = sent(&platform_saying("0", "0", "30"), 300, 4);
+    assert!(waited < Duration::from_secs(1), "{waited:?}");
+}

@@ -53,6 +53,8 @@ pub(crate) struct Args {
     pub safety_rules: Option<String>,
     /// `--no-safety-rules`: no content rules at all.
     pub no_safety_rules: bool,
+    /// `--no-typing`: no typing indicator before the message.
+    pub no_typing: bool,
     /// `-q`: no log lines and no notes, only the result or the error.
     pub quiet: bool,
     /// `-v`: the library's info lines too (each retry, each pause).
@@ -258,6 +260,7 @@ pub(crate) fn parse_args(raw: Vec<OsString>) -> Result<Parsed, String> {
             "ca-file" => once(&mut args.ca_file, &flag, cursor.value(&flag)?)?,
             "safety-rules" => once(&mut args.safety_rules, &flag, cursor.value(&flag)?)?,
             "no-safety-rules" => switch(&mut args.no_safety_rules)?,
+            "no-typing" => switch(&mut args.no_typing)?,
             "rate" => {
                 let n = number(&flag, cursor.value(&flag)?, "requests a minute")?;
                 once(&mut args.rate, &flag, n)?

@@ -56,6 +56,11 @@ rule and the character where it matched, never the matched text):
                             naming the file and the line
     --no-safety-rules       no content rules at all
 
+SENDING:
+    --no-typing             no typing indicator before the message (on the
+                            communication route it costs one request a message;
+                            a batch of proactive messages rarely wants it)
+
 BATCH (many messages from one run):
     --batch FILE            send every line of FILE (JSON Lines, UTF-8, LF or
                             CRLF, a byte-order mark skipped; - reads standard

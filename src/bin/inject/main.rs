@@ -20,7 +20,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use genesys_inject::{
-    Error, Injector, InjectorBuilder, RetryPolicy, SafetyPolicy, MESSAGING_MAX_TEXT_CHARS,
+    Error, Injector, InjectorBuilder, RetryPolicy, SafetyPolicy, TypingMode,
+    MESSAGING_MAX_TEXT_CHARS,
 };
 
 use args::{parse_args, Args, Parsed};
@@ -95,6 +96,9 @@ fn injector(args: &Args, policy: &SafetyPolicy) -> Result<Injector, Error> {
     }
     if args.resolve {
         builder = builder.retry_policy(RetryPolicy::default().resolve_unknown(true));
+    }
+    if args.no_typing {
+        builder = builder.typing(TypingMode::Off);
     }
     if args.no_state {
         return builder.no_state_dir().build();
