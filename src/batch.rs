@@ -9,8 +9,8 @@
 //! is refused. The CLI's `--batch` is a thin layer over it.
 
 use std::cell::{Cell, RefCell};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use crate::clock::later;
@@ -19,7 +19,12 @@ use crate::journal::{Attempt, Entry, Reason, Record};
 use crate::request::{Content, Route};
 use crate::state::fnv1a_128;
 use crate::status::{Resolution, Unresolved};
+use crate::sync::lock;
 use crate::{Error, InjectRequest, Injector, Journal, Outcome, TypingMode};
+
+/// The journal as the lines in flight share it: each takes the lock for
+/// one read or one record, never across a request.
+type Shared<'a> = Mutex<&'a mut Journal>;
 
 /// One line of a batch: its identity (stable across runs: the journal
 /// knows a line by it) and its request.
@@ -44,7 +49,7 @@ impl BatchLine {
 }
 
 /// How [`Injector::inject_batch`] treats what earlier runs left.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct BatchOptions {
     /// Send a line whose outcome is unknown again without looking for it
@@ -60,6 +65,27 @@ pub struct BatchOptions {
     /// the line in flight finishes and is recorded, the rest are not
     /// reached. Default: none.
     pub stop: Option<Arc<AtomicBool>>,
+    /// How many lines are in flight at once, sharing the injector (its
+    /// token, pace and rate-limit gate): enough to keep the budget busy
+    /// whatever the round trip. 1 sends them one after another, in order.
+    /// Default: [`DEFAULT_PARALLEL`] (4: 300 requests a minute at a 600 ms
+    /// round trip need 3).
+    pub parallel: usize,
+}
+
+/// The default of [`BatchOptions::parallel`].
+pub const DEFAULT_PARALLEL: usize = 4;
+
+impl Default for BatchOptions {
+    fn default() -> BatchOptions {
+        BatchOptions {
+            resend_unknown: false,
+            retry_failed: false,
+            deadline: None,
+            stop: None,
+            parallel: DEFAULT_PARALLEL,
+        }
+    }
 }
 
 impl BatchOptions {
@@ -83,6 +109,13 @@ impl BatchOptions {
     /// See [`deadline`](Self::deadline). Default: none.
     pub fn deadline(mut self, d: Duration) -> Self {
         self.deadline = Some(d);
+        self
+    }
+
+    /// See [`parallel`](Self::parallel) (0 counts as 1). Default:
+    /// [`DEFAULT_PARALLEL`].
+    pub fn parallel(mut self, lines: usize) -> Self {
+        self.parallel = lines.max(1);
         self
     }
 
@@ -203,7 +236,7 @@ impl Reason {
 /// Records `line` as sent (`earlier`: found, not sent now).
 #[inline]
 fn sent(
-    journal: &mut Journal,
+    journal: &Shared<'_>,
     line: &BatchLine,
     fingerprint: &str,
     message_id: Option<String>,
@@ -212,7 +245,7 @@ fn sent(
     let record = Record::Sent {
         message_id: message_id.clone(),
     };
-    journal.write(&line.id, fingerprint, record)?;
+    lock(journal).write(&line.id, fingerprint, record)?;
     Ok(LineOutcome::Sent {
         message_id,
         earlier,
@@ -225,8 +258,10 @@ fn sent(
 // write), which the size guard (benches/size) measures.
 impl Injector {
     /// Sends `lines`, each at most once across any number of runs on
-    /// `journal`, and reports each line as it finishes (to `each`, in
-    /// order) and all of them at the end.
+    /// `journal`, [`BatchOptions::parallel`] lines in flight at once, and
+    /// reports each line as it finishes (to `each`, on the calling thread)
+    /// and all of them at the end (in the lines' order). Each line's
+    /// records are written in order by the one thread that sends it.
     ///
     /// The journal's records are this batch's ([`Journal::batch_id`]) and
     /// this injector's client's (its token URL and client id): another
@@ -272,43 +307,87 @@ impl Injector {
         mut each: impl FnMut(&LineReport),
     ) -> Result<Vec<LineReport>, Error> {
         journal.bind(&self.client_key());
+        let path = journal.path().to_owned();
         let clock = &*self.settings.clock;
         let deadline = options.deadline.map(|d| later(clock.now(), d));
+        let shared: Shared<'_> = Mutex::new(journal);
+        // The next line to start; set `halt` to start no more.
+        let (next, halt) = (AtomicUsize::new(0), AtomicBool::new(false));
         let mut reports = Vec::with_capacity(lines.len());
-        let journal_error = |journal: &Journal, e: std::io::Error| {
-            Error::Config(format!(
+        let mut failed = None;
+        std::thread::scope(|scope| {
+            let (done, finished) = mpsc::channel();
+            for _ in 0..options.parallel.clamp(1, lines.len().max(1)) {
+                let done = done.clone();
+                let (shared, next, halt) = (&shared, &next, &halt);
+                scope.spawn(move || loop {
+                    let stopped = options.stopped() || deadline.is_some_and(|d| clock.now() >= d);
+                    if stopped || halt.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let index = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(line) = lines.get(index) else {
+                        break;
+                    };
+                    let outcome = match self.fingerprint(&line.request) {
+                        Err(e) => Ok(LineOutcome::Failed {
+                            class: "invalid".into(),
+                            error: Some(e),
+                            retry: false,
+                            earlier: None,
+                        }),
+                        Ok(fingerprint) => self.line(line, &fingerprint, shared, options, deadline),
+                    };
+                    // Every later line would fail the same way; a journal
+                    // that cannot be written could let a line go twice.
+                    let stop = match &outcome {
+                        Ok(LineOutcome::Failed {
+                            class,
+                            error: Some(_),
+                            ..
+                        }) => class == "auth" || class == "forbidden",
+                        Ok(_) => false,
+                        Err(_) => true,
+                    };
+                    if stop {
+                        halt.store(true, Ordering::SeqCst);
+                    }
+                    if done.send((index, outcome)).is_err() || stop {
+                        break;
+                    }
+                });
+            }
+            drop(done);
+            // Each line is reported here, on the caller's thread, as it
+            // finishes.
+            for (index, outcome) in finished {
+                match outcome {
+                    Ok(outcome) => {
+                        let auth = matches!(&outcome, LineOutcome::Failed { class, error: Some(_), .. } if class == "auth" || class == "forbidden");
+                        let report = LineReport {
+                            index,
+                            id: lines[index].id.clone(),
+                            outcome,
+                        };
+                        each(&report);
+                        reports.push(report);
+                        if auth {
+                            log::error!(target: "genesys_inject::batch", "authentication or permission refused: the batch stops here (every later line would fail the same way)");
+                        }
+                    }
+                    Err(e) => {
+                        failed.get_or_insert(e);
+                    }
+                }
+            }
+        });
+        if let Some(e) = failed {
+            return Err(Error::Config(format!(
                 "journal {}: cannot be written ({e}): stopping, so that nothing is sent twice",
-                journal.path().display()
-            ))
-        };
-        for (index, line) in lines.iter().enumerate() {
-            if options.stopped() || deadline.is_some_and(|d| clock.now() >= d) {
-                break;
-            }
-            let outcome = match self.fingerprint(&line.request) {
-                Err(e) => LineOutcome::Failed {
-                    class: "invalid".into(),
-                    error: Some(e),
-                    retry: false,
-                    earlier: None,
-                },
-                Ok(fingerprint) => self
-                    .line(line, &fingerprint, journal, options, deadline)
-                    .map_err(|e| journal_error(journal, e))?,
-            };
-            let stop = matches!(&outcome, LineOutcome::Failed { class, error: Some(_), .. } if class == "auth" || class == "forbidden");
-            let report = LineReport {
-                index,
-                id: line.id.clone(),
-                outcome,
-            };
-            each(&report);
-            reports.push(report);
-            if stop {
-                log::error!(target: "genesys_inject::batch", "authentication or permission refused: the batch stops here (every later line would fail the same way)");
-                break;
-            }
+                path.display()
+            )));
         }
+        reports.sort_by_key(|r| r.index);
         Ok(reports)
     }
 
@@ -337,14 +416,15 @@ impl Injector {
         &self,
         line: &BatchLine,
         fingerprint: &str,
-        journal: &mut Journal,
+        journal: &Shared<'_>,
         options: &BatchOptions,
         deadline: Option<std::time::Instant>,
     ) -> std::io::Result<LineOutcome> {
+        let last = lock(journal).last(&line.id).cloned();
         let Some(Entry {
             record,
             fingerprint: recorded,
-        }) = journal.last(&line.id).cloned()
+        }) = last
         else {
             return self.send(line, fingerprint, journal, options, deadline);
         };
@@ -375,7 +455,7 @@ impl Injector {
                         self.send(line, fingerprint, journal, options, deadline)?
                     }
                     Resolution::Unknown(why) => {
-                        journal.write(&line.id, fingerprint, Record::Unknown(attempt))?;
+                        lock(journal).write(&line.id, fingerprint, Record::Unknown(attempt))?;
                         LineOutcome::Unknown {
                             why: why.to_string(),
                         }
@@ -430,13 +510,12 @@ impl Injector {
         &self,
         line: &BatchLine,
         fingerprint: &str,
-        journal: &mut Journal,
+        journal: &Shared<'_>,
         options: &BatchOptions,
         deadline: Option<std::time::Instant>,
     ) -> std::io::Result<LineOutcome> {
         let clock = &*self.settings.clock;
         self.learn_platform_time(&line.request);
-        let journal = RefCell::new(journal);
         let (written, write_failed) = (Cell::new(false), RefCell::new(None));
         let before_send = |communication: Option<&str>, platform_at: Option<SystemTime>| {
             if written.get() {
@@ -448,10 +527,7 @@ impl Injector {
                 platform_at,
                 communication: communication.map(str::to_owned),
             };
-            let wrote =
-                journal
-                    .borrow_mut()
-                    .write(&line.id, fingerprint, Record::Attempting(attempt));
+            let wrote = lock(journal).write(&line.id, fingerprint, Record::Attempting(attempt));
             match wrote {
                 Ok(()) => written.set(true),
                 Err(e) => *write_failed.borrow_mut() = Some(e),
@@ -473,25 +549,25 @@ impl Injector {
         if let Some(e) = write_failed.into_inner() {
             return Err(e);
         }
-        let journal = journal.into_inner();
         Ok(match result {
             Ok(receipt) => sent(journal, line, fingerprint, receipt.message_id, false)?,
             Err(e) if e.outcome() == Outcome::Unknown => {
-                let attempt = match journal.last(&line.id).map(|e| &e.record) {
-                    Some(Record::Attempting(attempt)) if written.get() => attempt.clone(),
+                let recorded = lock(journal).last(&line.id).map(|e| e.record.clone());
+                let attempt = match recorded {
+                    Some(Record::Attempting(attempt)) if written.get() => attempt,
                     _ => Attempt {
                         at: SystemTime::now(),
                         platform_at: None,
                         communication: None,
                     },
                 };
-                journal.write(&line.id, fingerprint, Record::Unknown(attempt))?;
+                lock(journal).write(&line.id, fingerprint, Record::Unknown(attempt))?;
                 LineOutcome::Unknown { why: e.to_string() }
             }
             Err(e) => {
                 let (class, retry) = classify(&e);
                 if class != "invalid" {
-                    journal.write(
+                    lock(journal).write(
                         &line.id,
                         fingerprint,
                         Record::Failed {

@@ -187,7 +187,7 @@ mod webhook;
 
 pub use agentless::{AgentlessTarget, MessengerType};
 pub use audit::AUDIT_TARGET;
-pub use batch::{BatchLine, BatchOptions, LineOutcome, LineReport};
+pub use batch::{BatchLine, BatchOptions, LineOutcome, LineReport, DEFAULT_PARALLEL};
 pub use clock::{Clock, SystemClock};
 pub use config::{InjectorBuilder, TypingMode};
 pub use content::{Attachment, MessagingTemplate, DEFAULT_ATTACHMENT_TYPES, MEDIA_MAX_BYTES};

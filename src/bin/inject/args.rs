@@ -39,6 +39,8 @@ pub(crate) struct Args {
     pub skip_invalid: bool,
     pub resend_unknown: bool,
     pub retry_failed: bool,
+    /// `--parallel N`: a batch's lines in flight at once.
+    pub parallel: Option<u64>,
     /// `--deadline SECS`: a batch sends no new line after this long.
     pub deadline: Option<u64>,
     /// `--progress`: the progress line even when standard error is not a
@@ -276,6 +278,13 @@ pub(crate) fn parse_args(raw: Vec<OsString>) -> Result<Parsed, String> {
             "resend-unknown" => switch(&mut args.resend_unknown)?,
             "retry-failed" => switch(&mut args.retry_failed)?,
             "progress" => switch(&mut args.progress)?,
+            "parallel" => {
+                let n = number(&flag, cursor.value(&flag)?, "lines")?;
+                if !(1..=64).contains(&n) {
+                    return Err(format!("--parallel takes 1 to 64 lines, not {n}"));
+                }
+                once(&mut args.parallel, &flag, n)?
+            }
             "deadline" => {
                 let secs = number(&flag, cursor.value(&flag)?, "seconds")?;
                 once(&mut args.deadline, &flag, secs)?

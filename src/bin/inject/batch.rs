@@ -349,6 +349,9 @@ pub(crate) fn run(
     if let Some(secs) = args.deadline {
         options = options.deadline(Duration::from_secs(secs));
     }
+    if let Some(n) = args.parallel {
+        options = options.parallel(n as usize);
+    }
     let progress = !args.quiet && (args.progress || std::io::stderr().is_terminal());
     let started = Instant::now();
     let total = lines.len();

@@ -93,6 +93,9 @@ BATCH (many messages from one run):
     --retry-failed          send again lines refused for good (400, 403, 404);
                             failures that can pass (401, no connected agent,
                             429, 5xx) are sent again by any re-run
+    --parallel N            lines in flight at once, 1 to 64 (default 4: enough
+                            to keep 300 requests a minute busy at a 600 ms round
+                            trip); 1 sends them one after another, in order
     --deadline SECS         start no new line after SECS seconds (the rest are
                             not reached: a re-run sends them)
     --progress              the progress line even when stderr is not a terminal
