@@ -17,7 +17,11 @@ pub(crate) const CONVERSATION_READ: &str =
 impl Injector {
     /// The communication of `conversation_id`'s connected agent: from the
     /// injector's memory, or from `GET /api/v2/conversations/{conversationId}`.
-    pub(crate) fn agent_communication(&self, conversation_id: &str) -> Result<String, Error> {
+    pub(crate) fn agent_communication(
+        &self,
+        conversation_id: &str,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<String, Error> {
         let known = lock(&self.agents)
             .iter()
             .find(|(conversation, _)| conversation == conversation_id)
@@ -30,7 +34,7 @@ impl Injector {
             self.settings.api_base
         );
         let answer = self
-            .lookup_as(&url, CONVERSATION_READ)
+            .lookup_as(&url, CONVERSATION_READ, deadline)
             .map_err(Error::before_message)?;
         let conversation: Value = serde_json::from_slice(&answer.body)
             .ok()

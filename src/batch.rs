@@ -58,8 +58,11 @@ pub struct BatchOptions {
     /// Send again a line an earlier run saw refused for good (400, 403,
     /// 404). Default: false.
     pub retry_failed: bool,
-    /// Start no line after this long (the rest are not reached: not in the
-    /// result, and a later run sends them). Default: none.
+    /// A bound on the whole run: no wait (a 429's pause, the pace, a
+    /// line's delay, typing, lookups) goes past it, a line whose message
+    /// would have to wait past it is not started, and no line starts after
+    /// it; those are not reached (not in the result; a later run sends
+    /// them). A message already on its way gets its answer. Default: none.
     pub deadline: Option<Duration>,
     /// Once this is set (by a signal handler, say), start no more lines:
     /// the line in flight finishes and is recorded, the rest are not
@@ -336,7 +339,17 @@ impl Injector {
                             retry: false,
                             earlier: None,
                         }),
-                        Ok(fingerprint) => self.line(line, &fingerprint, shared, options, deadline),
+                        Ok(fingerprint) => {
+                            match self.line(line, &fingerprint, shared, options, deadline) {
+                                Ok(Some(outcome)) => Ok(outcome),
+                                // Not reached: neither is any line after.
+                                Ok(None) => {
+                                    halt.store(true, Ordering::SeqCst);
+                                    break;
+                                }
+                                Err(e) => Err(e),
+                            }
+                        }
                     };
                     // Every later line would fail the same way; a journal
                     // that cannot be written could let a line go twice.
@@ -410,7 +423,8 @@ impl Injector {
         Ok(format!("{:032x}", fnv1a_128(&bytes)))
     }
 
-    /// One line, by what the journal says of it.
+    /// One line, by what the journal says of it; `None`: not reached (the
+    /// deadline or a stop came before its message left).
     #[inline]
     fn line(
         &self,
@@ -419,7 +433,7 @@ impl Injector {
         journal: &Shared<'_>,
         options: &BatchOptions,
         deadline: Option<std::time::Instant>,
-    ) -> std::io::Result<LineOutcome> {
+    ) -> std::io::Result<Option<LineOutcome>> {
         let last = lock(journal).last(&line.id).cloned();
         let Some(Entry {
             record,
@@ -429,9 +443,9 @@ impl Injector {
             return self.send(line, fingerprint, journal, options, deadline);
         };
         if recorded != fingerprint {
-            return Ok(LineOutcome::Conflict);
+            return Ok(Some(LineOutcome::Conflict));
         }
-        Ok(match record {
+        Ok(Some(match record {
             Record::Sent { message_id } => LineOutcome::Sent {
                 message_id,
                 earlier: true,
@@ -447,12 +461,12 @@ impl Injector {
                 earlier: reason.shown(),
             },
             Record::Attempting(attempt) | Record::Unknown(attempt) if !options.resend_unknown => {
-                match self.settle(line, &attempt) {
+                match self.settle(line, &attempt, deadline) {
                     Resolution::Delivered(receipt) => {
                         sent(journal, line, fingerprint, receipt.message_id, true)?
                     }
                     Resolution::NotDelivered => {
-                        self.send(line, fingerprint, journal, options, deadline)?
+                        return self.send(line, fingerprint, journal, options, deadline)
                     }
                     Resolution::Unknown(why) => {
                         lock(journal).write(&line.id, fingerprint, Record::Unknown(attempt))?;
@@ -462,8 +476,8 @@ impl Injector {
                     }
                 }
             }
-            _ => self.send(line, fingerprint, journal, options, deadline)?,
-        })
+            _ => return self.send(line, fingerprint, journal, options, deadline),
+        }))
     }
 
     /// Whether `line`, attempted as `attempt` says, is in its conversation:
@@ -471,7 +485,12 @@ impl Injector {
     /// time recorded (this machine's clock then is not trusted: it may
     /// have been stepped since).
     #[inline]
-    fn settle(&self, line: &BatchLine, attempt: &Attempt) -> Resolution {
+    fn settle(
+        &self,
+        line: &BatchLine,
+        attempt: &Attempt,
+        deadline: Option<std::time::Instant>,
+    ) -> Resolution {
         let Route::Communication {
             communication_id, ..
         } = &line.request.route
@@ -491,12 +510,12 @@ impl Injector {
             return Resolution::Unknown(Unresolved::NoPlatformTime);
         };
         let since = Since::Platform(platform_at);
-        match self.resolve_since(&request, since) {
+        match self.resolve_since(&request, since, deadline) {
             // Not there at once: look again once the platform has had a
             // moment to list what it received.
             Resolution::NotDelivered => {
                 self.settings.clock.sleep(crate::injector::RESOLVE_PAUSE);
-                self.resolve_since(&request, since)
+                self.resolve_since(&request, since, deadline)
             }
             other => other,
         }
@@ -513,11 +532,14 @@ impl Injector {
         journal: &Shared<'_>,
         options: &BatchOptions,
         deadline: Option<std::time::Instant>,
-    ) -> std::io::Result<LineOutcome> {
+    ) -> std::io::Result<Option<LineOutcome>> {
         let clock = &*self.settings.clock;
-        self.learn_platform_time(&line.request);
+        self.learn_platform_time(&line.request, deadline);
         let (written, write_failed) = (Cell::new(false), RefCell::new(None));
+        // Message requests about to leave, in this line's injections.
+        let sends = Cell::new(0u32);
         let before_send = |communication: Option<&str>, platform_at: Option<SystemTime>| {
+            sends.set(sends.get() + 1);
             if written.get() {
                 // The first attempt's record covers every later one.
                 return true;
@@ -535,13 +557,20 @@ impl Injector {
             written.get()
         };
         let result = loop {
-            match self.inject_with(&line.request, Some(&before_send)) {
+            let tried = sends.get();
+            match self.inject_with(&line.request, Some(&before_send), deadline) {
+                // The gate holds every call until the Retry-After instant;
+                // the next inject waits there. With a deadline, only after
+                // a 429 to the message itself, and a pause over by then: a
+                // wait that would pass it was not begun, and is not begun
+                // again.
                 Err(Error::RateLimited { .. })
-                    if !options.stopped() && deadline.is_none_or(|d| clock.now() < d) =>
+                    if !options.stopped()
+                        && deadline.is_none_or(|d| {
+                            sends.get() > tried && clock.now() < d && self.rate_limit_lifts_by(d)
+                        }) =>
                 {
-                    // The gate holds every call until the Retry-After
-                    // instant; the next inject waits there.
-                    continue;
+                    continue
                 }
                 other => break other,
             }
@@ -549,7 +578,15 @@ impl Injector {
         if let Some(e) = write_failed.into_inner() {
             return Err(e);
         }
-        Ok(match result {
+        // Stopped (by the deadline or a stop) before its message left:
+        // not reached, nothing recorded; the next run sends it.
+        if !written.get()
+            && (deadline.is_some() || options.stopped())
+            && matches!(result, Err(Error::RateLimited { .. }))
+        {
+            return Ok(None);
+        }
+        Ok(Some(match result {
             Ok(receipt) => sent(journal, line, fingerprint, receipt.message_id, false)?,
             Err(e) if e.outcome() == Outcome::Unknown => {
                 let recorded = lock(journal).last(&line.id).map(|e| e.record.clone());
@@ -584,7 +621,7 @@ impl Injector {
                     earlier: None,
                 }
             }
-        })
+        }))
     }
 
     /// Makes sure this run has a time from the platform before a message
@@ -594,7 +631,7 @@ impl Injector {
     /// read of the conversation. Its failure is not this line's: the line's
     /// own calls say what is wrong.
     #[inline]
-    fn learn_platform_time(&self, request: &InjectRequest) {
+    fn learn_platform_time(&self, request: &InjectRequest, deadline: Option<std::time::Instant>) {
         let Route::Communication {
             conversation_id,
             communication_id: Some(_),
@@ -609,7 +646,7 @@ impl Injector {
             "{}/api/v2/conversations/{conversation_id}",
             self.settings.api_base
         );
-        if let Err(e) = self.lookup_as(&url, crate::agent::CONVERSATION_READ) {
+        if let Err(e) = self.lookup_as(&url, crate::agent::CONVERSATION_READ, deadline) {
             log::debug!(target: "genesys_inject::batch", "no time from the platform yet: {e}");
         }
     }

@@ -73,15 +73,10 @@ impl Injector {
             self.settings.api_base
         );
         let answer = match deadline {
-            None => self.lookup(&url, None)?,
+            None => self.lookup(&url, None, None)?,
             Some(deadline) => {
                 let clock = &*self.settings.clock;
                 let left = deadline.saturating_duration_since(clock.now());
-                let policy = &self.settings.retry_policy;
-                let bounded = policy
-                    .clone()
-                    .max_wait(policy.max_wait.min(left))
-                    .max_total_wait(policy.max_total_wait.min(left));
                 // The poll at the deadline still gets a moment to answer.
                 let timeout = self.settings.message_timeout.min(left.max(LAST_POLL));
                 let call = Call {
@@ -92,7 +87,8 @@ impl Injector {
                     deadline: Some(deadline),
                     before_send: None,
                 };
-                self.call(&call, &bounded, &mut 0)?
+                // `call` holds the retries within the deadline.
+                self.call(&call, &self.settings.retry_policy, &mut 0)?
             }
         };
         status::message_data(&answer.body)
@@ -177,13 +173,19 @@ impl Injector {
             return Resolution::Unknown(Unresolved::NoConversation);
         }
         match error.sent_at() {
-            Some(sent_at) => self.resolve_since(request, Since::Local(sent_at)),
+            Some(sent_at) => self.resolve_since(request, Since::Local(sent_at), None),
             None => Resolution::Unknown(Unresolved::NoSendTime),
         }
     }
 
-    /// Whether `request`'s message was sent at or after `since`.
-    pub(crate) fn resolve_since(&self, request: &InjectRequest, since: Since) -> Resolution {
+    /// Whether `request`'s message was sent at or after `since`; its
+    /// lookups wait at most until `deadline`.
+    pub(crate) fn resolve_since(
+        &self,
+        request: &InjectRequest,
+        since: Since,
+        deadline: Option<Instant>,
+    ) -> Resolution {
         let Route::Communication {
             conversation_id,
             communication_id,
@@ -196,12 +198,12 @@ impl Injector {
         }
         let communication_id = match communication_id {
             Some(id) => id.clone(),
-            None => match self.agent_communication(conversation_id) {
+            None => match self.agent_communication(conversation_id, deadline) {
                 Ok(id) => id,
                 Err(e) => return Resolution::Unknown(Unresolved::LookupFailed(Box::new(e))),
             },
         };
-        self.find(request, conversation_id, &communication_id, since)
+        self.find(request, conversation_id, &communication_id, since, deadline)
             .unwrap_or_else(|e| Resolution::Unknown(Unresolved::LookupFailed(Box::new(e))))
     }
 
@@ -213,6 +215,7 @@ impl Injector {
         conversation_id: &str,
         communication_id: &str,
         since: Since,
+        deadline: Option<Instant>,
     ) -> Result<Resolution, Error> {
         let incomplete = |what: &str| Ok(Resolution::Unknown(Unresolved::Incomplete(what.into())));
         let text = crate::validate(
@@ -224,6 +227,7 @@ impl Injector {
         let listing = self.lookup(
             &format!("{api}/api/v2/conversations/{conversation_id}"),
             None,
+            deadline,
         )?;
         if let Some(why) = &listing.unread {
             return incomplete(&format!("the conversation could not be read: {why}"));
@@ -248,7 +252,7 @@ impl Injector {
             let mut url = format!("{api}{bulk}");
             // Every page: at most one a message asked for, and one more.
             for _ in 0..=chunk.len() {
-                let answer = self.lookup(&url, Some(&body))?;
+                let answer = self.lookup(&url, Some(&body), deadline)?;
                 if let Some(why) = &answer.unread {
                     return incomplete(&format!("a bulk answer could not be read: {why}"));
                 }
@@ -298,27 +302,39 @@ impl Injector {
         Ok(Resolution::NotDelivered)
     }
 
-    /// A GET (or, with `body`, a POST) that reads: token, gate, retries.
-    fn lookup(&self, url: &str, body: Option<&[u8]>) -> Result<Answer, Error> {
+    /// A GET (or, with `body`, a POST) that reads: token, gate, retries,
+    /// waiting at most until `deadline`.
+    fn lookup(
+        &self,
+        url: &str,
+        body: Option<&[u8]>,
+        deadline: Option<Instant>,
+    ) -> Result<Answer, Error> {
         let call = Call {
             url,
             body,
             timeout: None,
             permission: status::VIEW_PERMISSION,
-            deadline: None,
+            deadline,
             before_send: None,
         };
         self.call(&call, &self.settings.retry_policy, &mut 0)
     }
 
-    /// A GET whose 403 names `permission`.
-    pub(crate) fn lookup_as(&self, url: &str, permission: &'static str) -> Result<Answer, Error> {
+    /// A GET whose 403 names `permission`, waiting at most until
+    /// `deadline`.
+    pub(crate) fn lookup_as(
+        &self,
+        url: &str,
+        permission: &'static str,
+        deadline: Option<Instant>,
+    ) -> Result<Answer, Error> {
         let call = Call {
             url,
             body: None,
             timeout: None,
             permission,
-            deadline: None,
+            deadline,
             before_send: None,
         };
         self.call(&call, &self.settings.retry_policy, &mut 0)

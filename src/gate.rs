@@ -44,6 +44,12 @@ impl Gate {
     }
 
     /// Whether API calls are being held now.
+    /// Whether the pause (if any) is over by `deadline`.
+    pub fn open_by(&self, deadline: Instant) -> bool {
+        let until = self.closed_until.load(Ordering::Acquire);
+        until == 0 || self.offset(deadline) >= until
+    }
+
     pub fn is_closed(&self, clock: &dyn Clock) -> bool {
         let until = self.closed_until.load(Ordering::Acquire);
         until != 0 && self.offset(clock.now()) < until

@@ -172,6 +172,11 @@ impl Injector {
         })
     }
 
+    /// Whether the rate-limit pause in force (if any) is over by `deadline`.
+    pub(crate) fn rate_limit_lifts_by(&self, deadline: Instant) -> bool {
+        self.gate.open_by(deadline)
+    }
+
     /// What identifies this injector's client: its token URL and client id.
     pub(crate) fn client_key(&self) -> String {
         client_key(&self.auth, &self.settings)
@@ -218,20 +223,24 @@ impl Injector {
     /// See [`Error`]; [`Error::outcome`] tells whether the message may have
     /// been delivered anyway.
     pub fn inject(&self, request: &InjectRequest) -> Result<Receipt, Error> {
-        self.inject_with(request, None)
+        self.inject_with(request, None, None)
     }
 
     /// [`inject`](Self::inject), asking `before_send` just before each
-    /// message request leaves.
+    /// message request leaves, and waiting (the delay, the gate, the pace,
+    /// retries) at most until `deadline`: a wait that would pass it is not
+    /// begun, and the injection ends [`Error::RateLimited`] with no
+    /// attempt. A message request already on its way gets its answer time.
     pub(crate) fn inject_with(
         &self,
         request: &InjectRequest,
         before_send: Option<BeforeSend<'_>>,
+        deadline: Option<Instant>,
     ) -> Result<Receipt, Error> {
         let clock = &*self.settings.clock;
         let start = clock.now();
         let mut message_size = 0;
-        let result = self.run(request, &mut message_size, before_send);
+        let result = self.run(request, &mut message_size, before_send, deadline);
         let latency_ms = u64::try_from(clock.now().saturating_duration_since(start).as_millis())
             .unwrap_or(u64::MAX);
         // Only a value that passed validation goes into the record: the
@@ -260,6 +269,7 @@ impl Injector {
         request: &InjectRequest,
         message_size: &mut usize,
         before_send: Option<BeforeSend<'_>>,
+        deadline: Option<Instant>,
     ) -> Result<Receipt, Error> {
         // Sent as the connected agent: validated first (nothing leaves
         // before), then bound to the agent's communication.
@@ -270,7 +280,7 @@ impl Injector {
                 communication_id: None,
             } => {
                 *message_size = self.prepare(request)?.message_size;
-                bound = request.sent_as(self.agent_communication(conversation_id)?);
+                bound = request.sent_as(self.agent_communication(conversation_id, deadline)?);
                 &bound
             }
             _ => request,
@@ -282,9 +292,12 @@ impl Injector {
         // the delay and before any API call.
         self.auth
             .token(&self.http, &self.settings.retry_policy, clock)?;
+        if deadline.is_some_and(|d| later(clock.now(), request.delay) > d) {
+            return Err(past_deadline(0));
+        }
         clock.sleep(request.delay);
         if let Some(path) = &prepared.typing_path {
-            self.typing(path)?;
+            self.typing(path, deadline)?;
         }
         let permission = match request.route {
             Route::Communication { .. } => COMMUNICATION_PERMISSION,
@@ -294,7 +307,7 @@ impl Injector {
         let media_body;
         let body = match (&prepared.upload, &request.content) {
             (Some(upload), Content::Attachment(attachment)) => {
-                let media_id = self.upload(upload, attachment)?;
+                let media_id = self.upload(upload, attachment, deadline)?;
                 // A typed body: a `serde_json::Value` would link serde_json's
                 // float formatting (18 KiB) for one string.
                 #[derive(serde::Serialize)]
@@ -323,7 +336,7 @@ impl Injector {
             body: Some(body),
             timeout: None,
             permission,
-            deadline: None,
+            deadline,
             before_send: ask.as_ref().map(|f| f as &dyn Fn() -> bool),
         };
         let policy = &self.settings.retry_policy;
@@ -353,10 +366,10 @@ impl Injector {
             let since = *first_unknown.get_or_insert(sent_at);
             // Found at once, or, if not, still not there once the platform
             // has had a moment to list what it received.
-            let resolution = match self.resolve_since(request, Since::Local(since)) {
+            let resolution = match self.resolve_since(request, Since::Local(since), deadline) {
                 Resolution::NotDelivered => {
                     clock.sleep(RESOLVE_PAUSE);
-                    self.resolve_since(request, Since::Local(since))
+                    self.resolve_since(request, Since::Local(since), deadline)
                 }
                 other => other,
             };
@@ -382,8 +395,9 @@ impl Injector {
         }
     }
 
-    /// The typing indicator, as [`TypingMode`] says.
-    fn typing(&self, path: &str) -> Result<(), Error> {
+    /// The typing indicator, as [`TypingMode`] says, waiting at most until
+    /// `deadline`.
+    fn typing(&self, path: &str, deadline: Option<Instant>) -> Result<(), Error> {
         let mode = self.settings.typing;
         if mode == TypingMode::Off {
             return Ok(());
@@ -394,7 +408,7 @@ impl Injector {
             body: Some(br#"{"typing":{"type":"On"}}"#),
             timeout: Some(self.settings.typing_timeout),
             permission: COMMUNICATION_PERMISSION,
-            deadline: None,
+            deadline,
             before_send: None,
         };
         let mut attempts = 0;
@@ -424,14 +438,23 @@ impl Injector {
         attempts: &mut u32,
     ) -> Result<Answer, Error> {
         let clock = &*self.settings.clock;
+        // With a deadline, no retry waits past it.
+        let bounded;
+        let policy = match call.deadline {
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(clock.now());
+                bounded = policy
+                    .clone()
+                    .max_wait(policy.max_wait.min(left))
+                    .max_total_wait(policy.max_total_wait.min(left));
+                &bounded
+            }
+            None => policy,
+        };
         let mut refreshed = false;
         with_retries(policy, clock, || {
             if !self.gate.wait_until(clock, call.deadline) {
-                return Attempt::Done(Err(Error::RateLimited {
-                    attempts: *attempts,
-                    retry_after: None,
-                    correlation_id: None,
-                }));
+                return Attempt::Done(Err(past_deadline(*attempts)));
             }
             let token = match self
                 .auth
@@ -442,11 +465,7 @@ impl Injector {
             };
             if let Some(pace) = &self.pace {
                 if !pace.take(clock, call.deadline) {
-                    return Attempt::Done(Err(Error::RateLimited {
-                        attempts: *attempts,
-                        retry_after: None,
-                        correlation_id: None,
-                    }));
+                    return Attempt::Done(Err(past_deadline(*attempts)));
                 }
             }
             if call.before_send.is_some_and(|f| !f()) {
@@ -584,6 +603,16 @@ impl Injector {
                 }
             }
         }
+    }
+}
+
+/// A wait that would pass the deadline was not begun: rate limited, with
+/// `attempts` made.
+fn past_deadline(attempts: u32) -> Error {
+    Error::RateLimited {
+        attempts,
+        retry_after: None,
+        correlation_id: None,
     }
 }
 

@@ -23,6 +23,7 @@ impl Injector {
         &self,
         upload: &PreparedUpload,
         attachment: &Attachment,
+        deadline: Option<std::time::Instant>,
     ) -> Result<String, Error> {
         let url = [self.settings.api_base.as_str(), &upload.path].concat();
         let call = Call {
@@ -30,7 +31,7 @@ impl Injector {
             body: Some(&upload.body),
             timeout: None,
             permission: COMMUNICATION_PERMISSION,
-            deadline: None,
+            deadline,
             before_send: None,
         };
         let policy = &self.settings.retry_policy;
@@ -109,7 +110,7 @@ impl Injector {
             e @ Error::Transport { .. } => failed(None, transport_cause(&e, &[upload_url, query])),
             e => e,
         })?;
-        self.media_ready(upload, media_id)?;
+        self.media_ready(upload, media_id, deadline)?;
         Ok(media_id.to_owned())
     }
 
@@ -117,7 +118,12 @@ impl Injector {
     /// (`GET …/messages/media/{mediaId}`), as Genesys' own tests do: at most
     /// [`MEDIA_LOOKS`] looks, 1 s apart. `invalid`, or not valid by the last
     /// look, is an [`Error::Upload`]: the message is not sent.
-    fn media_ready(&self, upload: &PreparedUpload, media_id: &str) -> Result<(), Error> {
+    fn media_ready(
+        &self,
+        upload: &PreparedUpload,
+        media_id: &str,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<(), Error> {
         let base = upload
             .path
             .strip_suffix("/uploads")
@@ -131,7 +137,7 @@ impl Injector {
         let mut last = String::from("none");
         for look in 1..=MEDIA_LOOKS {
             let answer = self
-                .lookup_as(&url, COMMUNICATION_PERMISSION)
+                .lookup_as(&url, COMMUNICATION_PERMISSION, deadline)
                 .map_err(Error::before_message)?;
             let status = serde_json::from_slice::<serde_json::Value>(&answer.body)
                 .ok()
@@ -152,8 +158,12 @@ impl Injector {
                         .collect()
                 }
             }
+            let clock = &*self.settings.clock;
+            if deadline.is_some_and(|d| crate::clock::later(clock.now(), MEDIA_POLL) > d) {
+                break;
+            }
             if look < MEDIA_LOOKS {
-                self.settings.clock.sleep(MEDIA_POLL);
+                clock.sleep(MEDIA_POLL);
             }
         }
         Err(not_ready(format!(

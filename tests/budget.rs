@@ -43,13 +43,15 @@ fn lines_in_flight_keep_the_budget_busy_whatever_the_round_trip() {
     let file = dir.0.join("slow.jsonl");
     let journal = dir.0.join("journal.jsonl");
     let texts = write_batch(&file, "Your appointment", 20);
-    let started = Instant::now();
-    let (code, out, all) = run(&mut batch_cmd(
+    // Built before the clock starts.
+    let mut cmd = batch_cmd(
         &conversation.url(),
         &file,
         &journal,
         &["--json", "--no-typing"],
-    ));
+    );
+    let started = Instant::now();
+    let (code, out, all) = run(&mut cmd);
     let took = started.elapsed();
     assert_eq!(code, 0, "{all}");
     assert_eq!(sorted(conversation.texts()), sorted(texts));
@@ -89,4 +91,123 @@ fn killed_with_eight_lines_in_flight_then_run_to_the_end_every_line_is_there_onc
     assert_eq!(code, 0, "{all}");
     assert_eq!(sorted(conversation.texts()), sorted(texts), "{all}");
     assert!(all.contains("sent by an earlier run"), "{all}");
+}
+
+#[test]
+fn the_deadline_bounds_every_wait_and_leaves_the_rest_not_reached() {
+    use common::rawserver::Action;
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use std::sync::Arc;
+    let dir = Scratch::new();
+    let healed = Arc::new(AtomicBool::new(false));
+    let h = healed.clone();
+    // Every message is answered 429, come back in an hour.
+    let platform = common::rawserver::platform(move |req| {
+        if req.path != message_path() {
+            return Action::status(404, "");
+        }
+        if h.load(SeqCst) {
+            return Action::ok(&message_ok("m"));
+        }
+        let mut action = Action::status(429, "");
+        if let Action::Respond { headers, .. } = &mut action {
+            headers.push(("retry-after".into(), "3600".into()));
+        }
+        action
+    });
+    let file = dir.0.join("limited.jsonl");
+    let journal = dir.0.join("journal.jsonl");
+    std::fs::write(
+        &file,
+        (0..5)
+            .map(|i| {
+                format!(
+                    "{}\n",
+                    serde_json::json!({"conversation": CONV, "communication": COMM, "text": format!("line {i}")})
+                )
+            })
+            .collect::<String>(),
+    )
+    .unwrap();
+    let mut cmd = batch_cmd(
+        &platform.url(),
+        &file,
+        &journal,
+        &["--json", "--deadline", "2", "--parallel", "1"],
+    );
+    let started = Instant::now();
+    let (code, out, all) = run(&mut cmd);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(6), "{took:?}: {all}");
+    assert_eq!(code, 4, "{all}");
+    let first = summary(&out);
+    // The line whose message met the 429 failed (rate limited: the next
+    // run sends it); the others were never started.
+    assert_eq!(first["failed"], 1, "{all}");
+    assert_eq!(first["not_reached"], 4, "{all}");
+    assert_eq!(platform.count("/messages"), 1, "{all}");
+    // The next run sends them all, with no flag.
+    healed.store(true, SeqCst);
+    let (code, out, all) = run(&mut batch_cmd(
+        &platform.url(),
+        &file,
+        &journal,
+        &["--json"],
+    ));
+    assert_eq!(code, 0, "{all}");
+    assert_eq!(summary(&out)["sent"], 5, "{all}");
+}
+
+#[test]
+fn the_deadline_bounds_a_lines_delay_and_the_pace() {
+    let dir = Scratch::new();
+    let conversation = FakeConversation::start(|_| OnMessage::Accept);
+    let journal = dir.0.join("journal.jsonl");
+    // A line that asks to wait 10 minutes before it is sent.
+    let file = dir.0.join("delayed.jsonl");
+    std::fs::write(
+        &file,
+        format!(
+            "{}\n",
+            serde_json::json!({"conversation": CONV, "text": "later", "delay_ms": 600000})
+        ),
+    )
+    .unwrap();
+    let mut cmd = batch_cmd(
+        &conversation.url(),
+        &file,
+        &journal,
+        &["--json", "--deadline", "2"],
+    );
+    let started = Instant::now();
+    let (code, out, all) = run(&mut cmd);
+    assert!(started.elapsed() < Duration::from_secs(6), "{all}");
+    assert_eq!(code, 1, "{all}");
+    assert_eq!(summary(&out)["not_reached"], 1, "{all}");
+    assert!(conversation.texts().is_empty());
+    // One request a minute: the agent lookup takes it, and the message
+    // would wait for the budget past the deadline, so no line is started.
+    let file = dir.0.join("paced.jsonl");
+    write_batch(&file, "paced", 3);
+    let mut cmd = batch_cmd_at(
+        "1",
+        &conversation.url(),
+        &file,
+        &journal,
+        &[
+            "--json",
+            "--deadline",
+            "2",
+            "--no-typing",
+            "--parallel",
+            "1",
+        ],
+    );
+    let started = Instant::now();
+    let (code, out, all) = run(&mut cmd);
+    assert!(started.elapsed() < Duration::from_secs(6), "{all}");
+    assert_eq!(code, 1, "{all}");
+    assert_eq!(summary(&out)["sent"], 0, "{all}");
+    assert_eq!(summary(&out)["not_reached"], 3, "{all}");
+    assert!(conversation.texts().is_empty());
 }

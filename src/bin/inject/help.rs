@@ -96,8 +96,10 @@ BATCH (many messages from one run):
     --parallel N            lines in flight at once, 1 to 64 (default 4: enough
                             to keep 300 requests a minute busy at a 600 ms round
                             trip); 1 sends them one after another, in order
-    --deadline SECS         start no new line after SECS seconds (the rest are
-                            not reached: a re-run sends them)
+    --deadline SECS         a bound on the run: no wait (429, pace, delay_ms,
+                            typing, lookups) goes past SECS seconds; a line
+                            that would have to wait past it is not started (not
+                            reached: a re-run sends it with no flag)
     --progress              the progress line even when stderr is not a terminal
     Output: with --json, one object per line (line, id, ok, message_id, error)
     and a summary object; else a summary. Exit status: 0 when every line is
