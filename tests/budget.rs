@@ -211,3 +211,97 @@ fn the_deadline_bounds_a_lines_delay_and_the_pace() {
     assert_eq!(summary(&out)["not_reached"], 3, "{all}");
     assert!(conversation.texts().is_empty());
 }
+
+#[test]
+fn the_progress_line_stays_readable() {
+    use common::rawserver::{Action, RawServer};
+    let dir = Scratch::new();
+    // Typing fails (a warning each line); each message answer takes 150 ms;
+    // the text "refused" is refused (an error line).
+    let platform = RawServer::start(|req| {
+        if req.path == "/oauth/token" {
+            Action::ok(&format!(
+                r#"{{"access_token":"{TOKEN}","expires_in":86399}}"#
+            ))
+        } else if req.path.ends_with("/typing") {
+            Action::status(503, "")
+        } else if req.path == message_path() && req.body.contains("refused") {
+            Action::status(400, &genesys_error(400, "bad.request", "no"))
+        } else if req.path == message_path() {
+            match Action::ok(&message_ok("m")) {
+                Action::Respond {
+                    status,
+                    headers,
+                    body,
+                    ..
+                } => Action::Respond {
+                    status,
+                    headers,
+                    body,
+                    delay: Duration::from_millis(150),
+                },
+                other => other,
+            }
+        } else {
+            Action::status(404, "")
+        }
+    });
+    let line = |text: &str| {
+        format!(
+            "{}\n",
+            serde_json::json!({"conversation": CONV, "communication": COMM, "text": text})
+        )
+    };
+    let file = dir.0.join("progress.jsonl");
+    let journal = dir.0.join("journal.jsonl");
+    let earlier: String = (0..6).map(|i| line(&format!("earlier {i}"))).collect();
+    std::fs::write(&file, &earlier).unwrap();
+    assert_eq!(
+        run(&mut batch_cmd(&platform.url(), &file, &journal, &[])).0,
+        0
+    );
+    // The same six (sent earlier: no time), then twelve new, one refused.
+    let new: String = (0..12)
+        .map(|i| {
+            line(&if i == 2 {
+                "refused".to_owned()
+            } else {
+                format!("new {i}")
+            })
+        })
+        .collect();
+    std::fs::write(&file, format!("{earlier}{new}")).unwrap();
+    let (code, _, all) = run(&mut batch_cmd(
+        &platform.url(),
+        &file,
+        &journal,
+        &["--progress", "--parallel", "1"],
+    ));
+    assert_eq!(code, 1, "{all:?}");
+    // Every warning and every line's error starts a line of its own: the
+    // progress line was cleared before it.
+    let (mut warnings, mut errors) = (0, 0);
+    for segment in all.split('\n') {
+        let last = segment.rsplit("\x1b[K").next().unwrap();
+        if segment.contains("typing indicator failed") {
+            warnings += 1;
+            assert!(
+                last.starts_with('[') && last.contains("typing"),
+                "{segment:?}"
+            );
+        }
+        if segment.contains("inject: line ") {
+            errors += 1;
+            assert!(last.starts_with("inject: line "), "{segment:?}");
+        }
+    }
+    assert!(warnings >= 12 && errors == 1, "{all:?}");
+    // The pace counts this run's sends only: lines at 150 ms or more each
+    // are at most 400 a minute, whatever the lines sent earlier.
+    let rates: Vec<f64> = all
+        .split(" lines a minute")
+        .filter_map(|before| before.rsplit(' ').next()?.parse().ok())
+        .collect();
+    assert!(!rates.is_empty(), "{all:?}");
+    assert!(rates.iter().all(|r| *r <= 450.0), "{rates:?}: {all:?}");
+}

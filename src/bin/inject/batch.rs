@@ -4,7 +4,7 @@
 //! re-run safe.
 
 use std::collections::HashMap;
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -18,7 +18,9 @@ use genesys_inject::{
 use serde_json::{json, Value};
 
 use crate::args::{Args, Text};
-use crate::output::{cli_message, dry_run, output, print, report, usage_error};
+use crate::output::{
+    cli_message, draw_progress, dry_run, end_progress, output, print, report, usage_error,
+};
 use crate::request::build_request;
 
 /// The keys a line may have.
@@ -214,6 +216,22 @@ fn severity(outcome: &LineOutcome) -> (u8, u8) {
     }
 }
 
+/// The progress line's pace and time left, from this run's sends only
+/// (`sent`, in `elapsed`; lines sent by an earlier run take no time), once
+/// there is something to measure: a second and one send.
+fn pace_shown(sent: usize, left: usize, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64();
+    if sent == 0 || secs < 1.0 {
+        return "measuring the pace".into();
+    }
+    let per_second = sent as f64 / secs;
+    format!(
+        "{:.0} lines a minute, about {:.0} s left",
+        per_second * 60.0,
+        left as f64 / per_second
+    )
+}
+
 /// The exit status of a run that a signal stopped: 128 + its number, as a
 /// shell reports a process the signal killed.
 pub(crate) const SIGINT_STATUS: u8 = 130;
@@ -405,21 +423,16 @@ pub(crate) fn run(
         let due = last_draw.is_none_or(|t: Instant| t.elapsed() >= Duration::from_millis(200));
         if progress && (due || done == total) {
             last_draw = Some(Instant::now());
-            let elapsed = started.elapsed().as_secs_f64();
-            let pace = done as f64 / elapsed.max(0.001) * 60.0;
-            let left = if done > 0 { elapsed / done as f64 * (total - done) as f64 } else { 0.0 };
-            let _ = write!(
-                std::io::stderr().lock(),
-                "\r\x1b[Kinject: {done}/{total} lines: {} sent, {} failed, {} unknown; {pace:.0} lines a minute, about {left:.0} s left",
+            draw_progress(&format!(
+                "inject: {done}/{total} lines: {} sent, {} failed, {} unknown; {}",
                 counts[0] + counts[1],
                 counts[2],
-                counts[3]
-            );
+                counts[3],
+                pace_shown(counts[0], total - done, started.elapsed())
+            ));
         }
     });
-    if progress {
-        let _ = writeln!(std::io::stderr().lock());
-    }
+    end_progress();
     let reports = match result {
         Ok(reports) => reports,
         Err(e) => return crate::output::fail(json_out, false, &e),

@@ -183,7 +183,17 @@ fn init_logging(args: Option<&Args>) {
     } else {
         "warn,genesys_inject::inject=off,genesys_inject::gate=info"
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(filter)).init();
+    // Through `Stderr`, which clears a batch's progress line first; colours
+    // as env_logger would choose them for standard error.
+    let style = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        env_logger::WriteStyle::Always
+    } else {
+        env_logger::WriteStyle::Never
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(filter))
+        .target(env_logger::Target::Pipe(Box::new(output::Stderr)))
+        .write_style(style)
+        .init();
 }
 
 fn main() -> ExitCode {

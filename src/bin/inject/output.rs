@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use genesys_inject::{Error, MessageStatus, Outcome, PreparedMessage, Receipt};
 use serde_json::{json, Value};
@@ -128,8 +129,44 @@ pub(crate) fn printable(text: &str) -> String {
 
 /// Writes one line to standard error; if even that fails, there is no one
 /// left to tell.
+/// Whether a batch's progress line stands unfinished on standard error:
+/// whatever is written there next clears it first.
+static PROGRESS_SHOWN: AtomicBool = AtomicBool::new(false);
+
+/// Draws the progress line `text` (no line break): it stays until the next
+/// draw, report or log line.
+pub(crate) fn draw_progress(text: &str) {
+    let _ = write!(std::io::stderr().lock(), "\r\x1b[K{text}");
+    PROGRESS_SHOWN.store(true, Ordering::SeqCst);
+}
+
+/// Ends the progress line where it stands, with a line break.
+pub(crate) fn end_progress() {
+    if PROGRESS_SHOWN.swap(false, Ordering::SeqCst) {
+        let _ = writeln!(std::io::stderr().lock());
+    }
+}
+
+/// Standard error for the logger and reports: a progress line standing
+/// there is cleared before anything else is written.
+pub(crate) struct Stderr;
+
+impl Write for Stderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut err = std::io::stderr().lock();
+        if PROGRESS_SHOWN.swap(false, Ordering::SeqCst) {
+            err.write_all(b"\r\x1b[K")?;
+        }
+        err.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 pub(crate) fn report(text: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "inject: {}", printable(text));
+    let _ = writeln!(Stderr, "inject: {}", printable(text));
 }
 
 /// What became of the delivery, in words, when the wait ended in an error.
