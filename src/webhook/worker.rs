@@ -22,6 +22,10 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
 const MAX_DISK_BACKOFF: Duration = Duration::from_secs(60);
 /// How often the worker looks again while another process posts.
 const BUSY_POLL: Duration = Duration::from_millis(100);
+/// How long the worker, woken for an event, lets more arrive before it
+/// takes them: a burst of injections then costs one wake, not one each.
+/// Not when a flush or the shutdown waits for it.
+const LINGER: Duration = Duration::from_millis(2);
 
 pub(super) struct Worker {
     pub shared: Arc<Shared>,
@@ -129,6 +133,12 @@ impl Worker {
                 }
             };
             state.worker_waiting = false;
+            let woken_for_work = !state.queue.is_empty() || state.disk.dirty;
+            if timeout.is_none() && woken_for_work && !state.shutdown && state.flushers == 0 {
+                drop(state);
+                std::thread::sleep(LINGER);
+                state = lock(&self.shared.state);
+            }
         }
     }
 

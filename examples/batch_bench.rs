@@ -1,0 +1,230 @@
+//! A batch at the platform's budget: `Injector::inject_batch` against a
+//! platform on 127.0.0.1 that answers each API call after a delay and, as
+//! Genesys does, answers 429 (with `Retry-After`) past 300 requests in any
+//! 60 s. Prints, for the communication route (typing + message a line) and
+//! for agentless SMS (one request a line) at 0, 300 and 600 ms a call: the
+//! batch's time against the optimum (its requests divided by the budget)
+//! and the 429s it met.
+//!
+//! ```sh
+//! cargo run --release --example batch_bench            # 60 lines, 4 in flight
+//! cargo run --release --example batch_bench -- 60 1    # one line at a time
+//! ```
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use genesys_inject::{
+    AgentlessTarget, BatchLine, BatchOptions, ContentBlock, InjectRequest, Injector, Journal,
+};
+
+const CONV: &str = "ec35f2a8-289b-42d4-8893-c50eaf81a3c1";
+const COMM: &str = "0b2d9a4e-6f1c-4c7e-9a55-1d3f8e2b7c90";
+/// The platform's budget: requests in any 60 s.
+const BUDGET: usize = 300;
+const WINDOW: Duration = Duration::from_secs(60);
+
+/// The platform: its delay a call, the times of the requests it took, and
+/// the 429s it answered.
+struct Platform {
+    delay: Duration,
+    taken: Mutex<VecDeque<Instant>>,
+    refused: AtomicUsize,
+    requests: AtomicUsize,
+}
+
+impl Platform {
+    /// Takes a request now, or says how long until one fits the budget.
+    fn admit(&self) -> Result<(), Duration> {
+        let now = Instant::now();
+        let mut taken = self.taken.lock().unwrap();
+        while taken
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= WINDOW)
+        {
+            taken.pop_front();
+        }
+        if taken.len() >= BUDGET {
+            let oldest = *taken.front().expect("full");
+            return Err(WINDOW.saturating_sub(now.duration_since(oldest)));
+        }
+        taken.push_back(now);
+        Ok(())
+    }
+}
+
+fn start(platform: Arc<Platform>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    let port = listener.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let platform = platform.clone();
+            std::thread::spawn(move || serve(stream, &platform));
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}
+
+fn serve(stream: TcpStream, platform: &Platform) {
+    let _ = stream.set_nodelay(true);
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(stream);
+    let (mut line, mut body) = (String::new(), Vec::new());
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut words = line.split_whitespace();
+        let (method, path) = (
+            words.next().unwrap_or_default().to_owned(),
+            words.next().unwrap_or_default().to_owned(),
+        );
+        let mut length = 0;
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            if line == "\r\n" {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        body.resize(length, 0);
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let (status, extra, answer) = if path == "/oauth/token" {
+            (
+                200,
+                String::new(),
+                r#"{"access_token":"t","expires_in":86399}"#.to_owned(),
+            )
+        } else {
+            platform.requests.fetch_add(1, Relaxed);
+            std::thread::sleep(platform.delay);
+            match platform.admit() {
+                Err(wait) => {
+                    platform.refused.fetch_add(1, Relaxed);
+                    let secs = wait.as_secs() + 1;
+                    (429, format!("retry-after: {secs}\r\n"), String::new())
+                }
+                Ok(()) if method == "GET" => (
+                    200,
+                    String::new(),
+                    format!(
+                        r#"{{"id":"{CONV}","participants":[{{"purpose":"agent","state":"connected","messages":[{{"id":"{COMM}","state":"connected"}}]}}]}}"#
+                    ),
+                ),
+                Ok(()) if path.ends_with("/typing") => (204, String::new(), String::new()),
+                Ok(()) => (
+                    200,
+                    String::new(),
+                    format!(
+                        r#"{{"id":"9f3c6a52-51f1-4d6e-a2b3-6c1d2e3f4a5b","conversationId":"{CONV}","status":"queued"}}"#
+                    ),
+                ),
+            }
+        };
+        let head = format!(
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{extra}\r\n",
+            answer.len()
+        );
+        if writer
+            .write_all(head.as_bytes())
+            .and_then(|()| writer.write_all(answer.as_bytes()))
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// One batch of `n` lines on `route` at `delay` a call, `parallel` in
+/// flight: (requests, seconds, 429s).
+fn batch(route: &str, delay: Duration, n: usize, parallel: usize) -> (usize, f64, usize) {
+    let platform = Arc::new(Platform {
+        delay,
+        taken: Mutex::default(),
+        refused: AtomicUsize::new(0),
+        requests: AtomicUsize::new(0),
+    });
+    let base = start(platform.clone());
+    let injector = Injector::builder()
+        .base_url(&base)
+        .credentials("bench-client", "bench-secret")
+        .no_state_dir()
+        .build()
+        .expect("an injector");
+    let lines: Vec<BatchLine> = (0..n)
+        .map(|i| {
+            let text = vec![ContentBlock::text(format!(
+                "Reminder {i}: tomorrow at 10:30"
+            ))];
+            let request = match route {
+                "communication" => InjectRequest::to_conversation(CONV, text),
+                _ => InjectRequest::agentless(
+                    AgentlessTarget::sms("+18005550100", format!("+1317555{:04}", i % 10_000)),
+                    text,
+                ),
+            };
+            BatchLine::new(format!("{i}"), request)
+        })
+        .collect();
+    let dir = std::env::temp_dir().join(format!(
+        "genesys-inject-batch-bench-{}-{}",
+        std::process::id(),
+        platform.delay.as_millis()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a scratch folder");
+    let mut journal =
+        Journal::open(dir.join(format!("{route}.jsonl")), "bench").expect("a journal");
+    let options = BatchOptions::new().parallel(parallel);
+    let started = Instant::now();
+    let reports = injector
+        .inject_batch(&lines, &mut journal, &options, |_| {})
+        .expect("the journal is written");
+    let took = started.elapsed().as_secs_f64();
+    assert_eq!(reports.len(), n, "every line reported");
+    drop(journal);
+    let _ = std::fs::remove_dir_all(&dir);
+    (
+        platform.requests.load(Relaxed),
+        took,
+        platform.refused.load(Relaxed),
+    )
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let n: usize = args.next().map_or(60, |a| a.parse().expect("lines"));
+    let parallel: usize = args.next().map_or(genesys_inject::DEFAULT_PARALLEL, |a| {
+        a.parse().expect("lines in flight")
+    });
+    println!("{n} lines, {parallel} in flight, budget {BUDGET} requests a minute");
+    println!("| route | delay a call | requests | time | optimum | × optimum | 429s |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for route in ["communication", "agentless sms"] {
+        for delay_ms in [0, 300, 600] {
+            let (requests, took, refused) =
+                batch(route, Duration::from_millis(delay_ms), n, parallel);
+            let optimum = requests as f64 / (BUDGET as f64 / 60.0);
+            println!(
+                "| {route} | {delay_ms} ms | {requests} | {took:.1} s | {optimum:.1} s | {:.2} | {refused} |",
+                took / optimum
+            );
+        }
+    }
+}
