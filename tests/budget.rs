@@ -305,3 +305,61 @@ fn the_progress_line_stays_readable() {
     assert!(!rates.is_empty(), "{all:?}");
     assert!(rates.iter().all(|r| *r <= 450.0), "{rates:?}: {all:?}");
 }
+
+#[test]
+fn the_platforms_figures_slowing_the_run_are_said_once() {
+    use common::rawserver::Action;
+    let dir = Scratch::new();
+    // 100 a minute, below the 300 the run would use.
+    let platform = common::rawserver::platform(|req| {
+        if req.path != message_path() {
+            return Action::status(404, "");
+        }
+        match Action::ok(&message_ok("m")) {
+            Action::Respond {
+                status,
+                mut headers,
+                body,
+                delay,
+            } => {
+                headers.push(("inin-ratelimit-allowed".into(), "100".into()));
+                headers.push(("inin-ratelimit-count".into(), "1".into()));
+                headers.push(("inin-ratelimit-reset".into(), "60".into()));
+                Action::Respond {
+                    status,
+                    headers,
+                    body,
+                    delay,
+                }
+            }
+            other => other,
+        }
+    });
+    let file = dir.0.join("slowed.jsonl");
+    let journal = dir.0.join("journal.jsonl");
+    std::fs::write(
+        &file,
+        (0..3)
+            .map(|i| {
+                format!(
+                    "{}\n",
+                    serde_json::json!({"conversation": CONV, "communication": COMM, "text": format!("n {i}")})
+                )
+            })
+            .collect::<String>(),
+    )
+    .unwrap();
+    let (code, _, all) = run(&mut batch_cmd_at(
+        "300",
+        &platform.url(),
+        &file,
+        &journal,
+        &["--no-typing"],
+    ));
+    assert_eq!(code, 0, "{all}");
+    assert_eq!(
+        all.matches("the platform allows 100 requests").count(),
+        1,
+        "{all}"
+    );
+}
