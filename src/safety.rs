@@ -64,13 +64,10 @@ fn boundary(bytes: &[u8], i: usize) -> bool {
 }
 
 impl Rule {
-    fn new(pattern: &str) -> Result<Rule, regex_lite::Error> {
-        // Compiled in every case, so that an invalid pattern is refused the
-        // same way whichever matcher runs it.
-        let regex = RegexBuilder::new(pattern)
-            .case_insensitive(true)
-            .size_limit(1 << 22)
-            .build()?;
+    /// A rule of words (see [`Rule::Word`]), when `pattern` is one: ASCII
+    /// letters, digits, spaces, `_`, `-` and `.`, with or without `\b` at
+    /// both ends.
+    fn word(pattern: &str) -> Option<Rule> {
         let (inner, bounded) = match pattern
             .strip_prefix(r"\b")
             .and_then(|p| p.strip_suffix(r"\b"))
@@ -82,14 +79,20 @@ impl Rule {
             && inner
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b" _-.".contains(&b));
-        Ok(if word {
-            Rule::Word {
-                word: inner.to_ascii_lowercase().into_bytes().into(),
-                bounded,
-            }
-        } else {
-            Rule::Regex(regex)
+        word.then(|| Rule::Word {
+            word: inner.to_ascii_lowercase().into_bytes().into(),
+            bounded,
         })
+    }
+
+    fn new(pattern: &str) -> Result<Rule, regex_lite::Error> {
+        // Compiled in every case, so that an invalid pattern is refused the
+        // same way whichever matcher runs it.
+        let regex = RegexBuilder::new(pattern)
+            .case_insensitive(true)
+            .size_limit(1 << 22)
+            .build()?;
+        Ok(Rule::word(pattern).unwrap_or(Rule::Regex(regex)))
     }
 
     /// The byte offset of the rule's first match in `text`.
@@ -306,16 +309,19 @@ impl Default for SafetyPolicy {
     /// `\bpassword\b`, `\bssn\b`, `\bcredit.card\b` (case-insensitive),
     /// `card-number` and `us-ssn`: see [`SafetyPolicy`].
     fn default() -> Self {
-        [
-            r"\bpassword\b",
-            r"\bssn\b",
-            r"\bcredit.card\b",
-            Self::CARD_NUMBER,
-            Self::US_SSN,
-        ]
-        .iter()
-        .try_fold(SafetyPolicy::empty(), |p, r| p.rule(r))
-        .expect("built-in rules are valid")
+        // Built directly, without the regex compiler (a program that sets
+        // no pattern of its own then links none of it); the test below
+        // shows each is the rule `deny` would make.
+        let word = |p: &str| (p.to_owned(), Rule::word(p).expect("a word rule"));
+        SafetyPolicy {
+            rules: vec![
+                word(r"\bpassword\b"),
+                word(r"\bssn\b"),
+                word(r"\bcredit.card\b"),
+                (Self::CARD_NUMBER.to_owned(), Rule::CardNumber),
+                (Self::US_SSN.to_owned(), Rule::UsSsn),
+            ],
+        }
     }
 }
 
@@ -425,6 +431,30 @@ mod tests {
             !shown.contains("4111") && !shown.contains("1111"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn the_default_is_what_its_rules_would_make() {
+        let built = SafetyPolicy::default()
+            .patterns()
+            .try_fold(SafetyPolicy::empty(), |p, r| p.rule(r))
+            .unwrap();
+        assert_eq!(
+            format!("{built:?}"),
+            format!("{:?}", SafetyPolicy::default())
+        );
+        for text in ["my password", "4111 1111 1111 1111", "hi"] {
+            assert_eq!(
+                built.check(text),
+                SafetyPolicy::default().check(text),
+                "{text}"
+            );
+        }
+        assert!(SafetyPolicy::default()
+            .rules
+            .iter()
+            .take(3)
+            .all(|(_, r)| matches!(r, Rule::Word { bounded: true, .. })));
     }
 
     #[test]
