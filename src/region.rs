@@ -36,7 +36,8 @@ pub(crate) fn region_domain(input: &str) -> Result<&'static str, Error> {
 
 /// The AWS name and the domain of a region given as either.
 pub(crate) fn region(input: &str) -> Result<(&'static str, &'static str), Error> {
-    let s = input.trim().to_ascii_lowercase();
+    // `us_east_1`, as Genesys' own tools name regions, is `us-east-1`.
+    let s = input.trim().to_ascii_lowercase().replace('_', "-");
     let host = s.strip_prefix("https://").unwrap_or(&s);
     let host = host.strip_suffix('/').unwrap_or(host);
     let host = host.strip_prefix("api.").unwrap_or(host);
@@ -61,6 +62,7 @@ mod tests {
         for input in [
             "eu-west-1",
             "EU-WEST-1",
+            "eu_west_1",
             " eu-west-1 ",
             "mypurecloud.ie",
             "api.mypurecloud.ie",

@@ -145,5 +145,70 @@ fn from_env_reads_the_documented_variables() {
     );
     std::env::set_var("GENESYS_CLIENT_SECRET_FILE", &dir.0);
     assert!(config_error().contains("not a regular file"));
+    // A byte-order mark (Notepad's UTF-8) is not part of the secret.
+    std::fs::write(&file, format!("\u{feff}{CLIENT_SECRET}\r\n")).unwrap();
+    std::env::set_var("GENESYS_CLIENT_SECRET_FILE", &file);
+    let token = token_mock(&mut server, 86399).expect(1).create();
+    let injector = InjectorBuilder::from_env()
+        .unwrap()
+        .clock(FakeClock::new())
+        .build()
+        .unwrap();
+    injector.inject(&request(&["a BOM"])).unwrap();
+    token.assert();
+    drop(injector);
     std::env::remove_var("GENESYS_CLIENT_SECRET_FILE");
+
+    // The names Genesys' own CLI and Terraform provider read stand in for
+    // ours; both set to different values is an error naming both.
+    std::env::remove_var("GENESYS_CLIENT_ID");
+    std::env::set_var("GENESYSCLOUD_OAUTHCLIENT_ID", CLIENT_ID);
+    std::env::set_var("GENESYSCLOUD_OAUTHCLIENT_SECRET", CLIENT_SECRET);
+    let token = token_mock(&mut server, 86399).expect(1).create();
+    let injector = InjectorBuilder::from_env()
+        .unwrap()
+        .clock(FakeClock::new())
+        .build()
+        .unwrap();
+    injector.inject(&request(&["their names"])).unwrap();
+    token.assert();
+    drop(injector);
+    std::env::remove_var("GENESYS_BASE_URL");
+    std::env::set_var("GENESYSCLOUD_REGION", "eu_central_1");
+    let shown = format!("{:?}", Injector::from_env().unwrap());
+    assert!(shown.contains("https://api.mypurecloud.de"), "{shown}");
+    std::env::set_var("GENESYS_REGION", "eu-central-1");
+    assert!(Injector::from_env().is_ok(), "the same region, named twice");
+    std::env::set_var("GENESYS_REGION", "eu-west-1");
+    let msg = config_error();
+    assert!(
+        msg.contains("GENESYS_REGION") && msg.contains("GENESYSCLOUD_REGION"),
+        "{msg}"
+    );
+    std::env::remove_var("GENESYS_REGION");
+    std::env::set_var("GENESYS_CLIENT_ID", "another-id");
+    let msg = config_error();
+    assert!(
+        msg.contains("GENESYS_CLIENT_ID") && msg.contains("GENESYSCLOUD_OAUTHCLIENT_ID"),
+        "{msg}"
+    );
+    std::env::remove_var("GENESYS_CLIENT_ID");
+    std::env::set_var("GENESYS_CLIENT_SECRET", "another-secret");
+    let msg = config_error();
+    assert!(
+        msg.contains("GENESYS_CLIENT_SECRET") && msg.contains("GENESYSCLOUD_OAUTHCLIENT_SECRET"),
+        "{msg}"
+    );
+    assert!(
+        !msg.contains("another-secret") && !msg.contains(CLIENT_SECRET),
+        "{msg}"
+    );
+    for var in [
+        "GENESYS_CLIENT_SECRET",
+        "GENESYSCLOUD_OAUTHCLIENT_ID",
+        "GENESYSCLOUD_OAUTHCLIENT_SECRET",
+        "GENESYSCLOUD_REGION",
+    ] {
+        std::env::remove_var(var);
+    }
 }

@@ -158,8 +158,14 @@ ENVIRONMENT:
     GENESYS_CLIENT_SECRET   its secret (required to send, unless...)
     GENESYS_CLIENT_SECRET_FILE
                             a file holding the secret instead (container and
-                            systemd secrets); one trailing line break is dropped
-    GENESYS_REGION          AWS region name or domain (default us-east-1)
+                            systemd secrets); a byte-order mark and one trailing
+                            line break are dropped
+    GENESYS_REGION          AWS region name or domain (default us-east-1;
+                            us_east_1 as well)
+    GENESYSCLOUD_OAUTHCLIENT_ID, GENESYSCLOUD_OAUTHCLIENT_SECRET, GENESYSCLOUD_REGION
+                            the names Genesys' own CLI and Terraform provider
+                            read, used where the GENESYS_ one is not set; both
+                            set to different values is exit 2 naming both
     GENESYS_BASE_URL        one base URL for token and API calls (mock platforms, gateways)
     WEBHOOK_URL             post each audit event here (set but empty: no webhook)
     GENESYS_STATE_DIR       the state directory (see STATE)
