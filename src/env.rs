@@ -182,7 +182,7 @@ fn secret_from_file(path: &std::path::Path) -> Result<String, Error> {
     let secret = text
         .strip_suffix("\r\n")
         .or_else(|| text.strip_suffix('\n'))
-        .unwrap_or(&text);
+        .unwrap_or(text);
     if secret.trim().is_empty() {
         return Err(bad("is empty".into()));
     }
