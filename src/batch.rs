@@ -385,7 +385,9 @@ impl Injector {
                         each(&report);
                         reports.push(report);
                         if auth {
-                            log::error!(target: "genesys_inject::batch", "authentication or permission refused: the batch stops here (every later line would fail the same way)");
+                            // A failure the caller reports itself, as the
+                            // line each failed `inject` writes.
+                            log::error!(target: crate::injector::FAILURE_TARGET, "authentication or permission refused: the batch stops here (every later line would fail the same way)");
                         }
                     }
                     Err(e) => {

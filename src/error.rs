@@ -148,6 +148,14 @@ pub enum Error {
         conversation_id: String,
     },
 
+    /// Another run holds what this one needs for itself (a batch's
+    /// journal): try again once it has ended. Nothing was sent.
+    #[error("{what}: another run holds it; try again once that run has ended")]
+    Busy {
+        /// What is held (the journal's path).
+        what: String,
+    },
+
     /// The attachment's bytes could not be put where the platform said
     /// (its upload host, not Genesys Cloud's API), or the platform judged
     /// the uploaded media invalid, or not ready in time. The message was not
@@ -272,6 +280,7 @@ impl Error {
             Error::Transport { .. } => "transport",
             Error::Upload { .. } => "upload",
             Error::NoConnectedAgent { .. } => "no_connected_agent",
+            Error::Busy { .. } => "busy",
         }
     }
 

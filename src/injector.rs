@@ -35,7 +35,7 @@ pub(crate) const RESOLVE_PAUSE: Duration = Duration::from_secs(2);
 /// The log target of the line each failed `inject` writes (a program that
 /// reports the returned error itself, as the `inject` CLI does, filters it
 /// out).
-const FAILURE_TARGET: &str = "genesys_inject::inject";
+pub(crate) const FAILURE_TARGET: &str = "genesys_inject::inject";
 
 /// Permission named in [`Error::Forbidden`] on the agentless route.
 const AGENTLESS_PERMISSION: &str = "conversation:message:create";

@@ -111,14 +111,19 @@ impl Journal {
     ///
     /// # Errors
     /// [`Error::Config`] when the file cannot be used (not a private
-    /// regular file, unreadable), or when another run holds its lock.
+    /// regular file, unreadable); [`Error::Busy`] when another run holds
+    /// its lock.
     pub fn open(path: impl Into<PathBuf>, batch_id: &str) -> Result<Journal, Error> {
         let path = path.into();
         let bad = |why: String| Error::Config(format!("journal {}: {why}", path.display()));
         let lock_path = PathBuf::from(format!("{}.lock", path.display()));
         let lock = match try_lock(&lock_path) {
             Ok(Some(lock)) => lock,
-            Ok(None) => return Err(bad("another run of this batch holds it".into())),
+            Ok(None) => {
+                return Err(Error::Busy {
+                    what: format!("journal {}", path.display()),
+                })
+            }
             Err(e) => return Err(bad(format!("cannot lock {}: {e}", lock_path.display()))),
         };
         let mut options = OpenOptions::new();
@@ -331,7 +336,10 @@ mod tests {
             .unwrap();
             j.write("b", "f2", Record::Attempting(at.clone())).unwrap();
             // A second run of the same batch is refused meanwhile.
-            assert!(Journal::open(&path, "monday").is_err());
+            assert!(matches!(
+                Journal::open(&path, "monday"),
+                Err(Error::Busy { .. })
+            ));
         }
         // A run killed while writing: half a record.
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();

@@ -36,6 +36,11 @@ pub(crate) fn roots(ca_file: Option<&Path>) -> Result<RootCerts, Error> {
     if pem.len() as u64 > MAX_CA_FILE {
         return Err(bad(format!("is larger than {MAX_CA_FILE} bytes")));
     }
+    if let Some(line) = truncated_block(&pem) {
+        return Err(bad(format!(
+            "is truncated: the PEM block that begins on line {line} has no -----END line (a partial copy?)"
+        )));
+    }
     let mut certs = Vec::new();
     for item in ureq::tls::parse_pem(&pem) {
         match item.map_err(|e| bad(format!("is not valid PEM: {e}")))? {
@@ -54,4 +59,17 @@ pub(crate) fn roots(ca_file: Option<&Path>) -> Result<RootCerts, Error> {
     }
     log::debug!(target: "genesys_inject::transport", "trusting the {} root certificates of {}", certs.len(), path.display());
     Ok(RootCerts::Specific(Arc::new(certs)))
+}
+
+/// The line (from 1) of a `-----BEGIN` whose block never ends, if any.
+fn truncated_block(pem: &[u8]) -> Option<usize> {
+    let mut open = None;
+    for (n, line) in pem.split(|&b| b == b'\n').enumerate() {
+        if line.starts_with(b"-----BEGIN ") {
+            open = Some(n + 1);
+        } else if line.starts_with(b"-----END ") {
+            open = None;
+        }
+    }
+    open
 }

@@ -998,12 +998,18 @@ fn a_failure_is_told_once_in_the_words_of_the_command_line() {
     let (code, _, all) = inject(&env(&server), &args, None);
     assert_eq!(code, 1, "{all}");
     assert_eq!(all.matches("refused").count(), 1, "once: {all}");
-    // With --json, standard error stays empty: the object says it all.
+    // With --json, the object says it all, and standard error one line
+    // (for cron's mail); with -q, nothing.
     let mut cmd = Command::new(cli_bin());
     cmd.env_clear()
         .envs(env(&server))
         .args([&ROUTE[..], &["--no-state", "--json", "hi"]].concat());
     let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("refused"), "{stderr}");
+    let out = cmd.arg("-q").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
     // Flags and variables, not the library's field names.

@@ -143,6 +143,19 @@ fn a_ca_file_that_is_not_usable_is_a_config_error_naming_it() {
             other => panic!("{name}: {other:?}"),
         }
     }
+    // A bundle cut short (a partial copy): said as such.
+    let ca = std::fs::read(fixture("ca.pem")).unwrap();
+    let cut = dir.0.join("cut.pem");
+    std::fs::write(&cut, &ca[..ca.len() / 2]).unwrap();
+    match builder("https://127.0.0.1:1").ca_file(&cut).build() {
+        Err(Error::Config(why)) => {
+            assert!(
+                why.contains("cut.pem") && why.contains("truncated"),
+                "{why}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
     match builder("https://127.0.0.1:1")
         .ca_file(dir.0.join("missing.pem"))
         .build()

@@ -19,7 +19,8 @@ use serde_json::{json, Value};
 
 use crate::args::{Args, Text};
 use crate::output::{
-    cli_message, draw_progress, dry_run, end_progress, output, print, report, usage_error,
+    cli_message, draw_progress, dry_run, end_progress, error_json, json_summary, output, print,
+    report, usage_error,
 };
 use crate::request::build_request;
 
@@ -42,6 +43,19 @@ const KEYS: &[&str] = &[
 
 /// The largest batch file read.
 const MAX_BATCH: u64 = 64 << 20;
+
+/// The flags that only a batch takes.
+pub(crate) fn batch_flags(args: &Args) -> Option<&'static str> {
+    let given = |flag: &'static str, set: bool| set.then_some(flag);
+    given("--journal", args.journal.is_some())
+        .or(given("--batch-id", args.batch_id.is_some()))
+        .or(given("--deadline", args.deadline.is_some()))
+        .or(given("--resend-unknown", args.resend_unknown))
+        .or(given("--retry-failed", args.retry_failed))
+        .or(given("--skip-invalid", args.skip_invalid))
+        .or(given("--parallel", args.parallel.is_some()))
+        .or(given("--progress", args.progress))
+}
 
 /// The flags that describe one message, which a batch gives per line.
 pub(crate) fn message_flags(args: &Args) -> Option<&'static str> {
@@ -344,10 +358,19 @@ pub(crate) fn run(
     let journal = match (&args.journal, state_dir) {
         (Some(path), _) => Journal::open(path, batch_id),
         (None, Some(dir)) => Journal::in_state_dir(dir, batch_id),
-        (None, None) => {
+        (None, None) if args.no_state => {
             return usage_error(
                 json_out,
                 "a batch needs a journal, so that a re-run sends nothing twice: give --journal FILE, or a state directory (not --no-state)",
+            )
+        }
+        (None, None) => {
+            return usage_error(
+                json_out,
+                &format!(
+                    "a batch needs a journal, so that a re-run sends nothing twice, and no state directory can be found to keep it ({} is not set, as under cron): give --state-dir DIR or --journal FILE, or set GENESYS_STATE_DIR",
+                    crate::state_base_variable(std::env::consts::OS)
+                ),
             )
         }
     };
@@ -379,34 +402,51 @@ pub(crate) fn run(
     let mut last_draw = None;
     let result = injector.inject_batch(&lines, &mut journal, &options, |line: &LineReport| {
         let number = numbers[line.index];
+        // An error has the fields of a single send's `--json` error.
+        let error_object = |kind: &str, message: String, outcome: &str| {
+            json!({"kind": kind, "message": message, "outcome": outcome,
+                "status": null, "correlation_id": null})
+        };
         let (ok, message_id, error, earlier) = match &line.outcome {
             LineOutcome::Sent { message_id, earlier } => {
                 counts[if *earlier { 1 } else { 0 }] += 1;
                 (true, message_id.clone(), None, *earlier)
             }
-            LineOutcome::Failed { class, error, earlier, .. } => {
+            LineOutcome::Failed { class, error: Some(e), .. } => {
                 counts[2] += 1;
-                let why = error.as_ref().map_or_else(
-                    || format!(
-                        "refused earlier ({class}{}); --retry-failed sends it again",
-                        earlier.as_ref().map_or_else(String::new, |r| format!(": {r}"))
-                    ),
-                    |e| cli_message(e, lines[line.index].request.is_agentless()),
+                let agentless = lines[line.index].request.is_agentless();
+                let mut object = error_json(e, agentless)["error"].take();
+                if class == "auth" || class == "forbidden" {
+                    object["message"] = format!(
+                        "{}; the batch stops here: every later line would fail the same way",
+                        cli_message(e, agentless)
+                    )
+                    .into();
+                }
+                (false, None, Some(object), false)
+            }
+            LineOutcome::Failed { class, earlier, .. } => {
+                counts[2] += 1;
+                let why = format!(
+                    "refused earlier ({class}{}); --retry-failed sends it again",
+                    earlier.as_ref().map_or_else(String::new, |r| format!(": {r}"))
                 );
-                (false, None, Some(why), false)
+                (false, None, Some(error_object(class, why, "not_delivered")), false)
             }
             LineOutcome::Conflict => {
                 counts[2] += 1;
-                (false, None, Some(format!(
+                let why = format!(
                     "id {:?} was recorded by an earlier run of this batch with other content: nothing sent (give the new content a new id, or the batch a new --batch-id)",
                     line.id
-                )), false)
+                );
+                (false, None, Some(error_object("conflict", why, "not_delivered")), false)
             }
             LineOutcome::Unknown { why } => {
                 counts[3] += 1;
-                (false, None, Some(format!("outcome unknown: {why}; not sent again (--resend-unknown sends it)")), false)
+                let why = format!("outcome unknown: {why}; not sent again (--resend-unknown sends it)");
+                (false, None, Some(error_object("unknown", why, "unknown")), false)
             }
-            _ => (false, None, Some("?".into()), false),
+            _ => (false, None, Some(error_object("other", "?".into(), "not_delivered")), false),
         };
         worst = worst.max(severity(&line.outcome));
         if json_out {
@@ -415,7 +455,7 @@ pub(crate) fn run(
             if let Err(e) = print(&format!("{out}\n")) {
                 print_failed.get_or_insert(e);
             }
-        } else if let Some(why) = &error {
+        } else if let Some(why) = error.as_ref().and_then(|e| e["message"].as_str()) {
             report(&format!("line {number}: {why}"));
         }
         let done = counts.iter().sum::<usize>();
@@ -471,6 +511,16 @@ pub(crate) fn run(
             if not_reached > 0 { format!(", {not_reached} not reached") } else { String::new() },
         )
     };
+    if json_out && code != 0 {
+        json_summary(&format!(
+            "batch: {total} line(s): {} sent now, {} sent by an earlier run, {} failed, {} unknown, {} invalid, {not_reached} not reached (exit {code})",
+            counts[0],
+            counts[1],
+            counts[2],
+            counts[3],
+            invalid.len()
+        ));
+    }
     if let Err(e) = print(&text)
         .map_err(Some)
         .and(print_failed.map_or(Ok(()), |e| Err(Some(e))))

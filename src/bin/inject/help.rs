@@ -101,8 +101,11 @@ BATCH (many messages from one run):
                             that would have to wait past it is not started (not
                             reached: a re-run sends it with no flag)
     --progress              the progress line even when stderr is not a terminal
-    Output: with --json, one object per line (line, id, ok, message_id, error)
-    and a summary object; else a summary. Exit status: 0 when every line is
+    Output: with --json, one object per line (line, id, ok, message_id, and
+    error: an object with the fields of a single send's error: kind, message,
+    outcome, status, correlation_id) and a summary object; else a summary.
+    The flags above but --batch belong to a batch: on a single message they
+    are a usage error. Exit status: 0 when every line is
     sent (now or earlier); else the most serious among the lines: 5, 3 (the
     batch stops at once), 4, 1, 2. SIGINT or SIGTERM: no new line starts, the
     line in flight finishes and is recorded, the summary is printed, exit 130
@@ -177,6 +180,8 @@ ENVIRONMENT:
 STANDARD ERROR:
     Warnings, a note when the run waits (--delay-ms of 1 s or more, --wait, a
     rate-limit pause), and the error itself, once. -q leaves only the error.
+    With --json, a run that does not exit 0 also says why in one line here
+    (for cron's mail); -q leaves that out too.
 
 EXIT STATUS:
     0   sent (or dry run valid), even if printing the receipt then failed
@@ -188,4 +193,7 @@ EXIT STATUS:
     5   outcome unknown: sent, but no answer came back; check the conversation
         before sending again (or use --resolve)
     6   --wait: delivered to the platform, but delivery to the customer failed
+    75  another run of the same batch holds its journal: try again later
+    130, 143  a batch stopped by SIGINT or SIGTERM (lines not reached are sent
+        by the next run)
 ";

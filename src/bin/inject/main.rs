@@ -146,7 +146,7 @@ fn state_dir_path(args: &Args) -> Option<PathBuf> {
 }
 
 /// The variable the per-user state directory comes from on `os`.
-fn state_base_variable(os: &str) -> &'static str {
+pub(crate) fn state_base_variable(os: &str) -> &'static str {
     match os {
         "windows" => "LOCALAPPDATA",
         _ => "HOME",
@@ -209,10 +209,16 @@ fn main() -> ExitCode {
         }
     };
     init_logging(Some(&args));
+    output::set_quiet(args.quiet);
     let policy = match safety_policy(&args) {
         Ok(policy) => policy,
         Err(msg) => return usage_error(json_out, &msg),
     };
+    if args.batch.is_none() {
+        if let Some(flag) = batch::batch_flags(&args) {
+            return usage_error(json_out, &format!("{flag} goes with --batch"));
+        }
+    }
     if args.batch.is_some() {
         return batch::run(&args, args.json, state_dir_path(&args), &policy, || {
             injector(&args, &policy)

@@ -9,11 +9,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use genesys_inject::{Error, MessageStatus, Outcome, PreparedMessage, Receipt};
 use serde_json::{json, Value};
 
+/// The exit status of a run that another run of the same batch kept out
+/// (sysexits' EX_TEMPFAIL: try again later).
+pub(crate) const BUSY_STATUS: u8 = 75;
+
 pub(crate) fn exit_code(e: &Error) -> u8 {
     match e {
         Error::Validation(_) | Error::Config(_) => 2,
         Error::Auth { .. } | Error::Forbidden { .. } => 3,
         Error::RateLimited { .. } => 4,
+        Error::Busy { .. } => BUSY_STATUS,
         e if e.outcome() == Outcome::Unknown => 5,
         _ => 1,
     }
@@ -129,6 +134,24 @@ pub(crate) fn printable(text: &str) -> String {
 
 /// Writes one line to standard error; if even that fails, there is no one
 /// left to tell.
+/// `-q`: the error summary a `--json` run adds on standard error is left
+/// out too.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Sets [`QUIET`].
+pub(crate) fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::SeqCst);
+}
+
+/// With `--json`, a run that does not exit 0 also says why on standard
+/// error, in one line, for cron's mail and a person reading a log (unless
+/// `-q`).
+pub(crate) fn json_summary(text: &str) {
+    if !QUIET.load(Ordering::SeqCst) {
+        report(text.lines().next().unwrap_or_default());
+    }
+}
+
 /// Whether a batch's progress line stands unfinished on standard error:
 /// whatever is written there next clears it first.
 static PROGRESS_SHOWN: AtomicBool = AtomicBool::new(false);
@@ -184,8 +207,9 @@ pub(crate) fn delivery_error(e: &Error) -> String {
 pub(crate) fn fail(json_out: bool, agentless: bool, e: &Error) -> ExitCode {
     let message = cli_message(e, agentless);
     if json_out {
-        if let Err(io) = print(&format!("{}\n", error_json(e, agentless))) {
-            report(&format!("{message} (and printing the JSON failed: {io})"));
+        match print(&format!("{}\n", error_json(e, agentless))) {
+            Err(io) => report(&format!("{message} (and printing the JSON failed: {io})")),
+            Ok(()) => json_summary(&message),
         }
     } else {
         report(&message);
@@ -197,6 +221,7 @@ pub(crate) fn usage_error(json_out: bool, msg: &str) -> ExitCode {
     if json_out {
         let out = json!({"ok": false, "error": {"kind": "usage", "message": msg, "outcome": "not_delivered"}, "exit_code": 2});
         if print(&format!("{out}\n")).is_ok() {
+            json_summary(msg);
             return ExitCode::from(2);
         }
     }

@@ -1,0 +1,207 @@
+//! A cron job's tool (issue 27): failures that reach the person, an
+//! overlapping run, a batch without `HOME`, flags that belong to a batch.
+//! `inject` as a child process against fake platforms on 127.0.0.1.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::batch::*;
+use common::conversation::{FakeConversation, OnMessage};
+use common::rawserver::{Action, RawServer};
+use common::*;
+use serde_json::{json, Value};
+
+#[test]
+fn batch_flags_on_a_single_message_are_a_usage_error() {
+    for flag in [
+        &["--journal", "/tmp/j"][..],
+        &["--batch-id", "monday"],
+        &["--deadline", "5"],
+        &["--resend-unknown"],
+        &["--retry-failed"],
+        &["--parallel", "2"],
+    ] {
+        let out = Command::new(cli_bin())
+            .env_clear()
+            .args(["--conversation", CONV, "--communication", COMM, "--dry-run"])
+            .args(flag)
+            .arg("hi")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag:?}: {stderr}");
+        assert!(
+            stderr.contains(flag[0]) && stderr.contains("goes with --batch"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn an_overlapping_run_of_the_same_batch_exits_75() {
+    let dir = Scratch::new();
+    // The first run's first message is never answered: it holds the
+    // journal while the second starts.
+    let conversation = FakeConversation::start(|n| {
+        if n == 0 {
+            OnMessage::RecordAndStall(Duration::from_secs(3))
+        } else {
+            OnMessage::Accept
+        }
+    });
+    let file = dir.0.join("b.jsonl");
+    let journal = dir.0.join("journal.jsonl");
+    write_batch(&file, "overlap", 2);
+    let mut first = batch_cmd(&conversation.url(), &file, &journal, &[])
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while conversation.texts().is_empty() && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let (code, out, all) = run(&mut batch_cmd(
+        &conversation.url(),
+        &file,
+        &journal,
+        &["--json"],
+    ));
+    let _ = first.kill();
+    let _ = first.wait();
+    assert_eq!(code, 75, "{all}");
+    assert_eq!(out[0]["error"]["kind"], "busy", "{all}");
+    assert!(all.contains("another run holds it"), "{all}");
+}
+
+#[test]
+fn a_batch_under_cron_without_home_says_how_to_keep_its_journal() {
+    let dir = Scratch::new();
+    let file = dir.0.join("b.jsonl");
+    write_batch(&file, "x", 1);
+    let out = Command::new(cli_bin())
+        .env_clear()
+        .env("GENESYS_CLIENT_ID", CLIENT_ID)
+        .env("GENESYS_CLIENT_SECRET", CLIENT_SECRET)
+        .args(["--batch"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("HOME is not set")
+            && stderr.contains("--state-dir")
+            && stderr.contains("GENESYS_STATE_DIR"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not --no-state"), "{stderr}");
+}
+
+/// A platform whose token call refuses any secret but the right one, and
+/// that refuses the message text "refused" with a 400.
+fn strict_platform() -> RawServer {
+    RawServer::start(|req| {
+        if req.path == "/oauth/token" {
+            let right = req
+                .headers
+                .iter()
+                .any(|(k, v)| k.eq_ignore_ascii_case("authorization") && v == BASIC);
+            if right {
+                Action::ok(&format!(
+                    r#"{{"access_token":"{TOKEN}","expires_in":86399}}"#
+                ))
+            } else {
+                Action::status(
+                    401,
+                    r#"{"error":"invalid_client","error_description":"Invalid client credentials"}"#,
+                )
+            }
+        } else if req.path == message_path() && req.body.contains("refused") {
+            Action::status(400, &genesys_error(400, "bad.request", "no"))
+        } else if req.path == message_path() {
+            Action::ok(&message_ok("m"))
+        } else if req.path.ends_with("/typing") {
+            Action::status(204, "")
+        } else {
+            Action::status(404, "")
+        }
+    })
+}
+
+fn stderr_of(cmd: &mut Command) -> (i32, Vec<Value>, String) {
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    let objects = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    (
+        out.status.code().expect("exited"),
+        objects,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn with_json_a_failed_batch_says_why_on_standard_error_and_lines_carry_error_objects() {
+    let dir = Scratch::new();
+    let platform = strict_platform();
+    let file = dir.0.join("b.jsonl");
+    let journal = dir.0.join("journal.jsonl");
+    std::fs::write(
+        &file,
+        ["fine", "refused"]
+            .iter()
+            .map(|t| {
+                format!(
+                    "{}\n",
+                    json!({"conversation": CONV, "communication": COMM, "text": t})
+                )
+            })
+            .collect::<String>(),
+    )
+    .unwrap();
+    let (code, out, stderr) = stderr_of(&mut batch_cmd(
+        &platform.url(),
+        &file,
+        &journal,
+        &["--json", "--parallel", "1"],
+    ));
+    assert_eq!(code, 1, "{stderr}");
+    // The refused line's error: the fields of a single send's --json error.
+    let refused = out.iter().find(|o| o["line"] == 2).expect("line 2");
+    let error = &refused["error"];
+    assert_eq!(error["kind"], "api", "{refused}");
+    assert_eq!(error["status"], 400, "{refused}");
+    assert_eq!(error["outcome"], "not_delivered", "{refused}");
+    assert_eq!(error["correlation_id"], "ctx-400", "{refused}");
+    assert!(error["message"].is_string(), "{refused}");
+    // One line on standard error, for cron's mail.
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("1 failed") && stderr.contains("exit 1"),
+        "{stderr}"
+    );
+    // -q: nothing.
+    let (code, _, stderr) = stderr_of(&mut batch_cmd(
+        &platform.url(),
+        &file,
+        &journal,
+        &["--json", "-q"],
+    ));
+    assert_eq!(code, 1);
+    assert_eq!(stderr, "");
+    // A 401 stops the batch: still only that one line, no log line.
+    let (code, out, stderr) = stderr_of(
+        batch_cmd(&platform.url(), &file, &dir.0.join("j2.jsonl"), &["--json"])
+            .env("GENESYS_CLIENT_SECRET", "a-wrong-secret"),
+    );
+    assert_eq!(code, 3, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("inject: batch:"), "{stderr}");
+    let stopped = out
+        .iter()
+        .find(|o| o["ok"] == false)
+        .expect("a failed line");
+    assert_eq!(stopped["error"]["kind"], "auth", "{stopped}");
+}
