@@ -59,6 +59,7 @@ pub struct InjectorBuilder {
     max_idle_connections: usize,
     pub(crate) state_dir: Option<PathBuf>,
     pub(crate) ca_file: Option<PathBuf>,
+    audit_log: Option<PathBuf>,
     requests_per_minute: Option<u32>,
     attachment_types: Vec<String>,
     outbox_max_events: usize,
@@ -88,6 +89,7 @@ impl Default for InjectorBuilder {
             max_idle_connections: DEFAULT_MAX_IDLE_CONNECTIONS,
             state_dir: None,
             ca_file: None,
+            audit_log: None,
             requests_per_minute: Some(crate::pace::DEFAULT_REQUESTS_PER_MINUTE),
             attachment_types: DEFAULT_ATTACHMENT_TYPES
                 .iter()
@@ -280,6 +282,19 @@ impl InjectorBuilder {
         self
     }
 
+    /// Appends each injection's audit record (the one logged under
+    /// [`AUDIT_TARGET`](crate::AUDIT_TARGET)) to this file as one JSON
+    /// line, whether or not a logger or a webhook is set. Opened by `build`:
+    /// created 0600, never through a link, a private regular file; one that
+    /// cannot be used is an [`Error::Config`] naming it. A write that fails
+    /// never fails or repeats an injection: it is logged once as a warning.
+    /// Not synced: the log line and the webhook carry the same record.
+    /// Default: none.
+    pub fn audit_log(mut self, path: impl Into<PathBuf>) -> Self {
+        self.audit_log = Some(path.into());
+        self
+    }
+
     /// Paces API requests (typing, message, status, lookups) to this
     /// budget a minute, so that no 60 s holds more: a burst of one second's
     /// worth, then evenly spaced. Every thread of the injector shares it;
@@ -395,6 +410,11 @@ impl InjectorBuilder {
         }
         let state = self.state_dir.as_deref().map(StateDir::open).transpose()?;
         let roots = crate::tls::roots(self.ca_file.as_deref())?;
+        let audit_log = self
+            .audit_log
+            .as_deref()
+            .map(crate::audit_log::AuditLog::open)
+            .transpose()?;
         if self.requests_per_minute == Some(0) {
             return Err(Error::Config(
                 "requests_per_minute must be at least 1 (None: no pacing)".into(),
@@ -422,6 +442,7 @@ impl InjectorBuilder {
             message_timeout: self.message_timeout,
             max_idle_connections: self.max_idle_connections,
             state,
+            audit_log,
             attachment_types: self.attachment_types,
             outbox_max_events: self.outbox_max_events,
             outbox_max_bytes: self.outbox_max_bytes,
@@ -445,6 +466,7 @@ impl fmt::Debug for InjectorBuilder {
             .field("proxy", &self.proxy)
             .field("state_dir", &self.state_dir)
             .field("ca_file", &self.ca_file)
+            .field("audit_log", &self.audit_log)
             .finish_non_exhaustive()
     }
 }
@@ -474,6 +496,8 @@ pub(crate) struct Settings {
     pub message_timeout: Duration,
     pub max_idle_connections: usize,
     pub state: Option<StateDir>,
+    /// The audit file, if any.
+    pub audit_log: Option<crate::audit_log::AuditLog>,
     pub attachment_types: Vec<String>,
     pub outbox_max_events: usize,
     pub outbox_max_bytes: u64,

@@ -255,6 +255,9 @@ impl Injector {
         let success = result.is_ok();
         let record = audit::record(&interaction_id, success, latency_ms, message_size);
         log::info!(target: AUDIT_TARGET, "{record}");
+        if let Some(file) = &self.settings.audit_log {
+            file.append(&record);
+        }
         if let Some(webhook) = &self.webhook {
             webhook.enqueue(audit::webhook_body(&record, success, latency_ms));
         }

@@ -106,6 +106,7 @@
 //!
 //! | module | owns |
 //! |---|---|
+//! | `audit_log` | the audit file: each record appended as a JSON line ([`InjectorBuilder::audit_log`]) |
 //! | `batch` | `impl Injector`: [`Injector::inject_batch`], each [`BatchLine`] at most once across runs |
 //! | `journal` | a batch's [`Journal`]: what became of each line, on disk |
 //! | `injector` | [`Injector`]: the pipeline of one `inject`, the typing call, one API call with token, gate and retries, API error mapping |
@@ -155,6 +156,7 @@
 mod agent;
 mod agentless;
 mod audit;
+mod audit_log;
 mod auth;
 mod batch;
 mod clock;

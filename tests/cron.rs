@@ -205,3 +205,77 @@ fn with_json_a_failed_batch_says_why_on_standard_error_and_lines_carry_error_obj
         .expect("a failed line");
     assert_eq!(stopped["error"]["kind"], "auth", "{stopped}");
 }
+
+#[test]
+fn audit_log_appends_each_injections_record_as_a_json_line() {
+    let dir = Scratch::new();
+    let platform = strict_platform();
+    let audit = dir.0.join("audit.jsonl");
+    let send = |text: &str| {
+        Command::new(cli_bin())
+            .env_clear()
+            .env("GENESYS_CLIENT_ID", CLIENT_ID)
+            .env("GENESYS_CLIENT_SECRET", CLIENT_SECRET)
+            .env("GENESYS_BASE_URL", platform.url())
+            .args([
+                "--conversation",
+                CONV,
+                "--communication",
+                COMM,
+                "--no-state",
+            ])
+            .arg("--audit-log")
+            .arg(&audit)
+            .arg(text)
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    assert_eq!(send("hello"), Some(0));
+    assert_eq!(send("refused"), Some(1));
+    let text = std::fs::read_to_string(&audit).unwrap();
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2, "{text}");
+    assert_eq!(records[0]["status"], "SUCCESS");
+    assert_eq!(records[1]["status"], "FAILURE");
+    for r in &records {
+        assert_eq!(r["interactionId"], CONV);
+        assert_eq!(r["eventType"], "bot_message_injection");
+        assert!(r["timestamp"].is_string() && r["latencyMs"].is_u64());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&audit).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // A link where the file should be: refused, nothing written there.
+        let target = dir.0.join("elsewhere");
+        std::fs::write(&target, "").unwrap();
+        let link = dir.0.join("link.jsonl");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let out = Command::new(cli_bin())
+            .env_clear()
+            .env("GENESYS_CLIENT_ID", CLIENT_ID)
+            .env("GENESYS_CLIENT_SECRET", CLIENT_SECRET)
+            .env("GENESYS_BASE_URL", platform.url())
+            .args([
+                "--conversation",
+                CONV,
+                "--communication",
+                COMM,
+                "--no-state",
+            ])
+            .arg("--audit-log")
+            .arg(&link)
+            .arg("hi")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("audit log"));
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "");
+    }
+}

@@ -55,6 +55,8 @@ pub(crate) struct Args {
     pub safety_rules: Option<String>,
     /// `--no-safety-rules`: no content rules at all.
     pub no_safety_rules: bool,
+    /// `--audit-log FILE`: each audit record appended as a JSON line.
+    pub audit_log: Option<String>,
     /// `--no-typing`: no typing indicator before the message.
     pub no_typing: bool,
     /// `-q`: no log lines and no notes, only the result or the error.
@@ -263,6 +265,7 @@ pub(crate) fn parse_args(raw: Vec<OsString>) -> Result<Parsed, String> {
             "safety-rules" => once(&mut args.safety_rules, &flag, cursor.value(&flag)?)?,
             "no-safety-rules" => switch(&mut args.no_safety_rules)?,
             "no-typing" => switch(&mut args.no_typing)?,
+            "audit-log" => once(&mut args.audit_log, &flag, cursor.value(&flag)?)?,
             "rate" => {
                 let n = number(&flag, cursor.value(&flag)?, "requests a minute")?;
                 once(&mut args.rate, &flag, n)?

@@ -57,6 +57,10 @@ rule and the character where it matched, never the matched text):
     --no-safety-rules       no content rules at all
 
 SENDING:
+    --audit-log FILE        append each injection's audit record (the JSON the
+                            log carries) to FILE as one line (created 0600,
+                            never through a link); a write that fails is said
+                            once and fails nothing
     --no-typing             no typing indicator before the message (on the
                             communication route it costs one request a message;
                             a batch of proactive messages rarely wants it)

@@ -100,6 +100,9 @@ fn injector(args: &Args, policy: &SafetyPolicy) -> Result<Injector, Error> {
     if args.no_typing {
         builder = builder.typing(TypingMode::Off);
     }
+    if let Some(file) = &args.audit_log {
+        builder = builder.audit_log(file);
+    }
     if args.no_state {
         return builder.no_state_dir().build();
     }
