@@ -279,3 +279,108 @@ fn audit_log_appends_each_injections_record_as_a_json_line() {
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "");
     }
 }
+
+/// The value of `name` (with its labels) in a textfile at `path`.
+fn metric(path: &std::path::Path, name: &str) -> Option<f64> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .map(|v| v.trim().parse().unwrap())
+}
+
+#[test]
+fn metrics_file_after_every_run_keeps_the_last_success() {
+    let dir = Scratch::new();
+    let platform = strict_platform();
+    let metrics = dir.0.join("genesys_inject.prom");
+    let file = dir.0.join("b.jsonl");
+    let journal = dir.0.join("journal.jsonl");
+    let flags = [
+        "--metrics-file",
+        metrics.to_str().unwrap(),
+        "--parallel",
+        "1",
+    ];
+    // A batch that succeeds.
+    std::fs::write(
+        &file,
+        (0..3)
+            .map(|i| {
+                format!(
+                    "{}\n",
+                    json!({"conversation": CONV, "communication": COMM, "text": format!("ok {i}")})
+                )
+            })
+            .collect::<String>(),
+    )
+    .unwrap();
+    let (code, _, all) = run(&mut batch_cmd(&platform.url(), &file, &journal, &flags));
+    assert_eq!(code, 0, "{all}");
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    assert!(text.contains("# TYPE genesys_inject_lines gauge"), "{text}");
+    assert_eq!(
+        metric(&metrics, "genesys_inject_lines{outcome=\"sent\"}"),
+        Some(3.0)
+    );
+    assert_eq!(metric(&metrics, "genesys_inject_exit_status"), Some(0.0));
+    let success = metric(&metrics, "genesys_inject_last_success_timestamp_seconds").unwrap();
+    assert_eq!(
+        metric(&metrics, "genesys_inject_last_run_timestamp_seconds"),
+        Some(success)
+    );
+    // A single message that fails: the last success is kept.
+    std::thread::sleep(Duration::from_millis(20));
+    let out = Command::new(cli_bin())
+        .env_clear()
+        .env("GENESYS_CLIENT_ID", CLIENT_ID)
+        .env("GENESYS_CLIENT_SECRET", CLIENT_SECRET)
+        .env("GENESYS_BASE_URL", platform.url())
+        .args([
+            "--conversation",
+            CONV,
+            "--communication",
+            COMM,
+            "--no-state",
+        ])
+        .args(["--metrics-file", metrics.to_str().unwrap(), "refused"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(metric(&metrics, "genesys_inject_exit_status"), Some(1.0));
+    assert_eq!(
+        metric(&metrics, "genesys_inject_lines{outcome=\"failed\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&metrics, "genesys_inject_lines{outcome=\"sent\"}"),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(&metrics, "genesys_inject_last_success_timestamp_seconds"),
+        Some(success)
+    );
+    assert!(metric(&metrics, "genesys_inject_last_run_timestamp_seconds").unwrap() > success);
+    assert!(metric(&metrics, "genesys_inject_run_duration_seconds").unwrap() >= 0.0);
+    // A usage error is a failed run too.
+    let out = Command::new(cli_bin())
+        .env_clear()
+        .args([
+            "--metrics-file",
+            metrics.to_str().unwrap(),
+            "--conversation",
+            "nope",
+            "hi",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(metric(&metrics, "genesys_inject_exit_status"), Some(2.0));
+    // No temporary file is left beside it.
+    let left: Vec<_> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -55,6 +55,9 @@ pub(crate) struct Args {
     pub safety_rules: Option<String>,
     /// `--no-safety-rules`: no content rules at all.
     pub no_safety_rules: bool,
+    /// `--metrics-file FILE`: the run's metrics, node-exporter's textfile
+    /// format.
+    pub metrics_file: Option<String>,
     /// `--audit-log FILE`: each audit record appended as a JSON line.
     pub audit_log: Option<String>,
     /// `--no-typing`: no typing indicator before the message.
@@ -266,6 +269,7 @@ pub(crate) fn parse_args(raw: Vec<OsString>) -> Result<Parsed, String> {
             "no-safety-rules" => switch(&mut args.no_safety_rules)?,
             "no-typing" => switch(&mut args.no_typing)?,
             "audit-log" => once(&mut args.audit_log, &flag, cursor.value(&flag)?)?,
+            "metrics-file" => once(&mut args.metrics_file, &flag, cursor.value(&flag)?)?,
             "rate" => {
                 let n = number(&flag, cursor.value(&flag)?, "requests a minute")?;
                 once(&mut args.rate, &flag, n)?

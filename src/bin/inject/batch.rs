@@ -511,6 +511,15 @@ pub(crate) fn run(
             if not_reached > 0 { format!(", {not_reached} not reached") } else { String::new() },
         )
     };
+    for (outcome, n) in [
+        ("sent", counts[0]),
+        ("sent_earlier", counts[1]),
+        ("failed", counts[2]),
+        ("unknown", counts[3]),
+        ("not_reached", not_reached),
+    ] {
+        crate::metrics::count(outcome, n as u64);
+    }
     if json_out && code != 0 {
         json_summary(&format!(
             "batch: {total} line(s): {} sent now, {} sent by an earlier run, {} failed, {} unknown, {} invalid, {not_reached} not reached (exit {code})",
@@ -531,5 +540,5 @@ pub(crate) fn run(
         ));
     }
     // Dropping the injector here posts any queued webhook events.
-    ExitCode::from(code)
+    crate::metrics::exit(code)
 }

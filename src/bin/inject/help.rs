@@ -57,6 +57,15 @@ rule and the character where it matched, never the matched text):
     --no-safety-rules       no content rules at all
 
 SENDING:
+    --metrics-file FILE     at the end of every run (failed runs too), write
+                            node-exporter's textfile format to FILE, atomically:
+                            genesys_inject_lines{outcome=...} (sent,
+                            sent_earlier, failed, unknown, not_reached),
+                            genesys_inject_exit_status,
+                            genesys_inject_run_duration_seconds,
+                            genesys_inject_last_run_timestamp_seconds and
+                            genesys_inject_last_success_timestamp_seconds (the
+                            last run that exited 0, kept across failed runs)
     --audit-log FILE        append each injection's audit record (the JSON the
                             log carries) to FILE as one line (created 0600,
                             never through a link); a write that fails is said

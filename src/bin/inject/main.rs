@@ -10,6 +10,7 @@
 mod args;
 mod batch;
 mod help;
+mod metrics;
 mod output;
 mod request;
 
@@ -213,22 +214,32 @@ fn main() -> ExitCode {
     };
     init_logging(Some(&args));
     output::set_quiet(args.quiet);
-    let policy = match safety_policy(&args) {
+    let started = std::time::Instant::now();
+    let code = run(&args, json_out);
+    if let Some(path) = &args.metrics_file {
+        metrics::write(std::path::Path::new(path), started.elapsed());
+    }
+    code
+}
+
+/// The run the parsed arguments ask for.
+fn run(args: &Args, json_out: bool) -> ExitCode {
+    let policy = match safety_policy(args) {
         Ok(policy) => policy,
         Err(msg) => return usage_error(json_out, &msg),
     };
     if args.batch.is_none() {
-        if let Some(flag) = batch::batch_flags(&args) {
+        if let Some(flag) = batch::batch_flags(args) {
             return usage_error(json_out, &format!("{flag} goes with --batch"));
         }
     }
     if args.batch.is_some() {
-        return batch::run(&args, args.json, state_dir_path(&args), &policy, || {
-            injector(&args, &policy)
+        return batch::run(args, args.json, state_dir_path(args), &policy, || {
+            injector(args, &policy)
         });
     }
     let agentless = args.agentless.is_some();
-    let request = match build_request(&args) {
+    let request = match build_request(args) {
         Ok(request) => request,
         Err(msg) => return usage_error(json_out, &msg),
     };
@@ -242,7 +253,7 @@ fn main() -> ExitCode {
         return output(&dry_run(&prepared, args.json));
     }
 
-    let injector = match injector(&args, &policy) {
+    let injector = match injector(args, &policy) {
         Ok(injector) => injector,
         // Nothing can be sent (or audited) without a configuration; an
         // invalid request is the more useful thing to report.
@@ -257,21 +268,32 @@ fn main() -> ExitCode {
     // the same audit record and webhook event as in any other program.
     if let Some(ms) = args.delay_ms.filter(|ms| *ms >= LONG_WAIT_MS) {
         note(
-            &args,
+            args,
             &format!("waiting {} s before sending (--delay-ms)", ms / 1000),
         );
     }
     let receipt = match injector.inject(&request) {
         Ok(receipt) => receipt,
-        Err(e) => return fail(args.json, agentless, &e),
+        Err(e) => {
+            metrics::count(
+                if e.is_outcome_unknown() {
+                    "unknown"
+                } else {
+                    "failed"
+                },
+                1,
+            );
+            return fail(args.json, agentless, &e);
+        }
     };
+    metrics::count("sent", 1);
     let id = receipt
         .message_id
         .as_deref()
         .unwrap_or("(no id in the answer)");
     let delivery = args.wait_secs.map(|secs| {
         note(
-            &args,
+            args,
             &format!("waiting up to {secs} s for the final delivery status (--wait)"),
         );
         injector.wait_for_delivery(&receipt, Duration::from_secs(secs))
@@ -280,11 +302,11 @@ fn main() -> ExitCode {
     // failure must not send it again), and say so plainly.
     match &delivery {
         Some(Ok(status)) if !status.is_final() => note(
-            &args,
+            args,
             &format!("--wait ended without a final delivery status (last seen: {status})"),
         ),
         Some(Err(e)) => note(
-            &args,
+            args,
             &format!(
                 "--wait ended without a final delivery status: {}",
                 delivery_error(e)
@@ -320,8 +342,8 @@ fn main() -> ExitCode {
         ));
     }
     match delivery {
-        Some(Ok(status)) if status.is_failure() => ExitCode::from(6),
-        _ => ExitCode::SUCCESS,
+        Some(Ok(status)) if status.is_failure() => crate::metrics::exit(6),
+        _ => crate::metrics::exit(0),
     }
     // Dropping the injector here posts any queued webhook events.
 }

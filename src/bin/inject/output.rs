@@ -214,7 +214,7 @@ pub(crate) fn fail(json_out: bool, agentless: bool, e: &Error) -> ExitCode {
     } else {
         report(&message);
     }
-    ExitCode::from(exit_code(e))
+    crate::metrics::exit(exit_code(e))
 }
 
 pub(crate) fn usage_error(json_out: bool, msg: &str) -> ExitCode {
@@ -222,20 +222,20 @@ pub(crate) fn usage_error(json_out: bool, msg: &str) -> ExitCode {
         let out = json!({"ok": false, "error": {"kind": "usage", "message": msg, "outcome": "not_delivered"}, "exit_code": 2});
         if print(&format!("{out}\n")).is_ok() {
             json_summary(msg);
-            return ExitCode::from(2);
+            return crate::metrics::exit(2);
         }
     }
     report(&format!("{msg}\nRun with --help for usage."));
-    ExitCode::from(2)
+    crate::metrics::exit(2)
 }
 
 /// Prints what a command produced; a failure to print it is exit 1.
 pub(crate) fn output(text: &str) -> ExitCode {
     match print(text) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => crate::metrics::exit(0),
         Err(e) => {
             report(&format!("cannot write to standard output: {e}"));
-            ExitCode::from(1)
+            crate::metrics::exit(1)
         }
     }
 }
