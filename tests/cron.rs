@@ -384,3 +384,138 @@ fn metrics_file_after_every_run_keeps_the_last_success() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// A platform whose agentless route records each message's body.
+fn sms_platform() -> (RawServer, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    let bodies: std::sync::Arc<std::sync::Mutex<Vec<Value>>> = Default::default();
+    let seen = bodies.clone();
+    let server = common::rawserver::platform(move |req| {
+        if req.path.ends_with("/agentless") {
+            seen.lock()
+                .unwrap()
+                .push(serde_json::from_str(&req.body).unwrap());
+            Action::ok(&message_ok("m"))
+        } else {
+            Action::status(404, "")
+        }
+    });
+    (server, bodies)
+}
+
+#[test]
+fn a_csv_export_with_a_template_and_the_command_lines_defaults() {
+    let dir = Scratch::new();
+    let (platform, bodies) = sms_platform();
+    let file = dir.0.join("customers.csv");
+    // Quotes, a comma and a line break inside quotes, CRLF, a BOM.
+    std::fs::write(
+        &file,
+        "\u{feff}phone,name,time,from\r\n\
+         +13175551234,\"Smith, Ada\",10:30,\r\n\
+         +13175555678,\"Grace \"\"G\"\" Hopper\",\"11:00\nsharp\",+18005550199\r\n",
+    )
+    .unwrap();
+    let journal = dir.0.join("journal.jsonl");
+    let (code, out, all) = run(&mut batch_cmd(
+        &platform.url(),
+        &file,
+        &journal,
+        &[
+            "--json",
+            "--parallel",
+            "1",
+            "--agentless",
+            "sms",
+            "--from",
+            "+18005550100",
+            "--to-column",
+            "phone",
+            "Hi {name}, see you at {time}",
+        ],
+    ));
+    assert_eq!(code, 0, "{all}");
+    assert_eq!(summary(&out)["sent"], 2, "{all}");
+    let bodies = bodies.lock().unwrap().clone();
+    assert_eq!(bodies[0]["toAddress"], "+13175551234");
+    assert_eq!(bodies[0]["textBody"], "Hi Smith, Ada, see you at 10:30");
+    assert_eq!(bodies[0]["fromAddress"], "+18005550100");
+    assert_eq!(
+        bodies[1]["textBody"],
+        "Hi Grace \"G\" Hopper, see you at 11:00\nsharp"
+    );
+    // A line's own key wins over the command line's default.
+    assert_eq!(bodies[1]["fromAddress"], "+18005550199");
+    // A re-run sends nothing again.
+    let (code, out, _) = run(&mut batch_cmd(
+        &platform.url(),
+        &file,
+        &journal,
+        &[
+            "--json",
+            "--agentless",
+            "sms",
+            "--from",
+            "+18005550100",
+            "--to-column",
+            "phone",
+            "Hi {name}, see you at {time}",
+        ],
+    ));
+    assert_eq!(code, 0);
+    assert_eq!(summary(&out)["sent_earlier"], 2);
+}
+
+#[test]
+fn a_missing_column_or_placeholder_is_an_invalid_line_and_a_header_alone_is_no_line() {
+    let dir = Scratch::new();
+    let (platform, bodies) = sms_platform();
+    let file = dir.0.join("customers.csv");
+    std::fs::write(&file, "phone,name\n+13175551234,Ada\n").unwrap();
+    let journal = dir.0.join("journal.jsonl");
+    let sms = ["--agentless", "sms", "--from", "+18005550100"];
+    let (code, _, all) = run(&mut batch_cmd(
+        &platform.url(),
+        &file,
+        &journal,
+        &[&sms[..], &["--to-column", "mobile", "Hi {name}"]].concat(),
+    ));
+    assert_eq!(code, 2, "{all}");
+    assert!(
+        all.contains("line 2:") && all.contains("\"mobile\""),
+        "{all}"
+    );
+    let (code, _, all) = run(&mut batch_cmd(
+        &platform.url(),
+        &file,
+        &journal,
+        &[&sms[..], &["--to-column", "phone", "Hi {surname}"]].concat(),
+    ));
+    assert_eq!(code, 2, "{all}");
+    assert!(all.contains("line 2:") && all.contains("surname"), "{all}");
+    assert!(bodies.lock().unwrap().is_empty(), "nothing sent");
+    // A header alone: no line, nothing to send.
+    std::fs::write(&file, "phone,name\n").unwrap();
+    let (code, out, all) = run(&mut batch_cmd(
+        &platform.url(),
+        &file,
+        &journal,
+        &[&sms[..], &["--json", "--to-column", "phone", "Hi {name}"]].concat(),
+    ));
+    assert_eq!(code, 0, "{all}");
+    assert_eq!(summary(&out)["lines"], 0, "{all}");
+    // JSON Lines take the same defaults and template.
+    let jsonl = dir.0.join("customers.jsonl");
+    std::fs::write(
+        &jsonl,
+        format!("{}\n", json!({"to": "+13175550000", "name": "Lin"})),
+    )
+    .unwrap();
+    let (code, _, all) = run(&mut batch_cmd(
+        &platform.url(),
+        &jsonl,
+        &journal,
+        &[&sms[..], &["Hello {name}"]].concat(),
+    ));
+    assert_eq!(code, 0, "{all}");
+    assert_eq!(bodies.lock().unwrap()[0]["textBody"], "Hello Lin");
+}

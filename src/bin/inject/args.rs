@@ -55,6 +55,11 @@ pub(crate) struct Args {
     pub safety_rules: Option<String>,
     /// `--no-safety-rules`: no content rules at all.
     pub no_safety_rules: bool,
+    /// `--to-column NAME` (and the conversation's and contact's): the CSV
+    /// column that holds a line's `to`.
+    pub to_column: Option<String>,
+    pub conversation_column: Option<String>,
+    pub contact_column: Option<String>,
     /// `--metrics-file FILE`: the run's metrics, node-exporter's textfile
     /// format.
     pub metrics_file: Option<String>,
@@ -270,6 +275,11 @@ pub(crate) fn parse_args(raw: Vec<OsString>) -> Result<Parsed, String> {
             "no-typing" => switch(&mut args.no_typing)?,
             "audit-log" => once(&mut args.audit_log, &flag, cursor.value(&flag)?)?,
             "metrics-file" => once(&mut args.metrics_file, &flag, cursor.value(&flag)?)?,
+            "to-column" => once(&mut args.to_column, &flag, cursor.value(&flag)?)?,
+            "conversation-column" => {
+                once(&mut args.conversation_column, &flag, cursor.value(&flag)?)?
+            }
+            "contact-column" => once(&mut args.contact_column, &flag, cursor.value(&flag)?)?,
             "rate" => {
                 let n = number(&flag, cursor.value(&flag)?, "requests a minute")?;
                 once(&mut args.rate, &flag, n)?

@@ -23,23 +23,7 @@ use crate::output::{
     report, usage_error,
 };
 use crate::request::build_request;
-
-/// The keys a line may have.
-const KEYS: &[&str] = &[
-    "conversation",
-    "communication",
-    "agentless",
-    "from",
-    "to",
-    "contact",
-    "new_conversation",
-    "text",
-    "template",
-    "params",
-    "attach",
-    "delay_ms",
-    "id",
-];
+use crate::table::Shape;
 
 /// The largest batch file read.
 const MAX_BATCH: u64 = 64 << 20;
@@ -55,29 +39,27 @@ pub(crate) fn batch_flags(args: &Args) -> Option<&'static str> {
         .or(given("--skip-invalid", args.skip_invalid))
         .or(given("--parallel", args.parallel.is_some()))
         .or(given("--progress", args.progress))
+        .or(given("--to-column", args.to_column.is_some()))
+        .or(given(
+            "--conversation-column",
+            args.conversation_column.is_some(),
+        ))
+        .or(given("--contact-column", args.contact_column.is_some()))
 }
 
-/// The flags that describe one message, which a batch gives per line.
+/// The flags of one message that a batch cannot take as every line's
+/// default (the others are: a line's own key wins).
 pub(crate) fn message_flags(args: &Args) -> Option<&'static str> {
     let given = |flag: &'static str, set: bool| set.then_some(flag);
-    given("--conversation", args.conversation.is_some())
-        .or(given("--communication", args.communication.is_some()))
-        .or(given("--agentless", args.agentless.is_some()))
-        .or(given("--from", args.from.is_some()))
-        .or(given("--to", args.to.is_some()))
-        .or(given("--contact", args.contact.is_some()))
-        .or(given("--new-conversation", args.new_conversation))
-        .or(given("--template", args.template.is_some()))
-        .or(given("--param", !args.params.is_empty()))
-        .or(given("--attach", args.attach.is_some()))
-        .or(given("--delay-ms", args.delay_ms.is_some()))
-        .or(given("--wait", args.wait_secs.is_some()))
-        .or(given("TEXT", !args.texts.is_empty()))
+    given("--param", !args.params.is_empty()).or(given("--wait", args.wait_secs.is_some()))
 }
 
 /// A line's flags, as the command line would have given them.
 fn line_args(object: &serde_json::Map<String, Value>, dir: &Path) -> Result<Args, String> {
-    if let Some(key) = object.keys().find(|k| !KEYS.contains(&k.as_str())) {
+    if let Some(key) = object
+        .keys()
+        .find(|k| !crate::table::KEYS.contains(&k.as_str()))
+    {
         return Err(format!("unknown key {key:?}"));
     }
     let text = |key: &str| -> Result<Option<String>, String> {
@@ -139,34 +121,19 @@ struct Parsed {
     line: Result<BatchLine, String>,
 }
 
-/// Reads the lines of `bytes` (blank lines skipped; a UTF-8 byte-order
-/// mark at the start skipped; a line ends at LF, a CR before it dropped).
-/// A line's identity is its `id`, else a hash of its content and its rank
-/// among identical lines: the same lines give the same identities however
-/// they are ordered, encoded or cut short.
-fn parse(bytes: &[u8], dir: &Path, policy: &SafetyPolicy) -> Vec<Parsed> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+/// The lines of the batch file `bytes` (CSV when `csv`, else JSON
+/// Lines), shaped as the command line says. A line's identity is its
+/// `id`, else a hash of its content and its rank among identical lines:
+/// the same lines give the same identities however they are ordered,
+/// encoded or cut short.
+fn parse(bytes: &[u8], csv: bool, shape: &Shape, dir: &Path, policy: &SafetyPolicy) -> Vec<Parsed> {
     let mut seen: HashMap<String, usize> = HashMap::new();
     // Explicit ids, with the line that gave each first.
     let mut ids: HashMap<String, usize> = HashMap::new();
     let mut parsed = Vec::new();
-    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if raw.trim_ascii().is_empty() {
-            continue;
-        }
+    for record in crate::table::records(bytes, csv) {
         let line = (|| {
-            let raw = std::str::from_utf8(raw).map_err(|e| {
-                format!(
-                    "not valid UTF-8 (at byte {} of the line): nothing of it is sent",
-                    e.valid_up_to() + 1
-                )
-            })?;
-            let value: Value =
-                serde_json::from_str(raw).map_err(|e| format!("not a JSON object: {e}"))?;
-            let Value::Object(mut object) = value else {
-                return Err("not a JSON object".to_owned());
-            };
+            let mut object = shape.apply(record.fields?, csv)?;
             let id = match object.remove("id") {
                 None | Some(Value::Null) => None,
                 Some(Value::String(id)) if !id.trim().is_empty() => Some(id),
@@ -178,7 +145,7 @@ fn parse(bytes: &[u8], dir: &Path, policy: &SafetyPolicy) -> Vec<Parsed> {
                         "id {id:?} is given twice (line {first} has it): each line needs its own"
                     ));
                 }
-                ids.insert(id.clone(), i + 1);
+                ids.insert(id.clone(), record.number);
             }
             let args = line_args(&object, dir)?;
             let request = build_request(&args)?;
@@ -196,7 +163,7 @@ fn parse(bytes: &[u8], dir: &Path, policy: &SafetyPolicy) -> Vec<Parsed> {
             Ok(BatchLine::new(id, request))
         })();
         parsed.push(Parsed {
-            number: i + 1,
+            number: record.number,
             line,
         });
     }
@@ -289,7 +256,7 @@ pub(crate) fn run(
     if let Some(flag) = message_flags(args) {
         return usage_error(
             json_out,
-            &format!("{flag} describes one message; with --batch each line gives its own"),
+            &format!("{flag} describes one message; with --batch each line gives its own (params in the line, no --wait)"),
         );
     }
     let source = args.batch.as_deref().unwrap_or("-");
@@ -317,7 +284,12 @@ pub(crate) fn run(
             .parent()
             .map_or_else(|| PathBuf::from("."), Path::to_owned),
     };
-    let parsed = parse(&bytes, &dir, policy);
+    let shape = match Shape::from_args(args) {
+        Ok(shape) => shape,
+        Err(msg) => return usage_error(json_out, &msg),
+    };
+    let csv = source.to_ascii_lowercase().ends_with(".csv");
+    let parsed = parse(&bytes, csv, &shape, &dir, policy);
     let invalid: Vec<String> = parsed
         .iter()
         .filter_map(|p| {

@@ -88,6 +88,22 @@ BATCH (many messages from one run):
                             theirs). Every line is checked first: one invalid
                             line sends nothing (exit 2, each named by its line
                             number)
+    FILE ending in .csv     CSV instead (RFC 4180: a header row; quoted fields
+                            may hold commas, quotes as \"\" and line breaks);
+                            columns named as the keys above are those keys,
+                            the others feed the template; an empty cell is
+                            no value
+    --to-column NAME, --conversation-column NAME, --contact-column NAME
+                            the column that holds each line's to (conversation,
+                            contact)
+    TEXT beside --batch     a template: {column} is that column's (or JSON
+                            key's) value, {{ and }} are braces; a line's own
+                            text wins. A missing column or placeholder makes
+                            the line invalid, named by line and column
+    Route and content flags beside --batch (--agentless, --from, --to,
+    --conversation, --communication, --contact, --new-conversation,
+    --template, --attach, --delay-ms) are every line's defaults: a line's
+    own key wins. (--param and --wait are not: give params in each line.)
     --skip-invalid          send the valid lines anyway (still exit 2)
     --batch-id ID           the batch's identity (default: \"default\"): a line
                             is sent once per batch id, so re-running the same
