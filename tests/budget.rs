@@ -109,11 +109,7 @@ fn the_deadline_bounds_every_wait_and_leaves_the_rest_not_reached() {
         if h.load(SeqCst) {
             return Action::ok(&message_ok("m"));
         }
-        let mut action = Action::status(429, "");
-        if let Action::Respond { headers, .. } = &mut action {
-            headers.push(("retry-after".into(), "3600".into()));
-        }
-        action
+        Action::status(429, "").header("retry-after", "3600")
     });
     let file = dir.0.join("limited.jsonl");
     let journal = dir.0.join("journal.jsonl");
@@ -228,20 +224,7 @@ fn the_progress_line_stays_readable() {
         } else if req.path == message_path() && req.body.contains("refused") {
             Action::status(400, &genesys_error(400, "bad.request", "no"))
         } else if req.path == message_path() {
-            match Action::ok(&message_ok("m")) {
-                Action::Respond {
-                    status,
-                    headers,
-                    body,
-                    ..
-                } => Action::Respond {
-                    status,
-                    headers,
-                    body,
-                    delay: Duration::from_millis(150),
-                },
-                other => other,
-            }
+            Action::ok(&message_ok("m")).after(Duration::from_millis(150))
         } else {
             Action::status(404, "")
         }
@@ -315,25 +298,10 @@ fn the_platforms_figures_slowing_the_run_are_said_once() {
         if req.path != message_path() {
             return Action::status(404, "");
         }
-        match Action::ok(&message_ok("m")) {
-            Action::Respond {
-                status,
-                mut headers,
-                body,
-                delay,
-            } => {
-                headers.push(("inin-ratelimit-allowed".into(), "100".into()));
-                headers.push(("inin-ratelimit-count".into(), "1".into()));
-                headers.push(("inin-ratelimit-reset".into(), "60".into()));
-                Action::Respond {
-                    status,
-                    headers,
-                    body,
-                    delay,
-                }
-            }
-            other => other,
-        }
+        Action::ok(&message_ok("m"))
+            .header("inin-ratelimit-allowed", "100")
+            .header("inin-ratelimit-count", "1")
+            .header("inin-ratelimit-reset", "60")
     });
     let file = dir.0.join("slowed.jsonl");
     let journal = dir.0.join("journal.jsonl");

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::batch::*;
 use common::conversation::{FakeConversation, OnMessage};
-use common::rawserver::{Action, RawServer};
+use common::rawserver::{strict_platform, Action, RawServer};
 use common::*;
 use serde_json::{json, Value};
 
@@ -96,37 +96,6 @@ fn a_batch_under_cron_without_home_says_how_to_keep_its_journal() {
         "{stderr}"
     );
     assert!(!stderr.contains("not --no-state"), "{stderr}");
-}
-
-/// A platform whose token call refuses any secret but the right one, and
-/// that refuses the message text "refused" with a 400.
-fn strict_platform() -> RawServer {
-    RawServer::start(|req| {
-        if req.path == "/oauth/token" {
-            let right = req
-                .headers
-                .iter()
-                .any(|(k, v)| k.eq_ignore_ascii_case("authorization") && v == BASIC);
-            if right {
-                Action::ok(&format!(
-                    r#"{{"access_token":"{TOKEN}","expires_in":86399}}"#
-                ))
-            } else {
-                Action::status(
-                    401,
-                    r#"{"error":"invalid_client","error_description":"Invalid client credentials"}"#,
-                )
-            }
-        } else if req.path == message_path() && req.body.contains("refused") {
-            Action::status(400, &genesys_error(400, "bad.request", "no"))
-        } else if req.path == message_path() {
-            Action::ok(&message_ok("m"))
-        } else if req.path.ends_with("/typing") {
-            Action::status(204, "")
-        } else {
-            Action::status(404, "")
-        }
-    })
 }
 
 fn stderr_of(cmd: &mut Command) -> (i32, Vec<Value>, String) {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::batch::*;
 use common::conversation::{FakeConversation, OnMessage};
-use common::rawserver::{Action, RawServer};
+use common::rawserver::Action;
 use common::*;
 use serde_json::{json, Value};
 
@@ -408,30 +408,7 @@ fn sigint_and_sigterm_finish_the_lines_in_flight_and_print_the_summary() {
 fn a_401_or_a_missing_agent_passes_and_a_later_run_sends_the_line() {
     let dir = Scratch::new();
     // The token call refuses any secret but the right one.
-    let platform = RawServer::start(|req| {
-        if req.path == "/oauth/token" {
-            let right = req
-                .headers
-                .iter()
-                .any(|(k, v)| k.eq_ignore_ascii_case("authorization") && v == BASIC);
-            if right {
-                Action::ok(&format!(
-                    r#"{{"access_token":"{TOKEN}","expires_in":86399}}"#
-                ))
-            } else {
-                Action::status(
-                    401,
-                    r#"{"error":"invalid_client","error_description":"Invalid client credentials"}"#,
-                )
-            }
-        } else if req.path == message_path() {
-            Action::ok(&message_ok("m"))
-        } else if req.path.ends_with("/typing") {
-            Action::status(204, "")
-        } else {
-            Action::status(404, "")
-        }
-    });
+    let platform = common::rawserver::strict_platform();
     let file = dir.0.join("b.jsonl");
     let journal = dir.0.join("journal.jsonl");
     write_lines(

@@ -120,20 +120,7 @@ impl FakeConversation {
                     }
                     OnMessage::AcceptAfter(delay) => {
                         record();
-                        match with_date(Action::ok(&super::message_ok(&id))) {
-                            Action::Respond {
-                                status,
-                                headers,
-                                body,
-                                ..
-                            } => Action::Respond {
-                                status,
-                                headers,
-                                body,
-                                delay,
-                            },
-                            other => other,
-                        }
+                        with_date(Action::ok(&super::message_ok(&id))).after(delay)
                     }
                 }
             } else if path == format!("/api/v2/conversations/{CONV}")

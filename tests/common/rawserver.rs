@@ -43,6 +43,22 @@ impl Action {
             delay: Duration::ZERO,
         }
     }
+
+    /// This answer with one more header.
+    pub fn header(mut self, name: &str, value: &str) -> Action {
+        if let Action::Respond { headers, .. } = &mut self {
+            headers.push((name.into(), value.into()));
+        }
+        self
+    }
+
+    /// This answer, sent after `delay`.
+    pub fn after(mut self, wait: Duration) -> Action {
+        if let Action::Respond { delay, .. } = &mut self {
+            *delay = wait;
+        }
+        self
+    }
 }
 
 /// One received request.
@@ -355,26 +371,10 @@ pub fn platform_handler(
 
 /// The answer with the platform's `Date` header, as Genesys sends it.
 pub fn with_date(action: Action) -> Action {
-    match action {
-        Action::Respond {
-            status,
-            mut headers,
-            body,
-            delay,
-        } => {
-            headers.push((
-                "date".into(),
-                httpdate::fmt_http_date(std::time::SystemTime::now()),
-            ));
-            Action::Respond {
-                status,
-                headers,
-                body,
-                delay,
-            }
-        }
-        other => other,
-    }
+    action.header(
+        "date",
+        &httpdate::fmt_http_date(std::time::SystemTime::now()),
+    )
 }
 
 impl RawServer {
@@ -447,4 +447,36 @@ fn tunnel(client: TcpStream, seen: &Mutex<Vec<String>>) {
     let _ = std::io::copy(&mut u_read, &mut c_write);
     let _ = c_write.shutdown(std::net::Shutdown::Write);
     let _ = up.join();
+}
+
+/// A platform whose token call refuses any secret but the right one, and
+/// that refuses the message text "refused" with a 400.
+pub fn strict_platform() -> RawServer {
+    RawServer::start(|req| {
+        if req.path == "/oauth/token" {
+            let right = req
+                .headers
+                .iter()
+                .any(|(k, v)| k.eq_ignore_ascii_case("authorization") && v == super::BASIC);
+            if right {
+                Action::ok(&format!(
+                    r#"{{"access_token":"{}","expires_in":86399}}"#,
+                    super::TOKEN
+                ))
+            } else {
+                Action::status(
+                    401,
+                    r#"{"error":"invalid_client","error_description":"Invalid client credentials"}"#,
+                )
+            }
+        } else if req.path == super::message_path() && req.body.contains("refused") {
+            Action::status(400, &super::genesys_error(400, "bad.request", "no"))
+        } else if req.path == super::message_path() {
+            Action::ok(&super::message_ok("m"))
+        } else if req.path.ends_with("/typing") {
+            Action::status(204, "")
+        } else {
+            Action::status(404, "")
+        }
+    })
 }

@@ -284,9 +284,11 @@ fn render(template: &str, fields: &Map<String, Value>, check: bool) -> Result<St
                 match fields.get(name) {
                     Some(Value::String(s)) => out.push_str(s),
                     Some(v @ (Value::Number(_) | Value::Bool(_))) => out.push_str(&v.to_string()),
-                    _ => return Err(format!(
+                    _ => {
+                        return Err(format!(
                         "the template's placeholder {{{name}}} has no value: no column {name:?}"
-                    )),
+                    ))
+                    }
                 }
             }
             rest = &after[end + 1..];
