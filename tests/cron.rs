@@ -488,3 +488,66 @@ fn a_missing_column_or_placeholder_is_an_invalid_line_and_a_header_alone_is_no_l
     assert_eq!(code, 0, "{all}");
     assert_eq!(bodies.lock().unwrap()[0]["textBody"], "Hello Lin");
 }
+
+#[test]
+fn conversation_and_contact_columns() {
+    let dir = Scratch::new();
+    let file = dir.0.join("open.csv");
+    std::fs::write(&file, format!("conv id,who\n{CONV},Ada\n")).unwrap();
+    let out = Command::new(cli_bin())
+        .env_clear()
+        .args(["--batch"])
+        .arg(&file)
+        .args(["--no-state", "--journal"])
+        .arg(dir.0.join("j.jsonl"))
+        .args([
+            "--dry-run",
+            "--conversation-column",
+            "conv id",
+            "--communication",
+            COMM,
+            "Hi {who}",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&message_path()) && stdout.contains("Hi Ada"),
+        "{stdout}"
+    );
+    let contact = "a7c3e9d1-2b4f-4a6c-8e0d-1f2a3b4c5d6e";
+    std::fs::write(&file, format!("customer,who\n{contact},Lin\n")).unwrap();
+    let out = Command::new(cli_bin())
+        .env_clear()
+        .args(["--batch"])
+        .arg(&file)
+        .args(["--no-state", "--journal"])
+        .arg(dir.0.join("j.jsonl"))
+        .args(["--dry-run", "--json", "--contact-column", "customer"])
+        .args([
+            "--agentless",
+            "webmessaging",
+            "--from",
+            "5c1ba0d4-2f2e-4b0a-9a8b-0b2d9a4e6f1c",
+            "Hello {who}",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(contact) && stdout.contains("Hello Lin"),
+        "{stdout}"
+    );
+}
