@@ -13,6 +13,24 @@ use common::rawserver::{strict_platform, Action, RawServer};
 use common::*;
 use serde_json::{json, Value};
 
+/// `inject` sending one message to the test conversation on `url`, with
+/// no state directory; the caller adds its flags and TEXT.
+fn send_to(url: &str) -> Command {
+    let mut cmd = Command::new(cli_bin());
+    cmd.env_clear()
+        .env("GENESYS_CLIENT_ID", CLIENT_ID)
+        .env("GENESYS_CLIENT_SECRET", CLIENT_SECRET)
+        .env("GENESYS_BASE_URL", url)
+        .args([
+            "--conversation",
+            CONV,
+            "--communication",
+            COMM,
+            "--no-state",
+        ]);
+    cmd
+}
+
 #[test]
 fn batch_flags_on_a_single_message_are_a_usage_error() {
     for flag in [
@@ -181,18 +199,7 @@ fn audit_log_appends_each_injections_record_as_a_json_line() {
     let platform = strict_platform();
     let audit = dir.0.join("audit.jsonl");
     let send = |text: &str| {
-        Command::new(cli_bin())
-            .env_clear()
-            .env("GENESYS_CLIENT_ID", CLIENT_ID)
-            .env("GENESYS_CLIENT_SECRET", CLIENT_SECRET)
-            .env("GENESYS_BASE_URL", platform.url())
-            .args([
-                "--conversation",
-                CONV,
-                "--communication",
-                COMM,
-                "--no-state",
-            ])
+        send_to(&platform.url())
             .arg("--audit-log")
             .arg(&audit)
             .arg(text)
@@ -226,18 +233,7 @@ fn audit_log_appends_each_injections_record_as_a_json_line() {
         std::fs::write(&target, "").unwrap();
         let link = dir.0.join("link.jsonl");
         std::os::unix::fs::symlink(&target, &link).unwrap();
-        let out = Command::new(cli_bin())
-            .env_clear()
-            .env("GENESYS_CLIENT_ID", CLIENT_ID)
-            .env("GENESYS_CLIENT_SECRET", CLIENT_SECRET)
-            .env("GENESYS_BASE_URL", platform.url())
-            .args([
-                "--conversation",
-                CONV,
-                "--communication",
-                COMM,
-                "--no-state",
-            ])
+        let out = send_to(&platform.url())
             .arg("--audit-log")
             .arg(&link)
             .arg("hi")
@@ -300,18 +296,7 @@ fn metrics_file_after_every_run_keeps_the_last_success() {
     );
     // A single message that fails: the last success is kept.
     std::thread::sleep(Duration::from_millis(20));
-    let out = Command::new(cli_bin())
-        .env_clear()
-        .env("GENESYS_CLIENT_ID", CLIENT_ID)
-        .env("GENESYS_CLIENT_SECRET", CLIENT_SECRET)
-        .env("GENESYS_BASE_URL", platform.url())
-        .args([
-            "--conversation",
-            CONV,
-            "--communication",
-            COMM,
-            "--no-state",
-        ])
+    let out = send_to(&platform.url())
         .args(["--metrics-file", metrics.to_str().unwrap(), "refused"])
         .output()
         .unwrap();
@@ -489,17 +474,24 @@ fn a_missing_column_or_placeholder_is_an_invalid_line_and_a_header_alone_is_no_l
     assert_eq!(bodies.lock().unwrap()[0]["textBody"], "Hello Lin");
 }
 
+/// `inject --batch FILE --dry-run`-ready: no credentials, no state, the
+/// journal at `journal`; the caller adds its flags.
+fn dry_batch(file: &std::path::Path, journal: &std::path::Path) -> Command {
+    let mut cmd = Command::new(cli_bin());
+    cmd.env_clear()
+        .arg("--batch")
+        .arg(file)
+        .args(["--no-state", "--journal"])
+        .arg(journal);
+    cmd
+}
+
 #[test]
 fn conversation_and_contact_columns() {
     let dir = Scratch::new();
     let file = dir.0.join("open.csv");
     std::fs::write(&file, format!("conv id,who\n{CONV},Ada\n")).unwrap();
-    let out = Command::new(cli_bin())
-        .env_clear()
-        .args(["--batch"])
-        .arg(&file)
-        .args(["--no-state", "--journal"])
-        .arg(dir.0.join("j.jsonl"))
+    let out = dry_batch(&file, &dir.0.join("j.jsonl"))
         .args([
             "--dry-run",
             "--conversation-column",
@@ -523,12 +515,7 @@ fn conversation_and_contact_columns() {
     );
     let contact = "a7c3e9d1-2b4f-4a6c-8e0d-1f2a3b4c5d6e";
     std::fs::write(&file, format!("customer,who\n{contact},Lin\n")).unwrap();
-    let out = Command::new(cli_bin())
-        .env_clear()
-        .args(["--batch"])
-        .arg(&file)
-        .args(["--no-state", "--journal"])
-        .arg(dir.0.join("j.jsonl"))
+    let out = dry_batch(&file, &dir.0.join("j.jsonl"))
         .args(["--dry-run", "--json", "--contact-column", "customer"])
         .args([
             "--agentless",
