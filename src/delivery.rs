@@ -9,7 +9,7 @@ use crate::clock::later;
 use crate::http::Answer;
 use crate::injector::{unreadable, Call};
 use crate::request::{Content, Route};
-use crate::status::{self, MessageStatus, Resolution, Unresolved};
+use crate::status::{self, MessageStatus, Resolution, Since, Unresolved};
 use crate::validate::{is_guid, is_message_id};
 use crate::{Error, InjectRequest, Injector, Receipt, ValidationError};
 
@@ -19,18 +19,6 @@ const LAST_POLL: Duration = Duration::from_secs(1);
 
 /// The longest pause between two polls of [`Injector::wait_for_delivery`].
 const MAX_POLL_PAUSE: Duration = Duration::from_secs(15);
-
-/// Where a look for a message begins.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Since {
-    /// A time on this machine's clock, placed on the platform's through
-    /// the lookup's `Date` (this run's own attempts: the clock has not
-    /// been stepped since, or the `Date` check refuses it).
-    Local(SystemTime),
-    /// A time on the platform's clock, no later than the attempt (an
-    /// earlier run's: this machine's clock then is not trusted).
-    Platform(SystemTime),
-}
 
 impl Injector {
     /// The status of the message `receipt` stands for, as the platform

@@ -107,9 +107,9 @@
 //! | module | owns |
 //! |---|---|
 //! | `audit_log` | the audit file: each record appended as a JSON line ([`InjectorBuilder::audit_log`]) |
-//! | `batch` | `impl Injector`: [`Injector::inject_batch`], each [`BatchLine`] at most once across runs |
+//! | `batch` | `impl Injector`: [`Injector::inject_batch`], each [`BatchLine`] at most once across runs (`options`, `failure`, `line`, `settle`, `send`) |
 //! | `journal` | a batch's [`Journal`]: what became of each line, on disk |
-//! | `injector` | [`Injector`]: the pipeline of one `inject`, the typing call, one API call with token, gate and retries, API error mapping |
+//! | `injector` | [`Injector`]: the pipeline of one `inject`, the typing call; `injector::call`, one API call with token, gate and retries; `injector::api_error`, API error mapping |
 //! | `delivery` | `impl Injector`: [`Injector::message_status`], [`Injector::wait_for_delivery`], [`Injector::resolve`] and their lookups |
 //! | `upload` | `impl Injector`: an attachment's upload, the PUT to the upload host, the media's readiness |
 //! | `status` | reading status and lookup answers, and what they prove ([`MessageStatus`], [`Resolution`]) |

@@ -20,6 +20,18 @@ pub(crate) const VIEW_PERMISSION: &str =
 /// clock has whole seconds, and a second to spare.
 pub(crate) const WINDOW_MARGIN: Duration = Duration::from_secs(2);
 
+/// Where a look for a message begins.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Since {
+    /// A time on this machine's clock, placed on the platform's through
+    /// the lookup's `Date` (this run's own attempts: the clock has not
+    /// been stepped since, or the `Date` check refuses it).
+    Local(SystemTime),
+    /// A time on the platform's clock, no later than the attempt (an
+    /// earlier run's: this machine's clock then is not trusted).
+    Platform(SystemTime),
+}
+
 /// Most message ids per bulk call, as the platform allows.
 pub(crate) const BULK_MAX: usize = 1000;
 

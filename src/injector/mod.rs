@@ -1,4 +1,12 @@
-//! The [`Injector`]: the whole pipeline of one injection.
+//! The [`Injector`]: the whole pipeline of one injection. One API call
+//! (gate, token, pace, retries) is `call`; what a refused call means is
+//! `api_error`.
+
+mod api_error;
+mod call;
+
+pub(crate) use api_error::unreadable;
+pub(crate) use call::{past_deadline, BeforeSend, Call};
 
 use std::fmt;
 use std::sync::Mutex;
@@ -8,21 +16,16 @@ use crate::audit::{self, AUDIT_TARGET};
 use crate::auth::Auth;
 use crate::clock::later;
 use crate::config::Settings;
-use crate::delivery::Since;
 use crate::gate::Gate;
-use crate::http::{Answer, Http};
+use crate::http::Http;
 use crate::pace::Pace;
 use crate::request::{Content, PreparedMessage, Route};
-use crate::retry::{with_retries, Attempt};
-use crate::secret::Token;
 use crate::state::{Outbox, Owner};
-use crate::status::{Resolution, Unresolved};
+use crate::status::{Resolution, Since, Unresolved};
 use crate::sync::lock;
 use crate::validate::is_guid;
 use crate::webhook::{Webhook, WebhookStats};
-use crate::{
-    ApiErrorBody, Error, InjectRequest, InjectorBuilder, Outcome, Receipt, RetryPolicy, TypingMode,
-};
+use crate::{Error, InjectRequest, InjectorBuilder, Receipt, RetryPolicy, TypingMode};
 
 /// Permission named in [`Error::Forbidden`] on the communication route.
 pub(crate) const COMMUNICATION_PERMISSION: &str =
@@ -65,27 +68,6 @@ pub struct Injector {
     /// monotonic clock): a time on the platform's clock that a later
     /// request cannot precede.
     platform_date: Mutex<Option<(SystemTime, std::time::Instant)>>,
-}
-
-/// Called just before a message request leaves, with the communication it
-/// is sent as (`None`: agentless) and the platform's time; `false` stops
-/// the request (it is then not sent).
-pub(crate) type BeforeSend<'a> = &'a dyn Fn(Option<&str>, Option<SystemTime>) -> bool;
-
-/// One API call: where, how long to wait, which permission a 403 names.
-pub(crate) struct Call<'a> {
-    pub url: &'a str,
-    /// `None`: a GET.
-    pub body: Option<&'a [u8]>,
-    /// `None`: the agent's own timeouts (the message timeout).
-    pub timeout: Option<Duration>,
-    pub permission: &'static str,
-    /// A time the call must not wait past (the rate-limit gate, retries):
-    /// `None` for none but the retry policy's.
-    pub deadline: Option<Instant>,
-    /// Asked just before each request leaves (after the gate and the
-    /// pace): `false` stops it, unsent.
-    pub before_send: Option<&'a dyn Fn() -> bool>,
 }
 
 impl Injector {
@@ -432,113 +414,6 @@ impl Injector {
         Ok(())
     }
 
-    /// One API call with the token, the gate, a 401 refresh and `policy`'s
-    /// retries. `attempts` counts the requests made.
-    pub(crate) fn call(
-        &self,
-        call: &Call<'_>,
-        policy: &RetryPolicy,
-        attempts: &mut u32,
-    ) -> Result<Answer, Error> {
-        let clock = &*self.settings.clock;
-        // With a deadline, no retry waits past it.
-        let bounded;
-        let policy = match call.deadline {
-            Some(deadline) => {
-                let left = deadline.saturating_duration_since(clock.now());
-                bounded = policy
-                    .clone()
-                    .max_wait(policy.max_wait.min(left))
-                    .max_total_wait(policy.max_total_wait.min(left));
-                &bounded
-            }
-            None => policy,
-        };
-        let mut refreshed = false;
-        with_retries(policy, clock, || {
-            if !self.gate.wait_until(clock, call.deadline) {
-                return Attempt::Done(Err(past_deadline(*attempts)));
-            }
-            let token = match self
-                .auth
-                .token(&self.http, &self.settings.retry_policy, clock)
-            {
-                Ok(token) => token,
-                Err(e) => return Attempt::Done(Err(e)),
-            };
-            if let Some(pace) = &self.pace {
-                if !pace.take(clock, call.deadline) {
-                    return Attempt::Done(Err(past_deadline(*attempts)));
-                }
-            }
-            if call.before_send.is_some_and(|f| !f()) {
-                return Attempt::Done(Err(Error::Config(
-                    "the batch's journal could not be written: the message was not sent".into(),
-                )));
-            }
-            *attempts += 1;
-            let sent = match call.body {
-                Some(body) => self.http.post(
-                    call.url,
-                    Some(token.header()),
-                    None,
-                    "application/json",
-                    body,
-                    call.timeout,
-                ),
-                None => self.http.get(call.url, Some(token.header()), call.timeout),
-            };
-            let answer = match sent {
-                Ok(answer) => answer,
-                Err(e) if e.retryable => return Attempt::NotSent(e.error),
-                Err(e) => return Attempt::Done(Err(e.error)),
-            };
-            log::debug!(target: "genesys_inject::transport", "{} {} -> HTTP {}", if call.body.is_some() { "POST" } else { "GET" }, call.url, answer.status);
-            if let Some(date) = answer
-                .date
-                .as_deref()
-                .and_then(|d| httpdate::parse_http_date(d).ok())
-            {
-                *lock(&self.platform_date) = Some((date, std::time::Instant::now()));
-            }
-            if let Some(pace) = &self.pace {
-                pace.observe(answer.limits, clock);
-            }
-            match answer.status {
-                200..=299 => Attempt::Done(Ok(answer)),
-                401 if !refreshed => {
-                    refreshed = true;
-                    self.auth.invalidate(&token);
-                    Attempt::Again
-                }
-                429 => {
-                    let retry_after = answer.retry_after();
-                    let pause = retry_after
-                        .unwrap_or(policy.default_retry_after)
-                        .min(policy.max_wait);
-                    if !pause.is_zero() {
-                        self.gate.close(later(clock.now(), pause), clock);
-                    }
-                    answer.throttled(*attempts)
-                }
-                status => {
-                    let error = self.api_error(&answer, call.permission, &token);
-                    if policy.retry_server_errors
-                        && matches!(status, 500 | 503)
-                        && error.outcome() == Outcome::NotDelivered
-                    {
-                        Attempt::Throttled {
-                            retry_after: answer.retry_after(),
-                            error,
-                        }
-                    } else {
-                        Attempt::Done(Err(error))
-                    }
-                }
-            }
-        })
-    }
-
     /// Waits until every webhook event queued before this call has been
     /// delivered or given up on. Returns whether that happened within
     /// `timeout`. Without a webhook, returns `true` at once.
@@ -560,73 +435,8 @@ impl Injector {
     }
 }
 
-impl Injector {
-    /// The error for a non-2xx answer other than 429 (and a first 401).
-    /// `token` was sent with the request: redacted should the body echo it.
-    fn api_error(&self, answer: &Answer, permission: &'static str, token: &Token) -> Error {
-        let header = token.header().to_str().unwrap_or_default();
-        let secrets = [header, header.strip_prefix("Bearer ").unwrap_or(header)];
-        let mut body = ApiErrorBody::parse(&answer.body);
-        if let Some(body) = &mut body {
-            body.redact(&secrets);
-        }
-        let message = body
-            .as_ref()
-            .and_then(|b| b.message.clone())
-            .unwrap_or_else(|| answer.message_or("no error body", &secrets));
-        let correlation_id = answer
-            .correlation_id
-            .clone()
-            .or_else(|| body.as_ref().and_then(|b| b.context_id.clone()));
-        match answer.status {
-            401 => self.auth.refused_token(
-                body.as_ref().and_then(|b| b.code.clone()),
-                format!("the API refused a freshly fetched token: {message}"),
-                correlation_id,
-            ),
-            403 => Error::Forbidden {
-                message,
-                permission,
-                correlation_id,
-            },
-            status => {
-                let outcome = match status {
-                    500 | 503 if body.is_some() => Outcome::NotDelivered,
-                    500..=599 => Outcome::Unknown,
-                    _ => Outcome::NotDelivered,
-                };
-                Error::Api {
-                    status,
-                    code: body.as_ref().and_then(|b| b.code.clone()),
-                    message,
-                    correlation_id,
-                    body: body.map(Box::new),
-                    outcome,
-                    sent_at: Some(answer.sent_at),
-                }
-            }
-        }
-    }
-}
-
-/// A wait that would pass the deadline was not begun: rate limited, with
-/// `attempts` made.
-fn past_deadline(attempts: u32) -> Error {
-    Error::RateLimited {
-        attempts,
-        retry_after: None,
-        correlation_id: None,
-    }
-}
-
 fn client_key(auth: &Auth, settings: &Settings) -> String {
     format!("{}\n{}", auth.token_url(), settings.client_id)
-}
-
-/// The error for a 2xx answer that is not what the call returns.
-pub(crate) fn unreadable(answer: &Answer, what: &str) -> Error {
-    let excerpt = answer.message_or("empty", &[]);
-    answer.not_delivered(None, format!("the answer is not {what}: {excerpt}"))
 }
 
 impl fmt::Debug for Injector {

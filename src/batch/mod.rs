@@ -1,0 +1,206 @@
+//! Many messages from one run, as an `impl Injector` block of its own:
+//! [`Injector::inject_batch`] sends each [`BatchLine`] at most once across
+//! any number of runs, through a [`Journal`]. A line already sent is
+//! skipped; one whose outcome is unknown is looked for in its conversation,
+//! on the communication it was sent as and since a time on the platform's
+//! clock that it cannot precede, and sent again only when proved absent;
+//! one that failed for a reason that can pass is sent again; one refused
+//! for good is reported; one whose id an earlier run used for other content
+//! is refused. The CLI's `--batch` is a thin layer over it.
+//!
+//! The rooms: `options` (the public types), `failure` (what a failure
+//! means for a later run), `line` (what the journal says of a line, and
+//! what to do), `settle` (a line a run left unsettled), `send` (a line sent
+//! now, its records around the message request); this file runs the lines
+//! in flight and reports them.
+
+mod failure;
+mod line;
+mod options;
+mod send;
+mod settle;
+
+pub use options::{BatchLine, BatchOptions, LineOutcome, LineReport, DEFAULT_PARALLEL};
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Mutex};
+
+use crate::clock::later;
+use crate::journal::Record;
+use crate::sync::lock;
+use crate::{Error, Injector, Journal};
+
+/// The journal as the lines in flight share it: each takes the lock for
+/// one read or one record, never across a request.
+type Shared<'a> = Mutex<&'a mut Journal>;
+
+/// Records `line` as sent (`earlier`: found, not sent now).
+#[inline]
+pub(super) fn sent(
+    journal: &Shared<'_>,
+    line: &BatchLine,
+    fingerprint: &str,
+    message_id: Option<String>,
+    earlier: bool,
+) -> std::io::Result<LineOutcome> {
+    let record = Record::Sent {
+        message_id: message_id.clone(),
+    };
+    lock(journal).write(&line.id, fingerprint, record)?;
+    Ok(LineOutcome::Sent {
+        message_id,
+        earlier,
+    })
+}
+
+// The functions below are `#[inline]`, and called only from the generic
+// `inject_batch`: they are compiled in the program that sends a batch, and
+// a program that never does links none of them (nor the journal they
+// write), which the size guard (benches/size) measures.
+impl Injector {
+    /// Sends `lines`, each at most once across any number of runs on
+    /// `journal`, [`BatchOptions::parallel`] lines in flight at once, and
+    /// reports each line as it finishes (to `each`, on the calling thread)
+    /// and all of them at the end (in the lines' order). Each line's
+    /// records are written in order by the one thread that sends it.
+    ///
+    /// The journal's records are this batch's ([`Journal::batch_id`]) and
+    /// this injector's client's (its token URL and client id): another
+    /// batch's or another client's records in the same file are not taken
+    /// for them. For each line, by what the journal says of it:
+    /// - nothing: sent. `attempting` is on disk just before the message
+    ///   request leaves (after the agent lookup, the typing indicator and
+    ///   the pacing wait), with the communication it is sent as and a time
+    ///   on the platform's clock that the message cannot precede; then
+    ///   `sent`, `failed` or `unknown`.
+    /// - the same id with other content: [`LineOutcome::Conflict`], nothing
+    ///   sent.
+    /// - `sent`: skipped ([`LineOutcome::Sent`] with `earlier`).
+    /// - `attempting` or `unknown` (a run stopped, or an answer lost): looked
+    ///   for on the communication it was sent as (whoever the agent is
+    ///   now), since the recorded platform time; found: `sent`; proved
+    ///   absent: sent now; cannot tell (the agentless route, a lookup
+    ///   without the data, no platform time recorded):
+    ///   [`LineOutcome::Unknown`], never sent blindly, unless
+    ///   [`BatchOptions::resend_unknown`].
+    /// - `failed` for a reason a later run can overcome (401, no connected
+    ///   agent, rate limited, a server error, not delivered): sent again;
+    ///   refused for good (400, 403, 404): reported with the earlier run's
+    ///   reason, unless [`BatchOptions::retry_failed`].
+    /// - invalid (it fails validation with this injector's settings):
+    ///   reported, nothing written (each run checks it again).
+    ///
+    /// A 429 is waited out as `Retry-After` says however often it comes: no
+    /// line is given up for rate limiting alone before the
+    /// [deadline](BatchOptions::deadline). An authentication or permission
+    /// failure stops the batch at once (every later line would fail the
+    /// same way). The lines not reached (after such a failure, the
+    /// deadline or [`BatchOptions::stop`]) are not in the result.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the journal cannot be written: nothing more is
+    /// sent, since a send that cannot be recorded could be repeated.
+    pub fn inject_batch(
+        &self,
+        lines: &[BatchLine],
+        journal: &mut Journal,
+        options: &BatchOptions,
+        mut each: impl FnMut(&LineReport),
+    ) -> Result<Vec<LineReport>, Error> {
+        journal.bind(&self.client_key());
+        let path = journal.path().to_owned();
+        let clock = &*self.settings.clock;
+        let deadline = options.deadline.map(|d| later(clock.now(), d));
+        let shared: Shared<'_> = Mutex::new(journal);
+        // The next line to start; set `halt` to start no more.
+        let (next, halt) = (AtomicUsize::new(0), AtomicBool::new(false));
+        let mut reports = Vec::with_capacity(lines.len());
+        let mut failed = None;
+        std::thread::scope(|scope| {
+            let (done, finished) = mpsc::channel();
+            for _ in 0..options.parallel.clamp(1, lines.len().max(1)) {
+                let done = done.clone();
+                let (shared, next, halt) = (&shared, &next, &halt);
+                scope.spawn(move || loop {
+                    let stopped = options.stopped() || deadline.is_some_and(|d| clock.now() >= d);
+                    if stopped || halt.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let index = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(line) = lines.get(index) else {
+                        break;
+                    };
+                    let outcome = match self.fingerprint(&line.request) {
+                        Err(e) => Ok(LineOutcome::Failed {
+                            class: "invalid".into(),
+                            error: Some(e),
+                            retry: false,
+                            earlier: None,
+                        }),
+                        Ok(fingerprint) => {
+                            match self.line(line, &fingerprint, shared, options, deadline) {
+                                Ok(Some(outcome)) => Ok(outcome),
+                                // Not reached: neither is any line after.
+                                Ok(None) => {
+                                    halt.store(true, Ordering::SeqCst);
+                                    break;
+                                }
+                                Err(e) => Err(e),
+                            }
+                        }
+                    };
+                    // Every later line would fail the same way; a journal
+                    // that cannot be written could let a line go twice.
+                    let stop = match &outcome {
+                        Ok(LineOutcome::Failed {
+                            class,
+                            error: Some(_),
+                            ..
+                        }) => class == "auth" || class == "forbidden",
+                        Ok(_) => false,
+                        Err(_) => true,
+                    };
+                    if stop {
+                        halt.store(true, Ordering::SeqCst);
+                    }
+                    if done.send((index, outcome)).is_err() || stop {
+                        break;
+                    }
+                });
+            }
+            drop(done);
+            // Each line is reported here, on the caller's thread, as it
+            // finishes.
+            for (index, outcome) in finished {
+                match outcome {
+                    Ok(outcome) => {
+                        let auth = matches!(&outcome, LineOutcome::Failed { class, error: Some(_), .. } if class == "auth" || class == "forbidden");
+                        let report = LineReport {
+                            index,
+                            id: lines[index].id.clone(),
+                            outcome,
+                        };
+                        each(&report);
+                        reports.push(report);
+                        if auth {
+                            // A failure the caller reports itself, as the
+                            // line each failed `inject` writes.
+                            log::error!(target: crate::injector::FAILURE_TARGET, "authentication or permission refused: the batch stops here (every later line would fail the same way)");
+                        }
+                    }
+                    Err(e) => {
+                        failed.get_or_insert(e);
+                    }
+                }
+            }
+        });
+        if let Some(e) = failed {
+            return Err(Error::Config(format!(
+                "journal {}: cannot be written ({e}): stopping, so that nothing is sent twice",
+                path.display()
+            )));
+        }
+        reports.sort_by_key(|r| r.index);
+        Ok(reports)
+    }
+}

@@ -1,0 +1,165 @@
+//! The batch's public types: a line, the options, what became of a line.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::{Error, InjectRequest};
+
+/// One line of a batch: its identity (stable across runs: the journal
+/// knows a line by it) and its request.
+#[derive(Debug, Clone)]
+pub struct BatchLine {
+    /// The line's identity: unique in its batch. The journal records the
+    /// line's content beside it, and refuses the same id with other
+    /// content ([`LineOutcome::Conflict`]).
+    pub id: String,
+    /// What to send.
+    pub request: InjectRequest,
+}
+
+impl BatchLine {
+    /// A line known as `id`.
+    pub fn new(id: impl Into<String>, request: InjectRequest) -> BatchLine {
+        BatchLine {
+            id: id.into(),
+            request,
+        }
+    }
+}
+
+/// How [`Injector::inject_batch`] treats what earlier runs left.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct BatchOptions {
+    /// Send a line whose outcome is unknown again without looking for it
+    /// first (it may then be there twice). Default: false.
+    pub resend_unknown: bool,
+    /// Send again a line an earlier run saw refused for good (400, 403,
+    /// 404). Default: false.
+    pub retry_failed: bool,
+    /// A bound on the whole run: no wait (a 429's pause, the pace, a
+    /// line's delay, typing, lookups) goes past it, a line whose message
+    /// would have to wait past it is not started, and no line starts after
+    /// it; those are not reached (not in the result; a later run sends
+    /// them). A message already on its way gets its answer. Default: none.
+    pub deadline: Option<Duration>,
+    /// Once this is set (by a signal handler, say), start no more lines:
+    /// the line in flight finishes and is recorded, the rest are not
+    /// reached. Default: none.
+    pub stop: Option<Arc<AtomicBool>>,
+    /// How many lines are in flight at once, sharing the injector (its
+    /// token, pace and rate-limit gate): enough to keep the budget busy
+    /// whatever the round trip. 1 sends them one after another, in order.
+    /// Default: [`DEFAULT_PARALLEL`] (4: 300 requests a minute at a 600 ms
+    /// round trip need 3).
+    pub parallel: usize,
+}
+
+/// The default of [`BatchOptions::parallel`].
+pub const DEFAULT_PARALLEL: usize = 4;
+
+impl Default for BatchOptions {
+    fn default() -> BatchOptions {
+        BatchOptions {
+            resend_unknown: false,
+            retry_failed: false,
+            deadline: None,
+            stop: None,
+            parallel: DEFAULT_PARALLEL,
+        }
+    }
+}
+
+impl BatchOptions {
+    /// Every default.
+    pub fn new() -> BatchOptions {
+        BatchOptions::default()
+    }
+
+    /// See [`resend_unknown`](Self::resend_unknown). Default: false.
+    pub fn resend_unknown(mut self, yes: bool) -> Self {
+        self.resend_unknown = yes;
+        self
+    }
+
+    /// See [`retry_failed`](Self::retry_failed). Default: false.
+    pub fn retry_failed(mut self, yes: bool) -> Self {
+        self.retry_failed = yes;
+        self
+    }
+
+    /// See [`deadline`](Self::deadline). Default: none.
+    pub fn deadline(mut self, d: Duration) -> Self {
+        self.deadline = Some(d);
+        self
+    }
+
+    /// See [`parallel`](Self::parallel) (0 counts as 1). Default:
+    /// [`DEFAULT_PARALLEL`].
+    pub fn parallel(mut self, lines: usize) -> Self {
+        self.parallel = lines.max(1);
+        self
+    }
+
+    /// See [`stop`](Self::stop). Default: none.
+    pub fn stop_when(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.stop = Some(flag);
+        self
+    }
+
+    pub(crate) fn stopped(&self) -> bool {
+        self.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst))
+    }
+}
+
+/// What became of one line.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum LineOutcome {
+    /// In the conversation: sent now, or by an earlier run (`earlier`).
+    Sent {
+        /// The message id, when the platform gave one.
+        message_id: Option<String>,
+        /// Sent (or found) by an earlier run: nothing was sent now.
+        earlier: bool,
+    },
+    /// Not delivered: `error` now, or (`error` `None`) an earlier run's
+    /// failure of `class`, not retried. `retry`: a later run sends it again
+    /// without being asked.
+    Failed {
+        /// The failure's class: refused for good: `invalid`, `refused`
+        /// (400, 404), `forbidden` (403); can pass: `auth` (401),
+        /// `no_agent`, `rate_limited`, `server`, `not_delivered`.
+        class: String,
+        /// This run's error, if this run tried.
+        error: Option<Error>,
+        /// Whether a later run sends it again.
+        retry: bool,
+        /// An earlier run's reason, as the platform gave it (status, code,
+        /// correlation id), when this run did not try.
+        earlier: Option<String>,
+    },
+    /// Maybe in the conversation, maybe not: never sent again blindly (see
+    /// [`BatchOptions::resend_unknown`]).
+    Unknown {
+        /// Why it could not be settled.
+        why: String,
+    },
+    /// An earlier run of this batch recorded this line's id with other
+    /// content: nothing is sent for it (give the new content a new id, or
+    /// the batch a new id).
+    Conflict,
+}
+
+/// One line's report.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct LineReport {
+    /// The line's place in the batch, from 0.
+    pub index: usize,
+    /// Its identity.
+    pub id: String,
+    /// What became of it.
+    pub outcome: LineOutcome,
+}

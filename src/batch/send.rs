@@ -1,0 +1,149 @@
+//! A line sent now: `attempting` on disk just before its message request
+//! leaves, then what became of it.
+
+use std::cell::{Cell, RefCell};
+use std::time::SystemTime;
+
+use crate::journal::{Attempt, Record};
+use crate::request::Route;
+use crate::sync::lock;
+use crate::{Error, InjectRequest, Injector, Outcome, TypingMode};
+
+use super::failure::{classify, reason};
+use super::{sent, BatchLine, BatchOptions, LineOutcome, Shared};
+
+impl Injector {
+    /// Sends `line` now, recording `attempting` just before the message
+    /// request leaves and the outcome after; 429s are waited out until
+    /// `deadline` (or a stop).
+    #[inline]
+    pub(super) fn send(
+        &self,
+        line: &BatchLine,
+        fingerprint: &str,
+        journal: &Shared<'_>,
+        options: &BatchOptions,
+        deadline: Option<std::time::Instant>,
+    ) -> std::io::Result<Option<LineOutcome>> {
+        let clock = &*self.settings.clock;
+        self.learn_platform_time(&line.request, deadline);
+        let (written, write_failed) = (Cell::new(false), RefCell::new(None));
+        // Message requests about to leave, in this line's injections.
+        let sends = Cell::new(0u32);
+        let before_send = |communication: Option<&str>, platform_at: Option<SystemTime>| {
+            sends.set(sends.get() + 1);
+            if written.get() {
+                // The first attempt's record covers every later one.
+                return true;
+            }
+            let attempt = Attempt {
+                at: SystemTime::now(),
+                platform_at,
+                communication: communication.map(str::to_owned),
+            };
+            let wrote = lock(journal).write(&line.id, fingerprint, Record::Attempting(attempt));
+            match wrote {
+                Ok(()) => written.set(true),
+                Err(e) => *write_failed.borrow_mut() = Some(e),
+            }
+            written.get()
+        };
+        let result = loop {
+            let tried = sends.get();
+            match self.inject_with(&line.request, Some(&before_send), deadline) {
+                // The gate holds every call until the Retry-After instant;
+                // the next inject waits there. With a deadline, only after
+                // a 429 to the message itself, and a pause over by then: a
+                // wait that would pass it was not begun, and is not begun
+                // again.
+                Err(Error::RateLimited { .. })
+                    if !options.stopped()
+                        && deadline.is_none_or(|d| {
+                            sends.get() > tried && clock.now() < d && self.rate_limit_lifts_by(d)
+                        }) =>
+                {
+                    continue
+                }
+                other => break other,
+            }
+        };
+        if let Some(e) = write_failed.into_inner() {
+            return Err(e);
+        }
+        // Stopped (by the deadline or a stop) before its message left:
+        // not reached, nothing recorded; the next run sends it.
+        if !written.get()
+            && (deadline.is_some() || options.stopped())
+            && matches!(result, Err(Error::RateLimited { .. }))
+        {
+            return Ok(None);
+        }
+        Ok(Some(match result {
+            Ok(receipt) => sent(journal, line, fingerprint, receipt.message_id, false)?,
+            Err(e) if e.outcome() == Outcome::Unknown => {
+                let recorded = lock(journal).last(&line.id).map(|e| e.record.clone());
+                let attempt = match recorded {
+                    Some(Record::Attempting(attempt)) if written.get() => attempt,
+                    _ => Attempt {
+                        at: SystemTime::now(),
+                        platform_at: None,
+                        communication: None,
+                    },
+                };
+                lock(journal).write(&line.id, fingerprint, Record::Unknown(attempt))?;
+                LineOutcome::Unknown { why: e.to_string() }
+            }
+            Err(e) => {
+                let (class, retry) = classify(&e);
+                if class != "invalid" {
+                    lock(journal).write(
+                        &line.id,
+                        fingerprint,
+                        Record::Failed {
+                            class: class.into(),
+                            retry,
+                            reason: reason(&e),
+                        },
+                    )?;
+                }
+                LineOutcome::Failed {
+                    class: class.into(),
+                    error: Some(e),
+                    retry,
+                    earlier: None,
+                }
+            }
+        }))
+    }
+
+    /// Makes sure this run has a time from the platform before a message
+    /// on the communication route leaves, so that a later run can look for
+    /// it: when no answer has given one yet and none will come before the
+    /// message (the agent lookup and the typing indicator give one), one
+    /// read of the conversation. Its failure is not this line's: the line's
+    /// own calls say what is wrong.
+    #[inline]
+    pub(super) fn learn_platform_time(
+        &self,
+        request: &InjectRequest,
+        deadline: Option<std::time::Instant>,
+    ) {
+        let Route::Communication {
+            conversation_id,
+            communication_id: Some(_),
+        } = &request.route
+        else {
+            return;
+        };
+        if self.platform_now().is_some() || self.settings.typing != TypingMode::Off {
+            return;
+        }
+        let url = format!(
+            "{}/api/v2/conversations/{conversation_id}",
+            self.settings.api_base
+        );
+        if let Err(e) = self.lookup_as(&url, crate::agent::CONVERSATION_READ, deadline) {
+            log::debug!(target: "genesys_inject::batch", "no time from the platform yet: {e}");
+        }
+    }
+}
