@@ -1,12 +1,14 @@
 //! The connected agent's communication of a conversation, as an
 //! `impl Injector` block of its own: what
 //! [`InjectRequest::to_conversation`](crate::InjectRequest::to_conversation)
-//! sends as. Looked up once per conversation for the injector's life.
+//! sends as. Looked up once per conversation for the injector's life; the
+//! same read marks where a look for a lost message would begin (`listing`'s
+//! anchor).
 
 use serde_json::Value;
 
 use crate::injector::unreadable;
-use crate::sync::lock;
+use crate::listing;
 use crate::validate::is_guid;
 use crate::{Error, Injector};
 
@@ -22,11 +24,7 @@ impl Injector {
         conversation_id: &str,
         deadline: Option<std::time::Instant>,
     ) -> Result<String, Error> {
-        let known = lock(&self.agents)
-            .iter()
-            .find(|(conversation, _)| conversation == conversation_id)
-            .map(|(_, communication)| communication.clone());
-        if let Some(known) = known {
+        if let Some(known) = self.memory.known(conversation_id).agent {
             return Ok(known);
         }
         let url = format!(
@@ -44,7 +42,13 @@ impl Injector {
             connected_agent(&conversation).ok_or_else(|| Error::NoConnectedAgent {
                 conversation_id: conversation_id.to_owned(),
             })?;
-        lock(&self.agents).push((conversation_id.to_owned(), communication.clone()));
+        // What the conversation shows before this send marks where a look
+        // for it would begin.
+        let anchor = listing::communications(&answer.body)
+            .ok()
+            .and_then(|c| listing::anchor(&c));
+        self.memory
+            .remember(conversation_id, Some(communication.clone()), anchor);
         Ok(communication)
     }
 }

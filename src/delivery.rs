@@ -1,17 +1,15 @@
 //! What became of a message, as an `impl Injector` block of its own: its
-//! status, waiting for delivery, and after a lost answer whether the message
-//! is in the conversation (`resolve`, and the lookups it makes). The
-//! answers are read, and the decisions made, in `status`.
+//! status, waiting for delivery, and the lookups (`lookup`, `lookup_as`)
+//! that `look` and `agent` make too. The answers are read in `status`.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use crate::clock::later;
 use crate::http::Answer;
 use crate::injector::{unreadable, Call};
-use crate::request::{Content, Route};
-use crate::status::{self, MessageStatus, Resolution, Since, Unresolved};
+use crate::status::{self, MessageStatus};
 use crate::validate::{is_guid, is_message_id};
-use crate::{Error, InjectRequest, Injector, Receipt, ValidationError};
+use crate::{Error, Injector, Receipt, ValidationError};
 
 /// How long the poll of [`Injector::wait_for_delivery`] at its deadline
 /// may take to be answered.
@@ -131,168 +129,9 @@ impl Injector {
         }
     }
 
-    /// After `error`, whose outcome is unknown, tells whether `request`'s
-    /// message is in the conversation. It reads the conversation
-    /// (`GET /api/v2/conversations/{conversationId}`), takes the messages
-    /// sent on the very communication the request sends as since just
-    /// before the failed attempt began (on the platform's clock, read from
-    /// its `Date` header, so that this machine's clock may be off by up to
-    /// 10 minutes), fetches their text in bulk calls of up to 1000 ids
-    /// (following every page), and looks for an outbound message with
-    /// exactly the text sent. A message with the same text sent earlier than
-    /// 2 s before the attempt, or by another participant, is not taken for
-    /// it.
-    ///
-    /// [`Resolution::NotDelivered`] needs proof: the communication's list of
-    /// messages, every id asked for in the bulk answers with its text, and a
-    /// `Date` within 10 minutes of this machine's clock. Anything less is
-    /// [`Resolution::Unknown`] ([`Unresolved::Incomplete`],
-    /// [`Unresolved::UntrustedClock`]).
-    ///
-    /// Call it a few seconds after the error, so that the platform has
-    /// listed what it received; [`RetryPolicy::resolve_unknown`](crate::RetryPolicy::resolve_unknown) does all
-    /// this inside [`inject`](Self::inject). An error whose outcome is not
-    /// unknown is [`Resolution::NotDelivered`] at once, with no call.
-    pub fn resolve(&self, request: &InjectRequest, error: &Error) -> Resolution {
-        if !error.is_outcome_unknown() {
-            return Resolution::NotDelivered;
-        }
-        if !matches!(request.route, Route::Communication { .. }) {
-            return Resolution::Unknown(Unresolved::NoConversation);
-        }
-        match error.sent_at() {
-            Some(sent_at) => self.resolve_since(request, Since::Local(sent_at), None),
-            None => Resolution::Unknown(Unresolved::NoSendTime),
-        }
-    }
-
-    /// Whether `request`'s message was sent at or after `since`; its
-    /// lookups wait at most until `deadline`.
-    pub(crate) fn resolve_since(
-        &self,
-        request: &InjectRequest,
-        since: Since,
-        deadline: Option<Instant>,
-    ) -> Resolution {
-        let Route::Communication {
-            conversation_id,
-            communication_id,
-        } = &request.route
-        else {
-            return Resolution::Unknown(Unresolved::NoConversation);
-        };
-        if !matches!(request.content, Content::Text(_)) {
-            return Resolution::Unknown(Unresolved::NotText);
-        }
-        let communication_id = match communication_id {
-            Some(id) => id.clone(),
-            None => match self.agent_communication(conversation_id, deadline) {
-                Ok(id) => id,
-                Err(e) => return Resolution::Unknown(Unresolved::LookupFailed(Box::new(e))),
-            },
-        };
-        self.find(request, conversation_id, &communication_id, since, deadline)
-            .unwrap_or_else(|e| Resolution::Unknown(Unresolved::LookupFailed(Box::new(e))))
-    }
-
-    /// Looks for `request`'s message on `communication_id` in
-    /// `conversation_id`, sent since `since`.
-    fn find(
-        &self,
-        request: &InjectRequest,
-        conversation_id: &str,
-        communication_id: &str,
-        since: Since,
-        deadline: Option<Instant>,
-    ) -> Result<Resolution, Error> {
-        let incomplete = |what: &str| Ok(Resolution::Unknown(Unresolved::Incomplete(what.into())));
-        let text = crate::validate(
-            request.blocks(),
-            self.settings.max_text_chars,
-            &self.settings.safety_policy,
-        )?;
-        let api = &self.settings.api_base;
-        let listing = self.lookup(
-            &format!("{api}/api/v2/conversations/{conversation_id}"),
-            None,
-            deadline,
-        )?;
-        if let Some(why) = &listing.unread {
-            return incomplete(&format!("the conversation could not be read: {why}"));
-        }
-        let start = match since {
-            Since::Local(at) => {
-                status::window_start(at, listing.date.as_deref(), SystemTime::now())
-            }
-            Since::Platform(at) => Some(status::platform_window_start(at)),
-        };
-        let Some(start) = start else {
-            return Ok(Resolution::Unknown(Unresolved::UntrustedClock));
-        };
-        let ids = match status::sent_on(&listing.body, communication_id, start) {
-            Ok(ids) => ids,
-            Err(why) => return incomplete(&why),
-        };
-        let bulk = format!("/api/v2/conversations/messages/{conversation_id}/messages/bulk");
-        for chunk in ids.chunks(status::BULK_MAX) {
-            let body = serde_json::to_vec(chunk).expect("ids serialize");
-            let mut seen = Vec::with_capacity(chunk.len());
-            let mut url = format!("{api}{bulk}");
-            // Every page: at most one a message asked for, and one more.
-            for _ in 0..=chunk.len() {
-                let answer = self.lookup(&url, Some(&body), deadline)?;
-                if let Some(why) = &answer.unread {
-                    return incomplete(&format!("a bulk answer could not be read: {why}"));
-                }
-                let Some(page) = status::bulk_page(&answer.body) else {
-                    return incomplete("a bulk answer is not a message listing");
-                };
-                for message in &page.entities {
-                    match status::has_text(message, text.as_str()) {
-                        Some(true) => {
-                            return Ok(Resolution::Delivered(Receipt {
-                                message_id: message.id.clone(),
-                                attempts: 0,
-                                conversation_id: message
-                                    .conversation_id
-                                    .clone()
-                                    .or_else(|| Some(conversation_id.to_owned())),
-                                status: message.status.clone(),
-                                correlation_id: answer.correlation_id.clone(),
-                                resolved: true,
-                            }))
-                        }
-                        Some(false) => {}
-                        None => return incomplete("a message in the bulk answer has no text"),
-                    }
-                    if let Some(id) = &message.id {
-                        seen.push(id.as_str().to_owned());
-                    }
-                }
-                match page.next {
-                    // Only a page of the same call, on the same host.
-                    Some(next)
-                        if next.starts_with(&bulk)
-                            && next[bulk.len()..].starts_with('?')
-                            && next.bytes().all(|b| b.is_ascii_graphic()) =>
-                    {
-                        url = format!("{api}{next}");
-                    }
-                    Some(_) => return incomplete("a bulk answer pages to another route"),
-                    None => break,
-                }
-            }
-            seen.sort_unstable();
-            if chunk.iter().any(|id| seen.binary_search(id).is_err()) {
-                return incomplete("a bulk answer lacks a message asked for");
-            }
-        }
-        Ok(Resolution::NotDelivered)
-    }
-
     /// A GET (or, with `body`, a POST) that reads: token, gate, retries,
     /// waiting at most until `deadline`.
-    fn lookup(
+    pub(crate) fn lookup(
         &self,
         url: &str,
         body: Option<&[u8]>,

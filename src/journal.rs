@@ -22,6 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
+use crate::listing::Anchor;
 use crate::state::{create_private_dir, fnv1a_128, open_checked_for, try_lock, StateDir};
 use crate::Error;
 
@@ -44,6 +45,9 @@ pub(crate) struct Attempt {
     pub platform_at: Option<SystemTime>,
     /// The communication it was sent as (`None` on the agentless route).
     pub communication: Option<String>,
+    /// What the conversation listed before the send, when this run read
+    /// it: a look begins there, whatever the clocks say.
+    pub anchor: Option<Anchor>,
 }
 
 /// Why a line failed, as the platform said it.
@@ -91,6 +95,9 @@ pub struct Journal {
     scope: String,
     /// Every scope's last record of every line.
     last: HashMap<(String, String), Entry>,
+    /// Every message id a record names, oldest first: each settles its
+    /// line, and no other.
+    message_ids: Vec<String>,
 }
 
 fn millis(t: SystemTime) -> u64 {
@@ -146,10 +153,16 @@ impl Journal {
             // The next record starts on a line of its own.
             file.write_all(b"\n").map_err(|e| bad(e.to_string()))?;
         }
-        let (mut last, mut damaged) = (HashMap::new(), 0usize);
+        let (mut last, mut damaged, mut message_ids) = (HashMap::new(), 0usize, Vec::new());
         for line in complete.split(|&b| b == b'\n') {
             match parse(line) {
                 Some((scope, id, entry)) => {
+                    if let Record::Sent {
+                        message_id: Some(m),
+                    } = &entry.record
+                    {
+                        message_ids.push(m.clone());
+                    }
                     last.insert((scope, id), entry);
                 }
                 None if line.trim_ascii().is_empty() => {}
@@ -166,6 +179,7 @@ impl Journal {
             batch_id: batch_id.to_owned(),
             scope: String::new(),
             last,
+            message_ids,
         })
     }
 
@@ -200,6 +214,12 @@ impl Journal {
         self.scope = format!("{scope:032x}");
     }
 
+    /// Every message id the journal's records name (any batch, any
+    /// client), oldest first.
+    pub(crate) fn message_ids(&self) -> &[String] {
+        &self.message_ids
+    }
+
     pub(crate) fn last(&self, line: &str) -> Option<&Entry> {
         self.last.get(&(self.scope.clone(), line.to_owned()))
     }
@@ -220,11 +240,22 @@ impl Journal {
             fields.insert("at".into(), millis(a.at).into());
             fields.insert("platform_at".into(), a.platform_at.map(millis).into());
             fields.insert("comm".into(), a.communication.clone().into());
+            fields.insert(
+                "anchor".into(),
+                match &a.anchor {
+                    None => Value::Null,
+                    Some(Anchor::Empty) => json!({"id": null, "time": null}),
+                    Some(Anchor::Newest { id, time }) => json!({"id": id, "time": millis(*time)}),
+                },
+            );
         };
         match &record {
             Record::Attempting(a) => attempt("attempting", a),
             Record::Unknown(a) => attempt("unknown", a),
             Record::Sent { message_id } => {
+                if let Some(m) = message_id {
+                    self.message_ids.push(m.clone());
+                }
                 fields.insert("state".into(), "sent".into());
                 fields.insert("message_id".into(), message_id.clone().into());
             }
@@ -272,6 +303,16 @@ fn parse(line: &[u8]) -> Option<(String, String, Entry)> {
                 t => Some(from_millis(t.as_u64()?)?),
             },
             communication: text("comm"),
+            anchor: match v.get("anchor") {
+                None | Some(Value::Null) => None,
+                Some(a) => match a.get("id")? {
+                    Value::Null => Some(Anchor::Empty),
+                    id => Some(Anchor::Newest {
+                        id: id.as_str()?.to_owned(),
+                        time: from_millis(a.get("time")?.as_u64()?)?,
+                    }),
+                },
+            },
         })
     };
     let record = match v.get("state")?.as_str()? {
@@ -314,6 +355,10 @@ mod tests {
             at: from_millis(ms).unwrap(),
             platform_at: from_millis(ms - 5000),
             communication: Some("c".into()),
+            anchor: Some(Anchor::Newest {
+                id: "m0".into(),
+                time: from_millis(ms - 9000).unwrap(),
+            }),
         }
     }
 

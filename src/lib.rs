@@ -89,7 +89,8 @@
 //! After `inject`: [`Injector::message_status`] and
 //! [`Injector::wait_for_delivery`] tell what became of the message, and
 //! [`Injector::resolve`] whether a message whose answer was lost is in the
-//! conversation ([`RetryPolicy::resolve_unknown`] does it inside `inject`).
+//! conversation ([`RetryPolicy::resolve_unknown`] does it inside `inject`,
+//! proving it absent only after [`RetryPolicy::settle_time`]).
 //!
 //! # Two routes
 //! [`InjectRequest::new`] sends as a participant's communication (usually the
@@ -110,7 +111,11 @@
 //! | `batch` | `impl Injector`: [`Injector::inject_batch`], each [`BatchLine`] at most once across runs (`options`, `failure`, `line`, `settle`, `send`) |
 //! | `journal` | a batch's [`Journal`]: what became of each line, on disk |
 //! | `injector` | [`Injector`]: the pipeline of one `inject`, the typing call; `injector::call`, one API call with token, gate and retries; `injector::api_error`, API error mapping |
-//! | `delivery` | `impl Injector`: [`Injector::message_status`], [`Injector::wait_for_delivery`], [`Injector::resolve`] and their lookups |
+//! | `delivery` | `impl Injector`: [`Injector::message_status`], [`Injector::wait_for_delivery`] and the lookups |
+//! | `look` | `impl Injector`: [`Injector::resolve`], the look for a lost message that `inject` and a batch share |
+//! | `listing` | a conversation's listing: communications, messages, where a look begins, what it cannot prove |
+//! | `same_text` | texts as the platform may store them (LF, trimmed, NFC) |
+//! | `memory` | what an injector remembers: agents, anchors, claimed message ids, requests in flight |
 //! | `upload` | `impl Injector`: an attachment's upload, the PUT to the upload host, the media's readiness |
 //! | `status` | reading status and lookup answers, and what they prove ([`MessageStatus`], [`Resolution`]) |
 //! | `request` | [`InjectRequest`], its routes and bodies, [`PreparedMessage`] |
@@ -169,6 +174,9 @@ mod gate;
 mod http;
 mod injector;
 mod journal;
+mod listing;
+mod look;
+mod memory;
 mod pace;
 mod proxy;
 mod receipt;
@@ -177,6 +185,7 @@ mod region;
 mod request;
 mod retry;
 mod safety;
+mod same_text;
 mod secret;
 mod state;
 mod status;
@@ -200,7 +209,7 @@ pub use pace::DEFAULT_REQUESTS_PER_MINUTE;
 pub use receipt::Receipt;
 pub use region::DEFAULT_REGION;
 pub use request::{InjectRequest, PreparedMessage, INVALID_INTERACTION_ID, MAX_DELAY};
-pub use retry::RetryPolicy;
+pub use retry::{RetryPolicy, DEFAULT_SETTLE_TIME};
 pub use safety::SafetyPolicy;
 pub use status::{MessageStatus, Resolution, Unresolved};
 pub use validate::{

@@ -39,7 +39,14 @@ pub struct RetryPolicy {
     pub(crate) connect_backoff: Duration,
     pub(crate) retry_server_errors: bool,
     pub(crate) resolve_unknown: bool,
+    /// How the look compares texts: set with `resolve_unknown`, so that a
+    /// program that never looks links no normalization tables.
+    pub(crate) matcher: Option<crate::same_text::TextMatch>,
+    pub(crate) settle_time: Duration,
 }
+
+/// The default of [`RetryPolicy::settle_time`].
+pub const DEFAULT_SETTLE_TIME: Duration = Duration::from_secs(30);
 
 impl Default for RetryPolicy {
     fn default() -> Self {
@@ -52,6 +59,8 @@ impl Default for RetryPolicy {
             connect_backoff: Duration::from_millis(200),
             retry_server_errors: false,
             resolve_unknown: false,
+            matcher: None,
+            settle_time: DEFAULT_SETTLE_TIME,
         }
     }
 }
@@ -113,23 +122,39 @@ impl RetryPolicy {
 
     /// When the message call ends with an outcome unknown (a timeout or
     /// reset after it was sent, a 502/504), look for the message in the
-    /// conversation ([`Injector::resolve`](crate::Injector::resolve); if it
-    /// is not there, once more after a 2-second pause for the platform to
-    /// list it) and send it again only when both looks prove it absent, at
-    /// most [`connect_retries`](Self::connect_retries) times; every look
-    /// after a resend covers every attempt. When the answers cannot prove
+    /// conversation ([`Injector::resolve`](crate::Injector::resolve)); when
+    /// it is not there, look again once the
+    /// [settling time](Self::settle_time) has passed since the attempt,
+    /// and send it again only when that look proves it absent, at most
+    /// [`connect_retries`](Self::connect_retries) times; every look after
+    /// a resend covers every attempt. A message that already settles
+    /// another injection of this injector (its answer named it, or a look
+    /// took it) is not taken for this one. When the answers cannot prove
     /// it absent, the error stays "outcome unknown" and nothing more is
     /// sent. The [`Receipt`](crate::Receipt) of a message found says
-    /// `resolved`. The worst case: a platform that lists a message more
-    /// than 2 s after it arrived gets it again, up to
-    /// 1 + `connect_retries` copies in all (3 by default); no client can
-    /// close that gap, as Genesys has no idempotency key on messaging
-    /// routes. Communication route only: the agentless route's
-    /// lost answer was the only place that named the conversation. Needs the
-    /// permission `conversation:message:view` (or
+    /// `resolved`. A platform that takes longer than the settling time to
+    /// list a message gets it again, up to 1 + `connect_retries` copies in
+    /// all (3 by default); no client can close that gap, as Genesys has no
+    /// idempotency key on messaging routes. Communication route only: the
+    /// agentless route's lost answer was the only place that named the
+    /// conversation. Needs the permission `conversation:message:view` (or
     /// `conversation:webmessaging:view`). Default: false.
     pub fn resolve_unknown(mut self, yes: bool) -> Self {
         self.resolve_unknown = yes;
+        self.matcher = yes.then_some(crate::same_text::TextMatch::NFC);
+        self
+    }
+
+    /// How long the platform may take to list a message it received (on
+    /// its clock): a look for a lost message proves it absent only this
+    /// long after the attempt, and waits for it when it comes sooner.
+    /// Shared by [`resolve_unknown`](Self::resolve_unknown), a batch's
+    /// settling of a line an earlier run left
+    /// ([`Injector::inject_batch`](crate::Injector::inject_batch)) and
+    /// [`Injector::resolve`](crate::Injector::resolve). Default:
+    /// [`DEFAULT_SETTLE_TIME`] (30 s).
+    pub fn settle_time(mut self, d: Duration) -> Self {
+        self.settle_time = d;
         self
     }
 

@@ -4,33 +4,16 @@
 //! module reads their answers and decides.
 
 use std::fmt;
-use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
+use crate::same_text::TextMatch;
 use crate::{Error, Receipt};
 
 /// The permission the status and lookup calls need (any one of the two), as
 /// the SDKs document `GET …/messages/{messageId}` and `POST …/messages/bulk`.
 pub(crate) const VIEW_PERMISSION: &str =
     "conversation:message:view (or conversation:webmessaging:view)";
-
-/// How far before the attempt (on the platform's clock) a message still
-/// counts as possibly ours: the `Date` header that tells the platform's
-/// clock has whole seconds, and a second to spare.
-pub(crate) const WINDOW_MARGIN: Duration = Duration::from_secs(2);
-
-/// Where a look for a message begins.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Since {
-    /// A time on this machine's clock, placed on the platform's through
-    /// the lookup's `Date` (this run's own attempts: the clock has not
-    /// been stepped since, or the `Date` check refuses it).
-    Local(SystemTime),
-    /// A time on the platform's clock, no later than the attempt (an
-    /// earlier run's: this machine's clock then is not trusted).
-    Platform(SystemTime),
-}
 
 /// Most message ids per bulk call, as the platform allows.
 pub(crate) const BULK_MAX: usize = 1000;
@@ -175,9 +158,22 @@ pub enum Unresolved {
     /// The lookup itself failed.
     LookupFailed(Box<Error>),
     /// The platform's clock cannot be trusted to place the message in time:
-    /// its answer had no `Date` header, one that could not be read, or one
-    /// more than 10 minutes away from this machine's clock.
+    /// the lookup's answer had no `Date` header, or one that could not be
+    /// read; or, with nothing listed before the send to mark the place, one
+    /// more than 10 minutes away from this machine's clock (this run's own
+    /// attempt) or earlier than the platform time the attempt recorded (an
+    /// earlier run's).
     UntrustedClock,
+    /// No message was found, but the look came sooner after the attempt
+    /// than the platform may take to list a message
+    /// ([`RetryPolicy::settle_time`](crate::RetryPolicy::settle_time)), and
+    /// waiting longer was not allowed (a deadline, a stop, or
+    /// [`Injector::resolve`](crate::Injector::resolve), which never waits):
+    /// a later look can tell.
+    NotSettled {
+        /// How long after the attempt the last look was.
+        after: std::time::Duration,
+    },
     /// The run that sent it had no time from the platform (no answer with
     /// a `Date` before the message left), so no look can be sure to cover
     /// the moment it arrived: this machine's clock then is not trusted.
@@ -199,7 +195,12 @@ impl fmt::Display for Unresolved {
             Unresolved::NotText => f.write_str("the message is not text: there is nothing to compare"),
             Unresolved::LookupFailed(e) => write!(f, "the lookup failed: {e}"),
             Unresolved::UntrustedClock => f.write_str(
-                "the platform's clock (its Date header) is missing or hours away from this machine's",
+                "the platform's clock (its Date header) is missing, or disagrees with this machine's or with the time recorded for the attempt",
+            ),
+            Unresolved::NotSettled { after } => write!(
+                f,
+                "not listed {} s after it was sent, sooner than the platform may take to list it: a later run can tell",
+                after.as_secs()
             ),
             Unresolved::NoPlatformTime => f.write_str(
                 "the run that sent it had no time from the platform, so no look can be sure to cover it",
@@ -289,54 +290,6 @@ pub(crate) fn message_data(body: &[u8]) -> Option<MessageData> {
     value.is_object().then(|| MessageData::from_json(&value))
 }
 
-/// The ids of the messages sent on communication `communication_id` at or
-/// after `since` (the platform's clock), from a conversation
-/// (`GET /api/v2/conversations/{conversationId}`: `participants[].messages[]`
-/// are the communications, each with the `messages[]` sent on it). A
-/// message without a readable time counts as recent: one more text to
-/// compare. `Err` says what the answer lacks to prove anything: no
-/// participants, no such communication, or no list of its messages.
-pub(crate) fn sent_on(
-    body: &[u8],
-    communication_id: &str,
-    since: SystemTime,
-) -> Result<Vec<String>, String> {
-    let conversation: Value =
-        serde_json::from_slice(body).map_err(|_| "the answer is not JSON".to_owned())?;
-    let participants = conversation
-        .get("participants")
-        .and_then(Value::as_array)
-        .ok_or("the conversation lists no participants")?;
-    let mut found = false;
-    let mut ids = Vec::new();
-    let communications = participants.iter().flat_map(|p| list(p, "messages"));
-    for communication in
-        communications.filter(|c| c.get("id").and_then(Value::as_str) == Some(communication_id))
-    {
-        found = true;
-        let messages = communication
-            .get("messages")
-            .and_then(Value::as_array)
-            .ok_or("the communication sent as lists no messages")?;
-        for message in messages {
-            let recent = message
-                .get("messageTime")
-                .and_then(Value::as_str)
-                .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
-                .is_none_or(|t| t >= since);
-            if recent {
-                ids.push(text(message, "messageId").ok_or("a message has no messageId")?);
-            }
-        }
-    }
-    if !found {
-        return Err("the conversation does not show the communication sent as".into());
-    }
-    ids.sort_unstable();
-    ids.dedup();
-    Ok(ids)
-}
-
 /// One page of a bulk answer (`POST …/messages/bulk`: a listing whose
 /// `entities` are `MessageData`, with a `nextUri` when it pages).
 pub(crate) struct BulkPage {
@@ -354,56 +307,17 @@ pub(crate) fn bulk_page(body: &[u8]) -> Option<BulkPage> {
     })
 }
 
-/// Whether `message` is an outbound message whose text is `text`: `None`
-/// when it carries no text to compare (then nothing proves it is not ours).
-pub(crate) fn has_text(message: &MessageData, text: &str) -> Option<bool> {
+/// Whether `message` is an outbound message whose text is `text`, as
+/// `matcher` compares them: `None` when it carries no text to compare
+/// (then nothing proves it is not ours).
+pub(crate) fn has_text(message: &MessageData, text: &str, matcher: TextMatch) -> Option<bool> {
     let body = message.text_body.as_deref()?;
     let outbound = message
         .direction
         .as_deref()
         .is_none_or(|d| d.eq_ignore_ascii_case("outbound"));
-    Some(outbound && body == text)
+    Some(outbound && matcher.matches(body, text))
 }
-
-/// `sent_at` (this machine's clock) on the platform's clock, minus
-/// [`WINDOW_MARGIN`]: the platform's clock is the `Date` header of an
-/// answer that arrived at `local_now`. `None` when the clock cannot be
-/// trusted: no `Date`, one that cannot be read, or one more than
-/// [`MAX_CLOCK_SKEW`] away from this machine's clock.
-pub(crate) fn window_start(
-    sent_at: SystemTime,
-    date: Option<&str>,
-    local_now: SystemTime,
-) -> Option<SystemTime> {
-    let platform_now = httpdate::parse_http_date(date?).ok()?;
-    let on_platform = match platform_now.duration_since(local_now) {
-        // The platform's clock is ahead.
-        Ok(ahead) if ahead <= MAX_CLOCK_SKEW => sent_at.checked_add(ahead)?,
-        Err(behind) if behind.duration() <= MAX_CLOCK_SKEW => {
-            sent_at.checked_sub(behind.duration())?
-        }
-        _ => return None,
-    };
-    Some(
-        on_platform
-            .checked_sub(WINDOW_MARGIN)
-            .unwrap_or(on_platform),
-    )
-}
-
-/// Where a look begins for a message sent no earlier than `platform_at`
-/// on the platform's clock: a margin before, for the platform's own
-/// servers' clocks.
-pub(crate) fn platform_window_start(platform_at: SystemTime) -> SystemTime {
-    platform_at
-        .checked_sub(WINDOW_MARGIN)
-        .unwrap_or(platform_at)
-}
-
-/// A platform's `Date` further than this from this machine's clock is not
-/// trusted to place a message in time: the lookup's answer is then
-/// [`Unresolved::UntrustedClock`].
-pub(crate) const MAX_CLOCK_SKEW: Duration = Duration::from_secs(600);
 
 #[cfg(test)]
 mod tests {
@@ -445,58 +359,5 @@ mod tests {
             .unwrap()
             .to_owned();
         assert_eq!(reason, "X: \u{fffd}]0;pwned\u{fffd} ok");
-    }
-
-    #[test]
-    fn the_window_follows_the_platforms_clock_when_it_can_be_trusted() {
-        let local_now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let sent_at = local_now - Duration::from_secs(10);
-        // The platform's clock is 300 s ahead.
-        let date = httpdate::fmt_http_date(local_now + Duration::from_secs(300));
-        assert_eq!(
-            window_start(sent_at, Some(&date), local_now),
-            Some(sent_at + Duration::from_secs(298))
-        );
-        let date = httpdate::fmt_http_date(local_now - Duration::from_secs(60));
-        assert_eq!(
-            window_start(sent_at, Some(&date), local_now),
-            Some(sent_at - Duration::from_secs(62))
-        );
-        // No Date, an unreadable one, or one hours (or decades) away.
-        for date in [
-            None,
-            Some("yesterday".to_owned()),
-            Some(httpdate::fmt_http_date(
-                local_now + Duration::from_secs(3 * 3600),
-            )),
-            Some(httpdate::fmt_http_date(SystemTime::UNIX_EPOCH)),
-        ] {
-            assert_eq!(
-                window_start(sent_at, date.as_deref(), local_now),
-                None,
-                "{date:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn only_the_communication_sent_as_is_listed_and_missing_data_proves_nothing() {
-        let body = br#"{"participants":[
-            {"purpose":"customer","messages":[{"id":"cust","messages":[{"messageId":"c1"}]}]},
-            {"purpose":"agent","messages":[{"id":"ours","messages":[
-                {"messageId":"old","messageTime":"2026-11-27T10:00:00.000Z"},
-                {"messageId":"new","messageTime":"2026-11-27T10:05:00.000Z"},
-                {"messageId":"untimed"}]}]}]}"#;
-        let since = humantime::parse_rfc3339("2026-11-27T10:04:00Z").unwrap();
-        assert_eq!(sent_on(body, "ours", since).unwrap(), ["new", "untimed"]);
-        assert!(sent_on(body, "theirs", since).is_err());
-        for bad in [
-            &b"<html>"[..],
-            br#"{"id":"x"}"#,
-            br#"{"participants":[{"messages":[{"id":"ours"}]}]}"#,
-            br#"{"participants":[{"messages":[{"id":"ours","messages":[{"messageTime":"2030-01-01T00:00:00Z"}]}]}]}"#,
-        ] {
-            assert!(sent_on(bad, "ours", since).is_err());
-        }
     }
 }

@@ -29,6 +29,16 @@ fn bulk_path() -> String {
     format!("/api/v2/conversations/messages/{CONV}/messages/bulk")
 }
 
+/// An injector on `server` whose look proves a message absent at once:
+/// the settling time (how long the platform may take to list a message)
+/// is tested on its own.
+fn settled(server: &ServerGuard) -> genesys_inject::Injector {
+    builder(server, &FakeClock::new())
+        .retry_policy(RetryPolicy::default().settle_time(Duration::ZERO))
+        .build()
+        .unwrap()
+}
+
 /// A platform whose token route answers; tests add the rest.
 fn platform() -> ServerGuard {
     let mut server = mockito::Server::new();
@@ -270,7 +280,7 @@ fn resolve_does_not_take_the_same_text_sent_before_the_attempt() {
         listing(&[("earlier", sent_at - Duration::from_secs(600))]),
     );
     let bulk_call = server.mock("POST", bulk_path().as_str()).expect(0).create();
-    let injector = builder(&server, &FakeClock::new()).build().unwrap();
+    let injector = settled(&server);
     assert!(matches!(
         injector.resolve(&request(&["Reminder: your appointment"]), &err),
         Resolution::NotDelivered
@@ -291,7 +301,7 @@ fn resolve_says_not_there_when_no_recent_message_has_the_text() {
         .mock("POST", bulk_path().as_str())
         .with_body(bulk(&[("a", "hello there")]))
         .create();
-    let injector = builder(&server, &FakeClock::new()).build().unwrap();
+    let injector = settled(&server);
     assert!(matches!(
         injector.resolve(&request(&["hello"]), &err),
         Resolution::NotDelivered
@@ -305,13 +315,14 @@ fn resolve_reads_the_platforms_clock_from_its_date_header() {
     let sent_at = err.sent_at().unwrap();
     // The platform's clock is 5 minutes ahead of this machine's: our
     // message carries its time, 5 minutes after `sent_at` by our clock, and
-    // an old one is a minute before the attempt by the platform's.
+    // an old one is two minutes before the attempt by the platform's (a
+    // look begins one minute before it).
     let ahead = Duration::from_secs(300);
     server
         .mock("GET", conversation_path().as_str())
         .with_header("date", &httpdate::fmt_http_date(SystemTime::now() + ahead))
         .with_body(listing(&[
-            ("old", sent_at + ahead - Duration::from_secs(60)),
+            ("old", sent_at + ahead - Duration::from_secs(120)),
             ("ours", sent_at + ahead + Duration::from_millis(200)),
         ]))
         .create();
@@ -332,7 +343,7 @@ fn many_recent_messages_are_fetched_in_bulk_calls_of_a_thousand() {
     let mut server = platform();
     let err = unknown_error(&mut server, "needle");
     let sent_at = err.sent_at().unwrap();
-    let ids: Vec<String> = (0..1500).map(|i| format!("m{i:04}")).collect();
+    let ids: Vec<String> = (0..1501).map(|i| format!("m{i:04}")).collect();
     let messages: Vec<(&str, SystemTime)> = ids
         .iter()
         .map(|id| (id.as_str(), sent_at + Duration::from_millis(10)))
@@ -509,8 +520,14 @@ fn with_resolve_unknown_a_timeout_before_the_platform_recorded_it_is_sent_again_
     assert_eq!(receipt.attempts, 2);
     assert_eq!(conversation.server.count("/messages"), 2);
     assert_eq!(conversation.texts(), ["exactly one"]);
-    // Not there at once, nor after the pause (fake clock): sent again.
-    assert_eq!(clock.sleeps(), secs(&[2]));
+    // Not there at once, nor once the settling time has passed since the
+    // attempt (the fake clock's one wait): sent again.
+    let waits = clock.sleeps();
+    assert_eq!(waits.len(), 1, "{waits:?}");
+    assert!(
+        waits[0] >= genesys_inject::DEFAULT_SETTLE_TIME && waits[0] <= secs(&[32])[0],
+        "{waits:?}"
+    );
 }
 
 #[test]
@@ -549,8 +566,7 @@ fn resolution_with(body: String, date: Option<String>, bulk_body: Option<String>
             .with_body(bulk_body)
             .create();
     }
-    let injector = builder(&server, &FakeClock::new()).build().unwrap();
-    injector.resolve(&request(&["hi"]), &err)
+    settled(&server).resolve(&request(&["hi"]), &err)
 }
 
 fn now_date() -> Option<String> {
@@ -602,6 +618,26 @@ fn a_bulk_answer_without_every_id_asked_for_is_unknown_not_absent() {
             now_date(),
             Some(bulk(&[("a", "hello"), ("b", "bye")]))
         ),
+        Resolution::NotDelivered
+    ));
+}
+
+#[test]
+fn a_look_sooner_than_the_settling_time_proves_nothing_absent() {
+    let mut server = platform();
+    let err = unknown_error(&mut server, "not yet");
+    listed(&mut server, listing(&[]));
+    // The default settling time (30 s): the look comes at once.
+    let injector = builder(&server, &FakeClock::new()).build().unwrap();
+    match injector.resolve(&request(&["not yet"]), &err) {
+        Resolution::Unknown(Unresolved::NotSettled { after }) => {
+            assert!(after < Duration::from_secs(5), "{after:?}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // The same look once the settling time has passed: absent.
+    assert!(matches!(
+        settled(&server).resolve(&request(&["not yet"]), &err),
         Resolution::NotDelivered
     ));
 }
@@ -687,7 +723,7 @@ fn another_participants_message_with_the_same_text_is_not_ours() {
     .to_string();
     listed(&mut server, body);
     let bulk_call = server.mock("POST", bulk_path().as_str()).expect(0).create();
-    let injector = builder(&server, &FakeClock::new()).build().unwrap();
+    let injector = settled(&server);
     assert!(matches!(
         injector.resolve(&request(&["Thanks for waiting"]), &err),
         Resolution::NotDelivered

@@ -108,6 +108,10 @@ impl Injector {
         mut each: impl FnMut(&LineReport),
     ) -> Result<Vec<LineReport>, Error> {
         journal.bind(&self.client_key());
+        // A message a record names settles its line, and no other.
+        for id in journal.message_ids() {
+            self.memory.claim(id);
+        }
         let path = journal.path().to_owned();
         let clock = &*self.settings.clock;
         let deadline = options.deadline.map(|d| later(clock.now(), d));

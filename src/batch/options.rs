@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{Error, InjectRequest};
+#[cfg(doc)]
+use crate::Injector;
 
 /// One line of a batch: its identity (stable across runs: the journal
 /// knows a line by it) and its request.

@@ -2,12 +2,13 @@
 //! leaves, then what became of it.
 
 use std::cell::{Cell, RefCell};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use crate::journal::{Attempt, Record};
+use crate::listing;
 use crate::request::Route;
 use crate::sync::lock;
-use crate::{Error, InjectRequest, Injector, Outcome, TypingMode};
+use crate::{Error, InjectRequest, Injector, Outcome};
 
 use super::failure::{classify, reason};
 use super::{sent, BatchLine, BatchOptions, LineOutcome, Shared};
@@ -23,10 +24,10 @@ impl Injector {
         fingerprint: &str,
         journal: &Shared<'_>,
         options: &BatchOptions,
-        deadline: Option<std::time::Instant>,
+        deadline: Option<Instant>,
     ) -> std::io::Result<Option<LineOutcome>> {
         let clock = &*self.settings.clock;
-        self.learn_platform_time(&line.request, deadline);
+        self.read_anchor(&line.request, deadline);
         let (written, write_failed) = (Cell::new(false), RefCell::new(None));
         // Message requests about to leave, in this line's injections.
         let sends = Cell::new(0u32);
@@ -40,6 +41,12 @@ impl Injector {
                 at: SystemTime::now(),
                 platform_at,
                 communication: communication.map(str::to_owned),
+                anchor: match &line.request.route {
+                    Route::Communication {
+                        conversation_id, ..
+                    } => self.memory.known(conversation_id).anchor,
+                    Route::Agentless { .. } => None,
+                },
             };
             let wrote = lock(journal).write(&line.id, fingerprint, Record::Attempting(attempt));
             match wrote {
@@ -88,6 +95,7 @@ impl Injector {
                         at: SystemTime::now(),
                         platform_at: None,
                         communication: None,
+                        anchor: None,
                     },
                 };
                 lock(journal).write(&line.id, fingerprint, Record::Unknown(attempt))?;
@@ -116,18 +124,15 @@ impl Injector {
         }))
     }
 
-    /// Makes sure this run has a time from the platform before a message
-    /// on the communication route leaves, so that a later run can look for
-    /// it: when no answer has given one yet and none will come before the
-    /// message (the agent lookup and the typing indicator give one), one
-    /// read of the conversation. Its failure is not this line's: the line's
-    /// own calls say what is wrong.
+    /// Reads the conversation once before the first message this
+    /// injector sends to it, when nothing has read it yet (the agent
+    /// lookup does, for a line sent as the connected agent): what it lists
+    /// then marks where a later look for the line begins, whatever the
+    /// clocks say, and its `Date` gives the platform's time. Its failure is
+    /// not this line's: the line's own calls say what is wrong, and a look
+    /// then begins a minute before the platform time.
     #[inline]
-    pub(super) fn learn_platform_time(
-        &self,
-        request: &InjectRequest,
-        deadline: Option<std::time::Instant>,
-    ) {
+    pub(super) fn read_anchor(&self, request: &InjectRequest, deadline: Option<Instant>) {
         let Route::Communication {
             conversation_id,
             communication_id: Some(_),
@@ -135,15 +140,25 @@ impl Injector {
         else {
             return;
         };
-        if self.platform_now().is_some() || self.settings.typing != TypingMode::Off {
+        if self.memory.known(conversation_id).read {
             return;
         }
         let url = format!(
             "{}/api/v2/conversations/{conversation_id}",
             self.settings.api_base
         );
-        if let Err(e) = self.lookup_as(&url, crate::agent::CONVERSATION_READ, deadline) {
-            log::debug!(target: "genesys_inject::batch", "no time from the platform yet: {e}");
+        match self.lookup_as(&url, crate::agent::CONVERSATION_READ, deadline) {
+            Ok(answer) => {
+                let anchor = listing::communications(&answer.body)
+                    .ok()
+                    .and_then(|c| listing::anchor(&c));
+                self.memory.remember(conversation_id, None, anchor);
+            }
+            Err(e) => {
+                // Once a run: a look falls back on the platform time.
+                self.memory.remember(conversation_id, None, None);
+                log::debug!(target: "genesys_inject::batch", "the conversation could not be read before the send: {e}")
+            }
         }
     }
 }

@@ -8,6 +8,7 @@ mod call;
 pub(crate) use api_error::unreadable;
 pub(crate) use call::{past_deadline, BeforeSend, Call};
 
+use std::cell::Cell;
 use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
@@ -18,10 +19,13 @@ use crate::clock::later;
 use crate::config::Settings;
 use crate::gate::Gate;
 use crate::http::Http;
+use crate::listing::Since;
+use crate::look::Look;
+use crate::memory::Memory;
 use crate::pace::Pace;
 use crate::request::{Content, PreparedMessage, Route};
 use crate::state::{Outbox, Owner};
-use crate::status::{Resolution, Since, Unresolved};
+use crate::status::{Resolution, Unresolved};
 use crate::sync::lock;
 use crate::validate::is_guid;
 use crate::webhook::{Webhook, WebhookStats};
@@ -30,10 +34,6 @@ use crate::{Error, InjectRequest, InjectorBuilder, Receipt, RetryPolicy, TypingM
 /// Permission named in [`Error::Forbidden`] on the communication route.
 pub(crate) const COMMUNICATION_PERMISSION: &str =
     "conversation:message:create (or conversation:webmessaging:create)";
-/// How long `inject` waits, under [`RetryPolicy::resolve_unknown`], before
-/// it looks a second time for a message whose answer was lost and that the
-/// first look did not find.
-pub(crate) const RESOLVE_PAUSE: Duration = Duration::from_secs(2);
 
 /// The log target of the line each failed `inject` writes (a program that
 /// reports the returned error itself, as the `inject` CLI does, filters it
@@ -60,10 +60,10 @@ pub struct Injector {
     webhook: Option<Webhook>,
     /// Pacing to the platform's budget (`None`: off).
     pace: Option<Pace>,
-    /// (conversation id, its connected agent's communication)
-    /// ([`InjectRequest::to_conversation`]): one lookup per conversation.
-    /// A run sends to few conversations: a list, not a map.
-    pub(crate) agents: Mutex<Vec<(String, String)>>,
+    /// Each conversation's connected agent and what its listing showed
+    /// before a send; the message ids that settle an injection; the
+    /// message requests on their way.
+    pub(crate) memory: Memory,
     /// The last `Date` the platform sent, and when (this process's
     /// monotonic clock): a time on the platform's clock that a later
     /// request cannot precede.
@@ -149,7 +149,7 @@ impl Injector {
             gate,
             webhook,
             pace,
-            agents: Mutex::default(),
+            memory: Memory::default(),
             platform_date: Mutex::default(),
         })
     }
@@ -315,49 +315,71 @@ impl Injector {
             } => communication_id.as_deref(),
             Route::Agentless { .. } => None,
         };
-        let ask = before_send.map(|f| move || f(sent_as, self.platform_now()));
+        let conversation = match &request.route {
+            Route::Communication {
+                conversation_id, ..
+            } => Some(conversation_id.as_str()),
+            Route::Agentless { .. } => None,
+        };
+        // When the last message request left, on the injector's clock.
+        let left = Cell::new(None);
+        let ask = || {
+            left.set(Some(clock.now()));
+            before_send.is_none_or(|f| f(sent_as, self.platform_now()))
+        };
         let call = Call {
             url: &url,
             body: Some(body),
             timeout: None,
             permission,
             deadline,
-            before_send: ask.as_ref().map(|f| f as &dyn Fn() -> bool),
+            before_send: Some(&ask),
         };
         let policy = &self.settings.retry_policy;
         let (mut attempts, mut resent) = (0, 0);
-        // When the first attempt whose outcome is unknown began: every look
+        // When the first attempt whose outcome is unknown left: every look
         // covers every attempt made since.
-        let mut first_unknown: Option<SystemTime> = None;
+        let mut first_unknown = None;
         loop {
+            // A look in another thread waits for this answer: the message
+            // it names settles this injection, not that one.
+            let sending = conversation.map(|c| self.memory.sending(c));
             let error = match self.call(&call, policy, &mut attempts) {
                 Ok(answer) => {
-                    return Ok(Receipt::from_answer(
+                    let receipt = Receipt::from_answer(
                         request,
                         &answer.body,
                         attempts,
                         answer.correlation_id,
-                    ))
+                    );
+                    if let (Some(_), Some(id)) = (conversation, &receipt.message_id) {
+                        self.memory.claim(id);
+                    }
+                    drop(sending);
+                    return Ok(receipt);
                 }
                 Err(e) if policy.resolve_unknown && e.is_outcome_unknown() => e,
                 // A resend that certainly did not arrive: the last look
                 // proved every earlier attempt absent.
                 Err(e) => return Err(e),
             };
-            let Some(sent_at) = error.sent_at() else {
+            drop(sending);
+            let (Some(sent_at), Some(matcher)) = (error.sent_at(), policy.matcher) else {
                 log::warn!(target: "genesys_inject", "outcome unknown, and still unknown: {}", Unresolved::NoSendTime);
                 return Err(error);
             };
-            let since = *first_unknown.get_or_insert(sent_at);
-            // Found at once, or, if not, still not there once the platform
-            // has had a moment to list what it received.
-            let resolution = match self.resolve_since(request, Since::Local(since), deadline) {
-                Resolution::NotDelivered => {
-                    clock.sleep(RESOLVE_PAUSE);
-                    self.resolve_since(request, Since::Local(since), deadline)
-                }
-                other => other,
+            let (sent_at, left) = *first_unknown.get_or_insert((sent_at, left.get()));
+            // Found at once; or, if not, still not there once the platform
+            // has had the settling time to list it.
+            let look = Look {
+                since: Since::Local { sent_at, left },
+                anchor: conversation.and_then(|c| self.memory.known(c).anchor),
+                matcher,
+                settle: policy.settle_time,
+                deadline,
+                wait: true,
             };
+            let resolution = self.resolve_since(request, &look);
             match resolution {
                 Resolution::Delivered(receipt) => {
                     log::info!(target: "genesys_inject", "outcome unknown ({error}), but the message is in the conversation: not sent again");

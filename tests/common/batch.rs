@@ -10,7 +10,9 @@ use serde_json::{json, Value};
 use super::{cli_bin, CLIENT_ID, CLIENT_SECRET, CONV};
 
 /// `inject --batch FILE --journal JOURNAL` (and `extra`) against `url`,
-/// paced far above what these tests send.
+/// paced far above what these tests send, with a settling time of 2 s (the
+/// fake platform lists a message at once; tests/platform_clocks.rs tests
+/// the settling on an injected clock).
 pub fn batch_cmd(url: &str, file: &Path, journal: &Path, extra: &[&str]) -> Command {
     batch_cmd_at("60000", url, file, journal, extra)
 }
@@ -26,7 +28,7 @@ pub fn batch_cmd_at(rate: &str, url: &str, file: &Path, journal: &Path, extra: &
         .arg(file)
         .arg("--journal")
         .arg(journal)
-        .args(["--no-state", "--rate", rate])
+        .args(["--no-state", "--rate", rate, "--settle-time", "2"])
         .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

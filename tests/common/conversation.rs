@@ -7,8 +7,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use super::rawserver::{platform_handler, with_date, Action, RawServer, Received};
-use super::{COMM, CONV};
+use super::rawserver::{Action, RawServer, Received};
+use super::{FakeClock, COMM, CONV};
 
 /// The customer's communication in the fake conversation.
 pub const CUSTOMER_COMM: &str = "5d4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a";
@@ -40,16 +40,78 @@ pub enum OnMessage {
     RecordAndAnswer(u16),
     /// Record the message, then answer 200 after this long.
     AcceptAfter(Duration),
+    /// Do not record it; answer this status (a 502: a gateway lost it).
+    LoseAndAnswer(u16),
 }
 
 /// One message in the conversation.
 #[derive(Clone, Debug)]
 pub struct Stored {
     pub id: String,
+    /// As the platform stores it ([`Platform::store`]).
     pub text: String,
+    /// On the clock that stamps messages.
     pub time: SystemTime,
-    /// The communication it was sent as.
+    /// The communication it is listed on.
     pub communication: String,
+}
+
+/// The bot's communication, where a platform that stores messages
+/// [`elsewhere`](Platform::elsewhere) lists them.
+pub const BOT_COMM: &str = "b0b0b0b0-0000-4000-8000-b0b0b0b0b0b0";
+
+/// How the fake platform behaves, beyond each message's [`OnMessage`].
+#[derive(Clone)]
+pub struct Platform {
+    /// How lookups are answered.
+    pub lookups: Lookups,
+    /// A message is listed only this long after it was stored.
+    pub lag: Duration,
+    /// The `Date` headers run this many milliseconds ahead of the clock
+    /// that stamps messages (negative: behind).
+    pub date_ahead_ms: i64,
+    /// Each communication lists only its first N messages, saying nothing.
+    pub page: Option<usize>,
+    /// How a text is stored.
+    pub store: fn(&str) -> String,
+    /// Messages are stored on the bot's communication, not the one sent as.
+    pub elsewhere: bool,
+    /// A fake clock whose sleeps move the platform's time too (its Date,
+    /// its stamps, its lag): a wait for the listing takes no real time.
+    pub clock: Option<Arc<FakeClock>>,
+}
+
+impl Default for Platform {
+    fn default() -> Platform {
+        Platform {
+            lookups: Lookups::Full,
+            lag: Duration::ZERO,
+            date_ahead_ms: 0,
+            page: None,
+            store: |t| t.to_owned(),
+            elsewhere: false,
+            clock: None,
+        }
+    }
+}
+
+impl Platform {
+    /// The time on the clock that stamps messages.
+    pub fn now(&self) -> SystemTime {
+        let moved = self.clock.as_ref().map_or(Duration::ZERO, |c| c.elapsed());
+        SystemTime::now() + moved
+    }
+
+    /// The time its `Date` headers say, `ahead_ms` ahead of its stamps.
+    fn date(&self, ahead_ms: i64) -> SystemTime {
+        let now = self.now();
+        let skew = Duration::from_millis(ahead_ms.unsigned_abs());
+        if ahead_ms >= 0 {
+            now + skew
+        } else {
+            now - skew
+        }
+    }
 }
 
 pub struct FakeConversation {
@@ -58,12 +120,21 @@ pub struct FakeConversation {
     /// Every agent communication the conversation has had, the connected
     /// one last ([`COMM`] at first).
     pub agents: Arc<Mutex<Vec<String>>>,
+    /// How far its `Date` runs ahead of its stamps, in milliseconds.
+    date_ahead_ms: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl FakeConversation {
+    /// From now on, the `Date` runs `ms` milliseconds ahead of the clock
+    /// that stamps messages (a proxy taken away, say).
+    pub fn set_date_ahead_ms(&self, ms: i64) {
+        self.date_ahead_ms
+            .store(ms, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// `plan(n)` decides the n-th message POST (0-based).
     pub fn start(plan: impl Fn(usize) -> OnMessage + Send + Sync + 'static) -> FakeConversation {
-        Self::start_with(Lookups::Full, Duration::ZERO, plan)
+        Self::on(Platform::default(), plan)
     }
 
     /// As [`start`](Self::start), with lookups answered as `lookups` says
@@ -73,13 +144,46 @@ impl FakeConversation {
         lag: Duration,
         plan: impl Fn(usize) -> OnMessage + Send + Sync + 'static,
     ) -> FakeConversation {
+        Self::on(
+            Platform {
+                lookups,
+                lag,
+                ..Platform::default()
+            },
+            plan,
+        )
+    }
+
+    /// As [`start`](Self::start), on a platform that behaves as `platform`
+    /// says.
+    pub fn on(
+        platform: Platform,
+        plan: impl Fn(usize) -> OnMessage + Send + Sync + 'static,
+    ) -> FakeConversation {
         let messages: Arc<Mutex<Vec<Stored>>> = Arc::default();
         let agents = Arc::new(Mutex::new(vec![COMM.to_owned()]));
         let posts = Mutex::new(0usize);
         let store = messages.clone();
         let known = agents.clone();
-        let handler = platform_handler(move |req: &Received| {
+        let lookups = platform.lookups;
+        let date_ahead_ms = Arc::new(std::sync::atomic::AtomicI64::new(platform.date_ahead_ms));
+        let ahead = date_ahead_ms.clone();
+        let dated_by = platform.clone();
+        let dated = move |action: Action| {
+            let ms = ahead.load(std::sync::atomic::Ordering::SeqCst);
+            action.header("date", &httpdate::fmt_http_date(dated_by.date(ms)))
+        };
+        let handler = move |req: &Received| {
             let path = req.path.as_str();
+            if path == "/oauth/token" {
+                return Action::ok(&format!(
+                    r#"{{"access_token":"{}","expires_in":86399}}"#,
+                    super::TOKEN
+                ));
+            }
+            if path.ends_with("/typing") {
+                return dated(Action::status(204, ""));
+            }
             let prefix = format!("/api/v2/conversations/messages/{CONV}/communications/");
             // A message to the connected agent's communication.
             let sent_as = path
@@ -99,15 +203,19 @@ impl FakeConversation {
                 let record = || {
                     store.lock().unwrap().push(Stored {
                         id: id.clone(),
-                        text: text.clone(),
-                        time: SystemTime::now(),
-                        communication: communication.clone(),
+                        text: (platform.store)(&text),
+                        time: platform.now(),
+                        communication: if platform.elsewhere {
+                            BOT_COMM.to_owned()
+                        } else {
+                            communication.clone()
+                        },
                     })
                 };
                 match plan(n) {
                     OnMessage::Accept => {
                         record();
-                        with_date(Action::ok(&super::message_ok(&id)))
+                        dated(Action::ok(&super::message_ok(&id)))
                     }
                     OnMessage::RecordAndStall(d) => {
                         record();
@@ -118,9 +226,10 @@ impl FakeConversation {
                         record();
                         Action::status(status, "")
                     }
+                    OnMessage::LoseAndAnswer(status) => Action::status(status, ""),
                     OnMessage::AcceptAfter(delay) => {
                         record();
-                        with_date(Action::ok(&super::message_ok(&id))).after(delay)
+                        dated(Action::ok(&super::message_ok(&id))).after(delay)
                     }
                 }
             } else if path == format!("/api/v2/conversations/{CONV}")
@@ -130,13 +239,16 @@ impl FakeConversation {
                 // listing, which the platform serves too: participants with
                 // their messages, and no communication ids.
                 let messaging = path.contains("/messages/");
-                let listed = |comm: &str| -> Vec<serde_json::Value> {
-                    store
+                let now = platform.now();
+                let listed =
+                    |comm: &str| -> Vec<serde_json::Value> {
+                        store
                         .lock()
                         .unwrap()
                         .iter()
                         .filter(|m| m.communication == comm)
-                        .filter(|m| m.time.elapsed().is_ok_and(|age| age >= lag))
+                        .filter(|m| now.duration_since(m.time).is_ok_and(|age| age >= platform.lag))
+                        .take(platform.page.unwrap_or(usize::MAX))
                         .map(|m| {
                             serde_json::json!({
                                 "messageId": m.id,
@@ -145,7 +257,7 @@ impl FakeConversation {
                             })
                         })
                         .collect()
-                };
+                    };
                 let agents = known.lock().unwrap().clone();
                 let connected = |i: usize| {
                     if i + 1 == agents.len() {
@@ -170,12 +282,14 @@ impl FakeConversation {
                         serde_json::json!({"purpose": "agent", "state": connected(i), "messages": [
                             {"id": comm, "state": connected(i), "messages": listed(comm)}]})
                     }));
+                    participants.push(serde_json::json!({"purpose": "workflow", "state": "connected", "messages": [
+                        {"id": BOT_COMM, "state": "connected", "messages": listed(BOT_COMM)}]}));
                     serde_json::json!({"id": CONV, "participants": participants})
                 };
                 if lookups == Lookups::NoDate {
                     Action::ok(&answer.to_string())
                 } else {
-                    with_date(Action::ok(&answer.to_string()))
+                    dated(Action::ok(&answer.to_string()))
                 }
             } else if path == format!("/api/v2/conversations/messages/{CONV}/messages/bulk") {
                 let ids: Vec<String> = serde_json::from_str(&req.body).unwrap();
@@ -191,17 +305,18 @@ impl FakeConversation {
                         })
                     })
                     .collect();
-                with_date(Action::ok(
+                dated(Action::ok(
                     &serde_json::json!({"entities": entities}).to_string(),
                 ))
             } else {
                 Action::status(404, "")
             }
-        });
+        };
         FakeConversation {
             server: RawServer::start(handler),
             messages,
             agents,
+            date_ahead_ms,
         }
     }
 

@@ -53,6 +53,11 @@ impl FakeClock {
             .collect()
     }
 
+    /// How far its sleeps have moved it.
+    pub fn elapsed(&self) -> Duration {
+        *self.offset.lock().unwrap()
+    }
+
     pub fn advance(&self, d: Duration) {
         let mut offset = self.offset.lock().unwrap();
         *offset = offset.saturating_add(d);

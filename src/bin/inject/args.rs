@@ -43,6 +43,9 @@ pub(crate) struct Args {
     pub parallel: Option<u64>,
     /// `--deadline SECS`: a batch sends no new line after this long.
     pub deadline: Option<u64>,
+    /// `--settle-time SECS`: how long the platform may take to list a
+    /// message (a look proves it absent only after this).
+    pub settle_time: Option<u64>,
     /// `--progress`: the progress line even when standard error is not a
     /// terminal.
     pub progress: bool,
@@ -305,6 +308,15 @@ pub(crate) fn parse_args(raw: Vec<OsString>) -> Result<Parsed, String> {
             "deadline" => {
                 let secs = number(&flag, cursor.value(&flag)?, "seconds")?;
                 once(&mut args.deadline, &flag, secs)?
+            }
+            "settle-time" => {
+                let secs = number(&flag, cursor.value(&flag)?, "seconds")?;
+                if secs > 3600 {
+                    return Err(format!(
+                        "--settle-time takes at most 3600 seconds, not {secs}"
+                    ));
+                }
+                once(&mut args.settle_time, &flag, secs)?
             }
             "verbose" => switch(&mut args.verbose)?,
             _ => return Err(unknown(&raw)),

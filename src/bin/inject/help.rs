@@ -165,8 +165,14 @@ DELIVERY:
                             again only if the platform proves it is not there; if
                             it cannot tell, exit 5 and send nothing more (needs
                             conversation:message:view; communication route).
-                            Worst case: a platform that lists a message more than
-                            2 s after it arrives can get 3 copies (1 + 2 resends)
+                            Absent means not listed --settle-time after it was
+                            sent. Worst case: a platform that lists a message
+                            later than that can get 3 copies (1 + 2 resends)
+    --settle-time SECS      how long the platform may take to list a message it
+                            received (default 30, at most 3600): --resolve and a
+                            batch's look for a line an earlier run left prove it
+                            absent only that long after it was sent, and wait
+                            for it (within --deadline) when they come sooner
 
 OPTIONS:
     --rate N                pace API requests to N a minute (default 300, the

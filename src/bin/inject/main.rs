@@ -96,8 +96,12 @@ fn injector(args: &Args, policy: &SafetyPolicy) -> Result<Injector, Error> {
             .map_err(|_| Error::Config(format!("--rate {rate} is more than any budget")))?;
         builder = builder.requests_per_minute(Some(rate));
     }
-    if args.resolve {
-        builder = builder.retry_policy(RetryPolicy::default().resolve_unknown(true));
+    if args.resolve || args.settle_time.is_some() {
+        let mut policy = RetryPolicy::default().resolve_unknown(args.resolve);
+        if let Some(secs) = args.settle_time {
+            policy = policy.settle_time(Duration::from_secs(secs));
+        }
+        builder = builder.retry_policy(policy);
     }
     if args.no_typing {
         builder = builder.typing(TypingMode::Off);
