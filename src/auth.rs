@@ -124,7 +124,10 @@ impl Auth {
         // And another process: one fetches while the others wait for its
         // token, each for at most the token call's timeout (a holder that
         // hangs, or was stopped, blocks no one for longer).
-        let turn = self.store.as_ref().and_then(|s| s.turn(self.timeout));
+        let turn = self
+            .store
+            .as_ref()
+            .and_then(|s| s.turn(self.timeout, clock));
         if let Some(token) = self.stored(clock) {
             return Ok(token);
         }

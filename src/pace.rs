@@ -187,7 +187,7 @@ impl Pace {
         let wait = match &self.shared {
             Some(file) => {
                 let budget = lock(&self.local).budget;
-                match file.take(budget) {
+                match file.take(budget, clock) {
                     Some(wait) => {
                         shared = true;
                         wait
@@ -201,7 +201,7 @@ impl Pace {
         if !wait.is_zero() && deadline.is_some_and(|d| crate::clock::later(clock.now(), wait) > d) {
             match (&self.shared, shared) {
                 (Some(file), true) => {
-                    file.update(|bucket, _| bucket.tokens += 1.0);
+                    file.update(clock, |bucket, _| bucket.tokens += 1.0);
                 }
                 _ => lock(&self.local).tokens += 1.0,
             }
@@ -242,7 +242,9 @@ impl Pace {
         let now = self.local_now(clock);
         lock(&self.local).observe(budget, left, reset, now);
         if let Some(file) = &self.shared {
-            file.update(|bucket, now| bucket.observe(budget, left, reset, now));
+            file.update(clock, |bucket, now| {
+                bucket.observe(budget, left, reset, now)
+            });
         }
     }
 }
@@ -256,9 +258,9 @@ fn unix_now() -> u64 {
 impl PaceFile {
     /// Takes a token from the shared bucket; `None` when the file cannot be
     /// used (then the caller paces alone).
-    fn take(&self, budget: u32) -> Option<Duration> {
+    fn take(&self, budget: u32, clock: &dyn Clock) -> Option<Duration> {
         let mut wait = None;
-        self.update(|bucket, now| {
+        self.update(clock, |bucket, now| {
             bucket.budget = budget;
             wait = Some(bucket.take(now));
         })?;
@@ -267,8 +269,8 @@ impl PaceFile {
 
     /// Reads the bucket, lets `change` change it, writes it back, all under
     /// the lock. A missing or damaged file starts a full bucket.
-    fn update(&self, change: impl FnOnce(&mut Bucket, u64)) -> Option<()> {
-        let _held = match lock_within(&self.lock, FILE_LOCK_WAIT) {
+    fn update(&self, clock: &dyn Clock, change: impl FnOnce(&mut Bucket, u64)) -> Option<()> {
+        let _held = match lock_within(&self.lock, FILE_LOCK_WAIT, clock) {
             Ok(Turn::First(held)) => held,
             Ok(Turn::AfterAnother) => match crate::state::try_lock(&self.lock) {
                 Ok(Some(held)) => held,
@@ -444,7 +446,7 @@ mod tests {
                 )
                 .unwrap();
             }
-            let wait = file.take(300).unwrap();
+            let wait = file.take(300, &clock).unwrap();
             assert!(wait < Duration::from_secs(1), "{wait:?}");
         }
         std::fs::remove_dir_all(&dir).unwrap();

@@ -18,6 +18,7 @@ fn every_inject_writes_one_audit_record() {
 
     // Success: messageSize in UTF-16 units (the emoji counts 2).
     injector.inject(&request(&["Hello ", "👋"])).unwrap();
+    ok.assert();
     ok.remove();
     // Failure after validation: the size is known.
     server

@@ -362,7 +362,8 @@ fn a_webhook_retry_after_a_lost_answer_carries_the_same_key_and_counts_once() {
 fn thirty_two_threads_that_pause_together_reuse_their_connections() {
     // Each answer takes 20 ms, so that the 32 threads' calls overlap; between
     // rounds every thread waits at a barrier, as they do at the rate-limit
-    // gate, with its connection back in the pool.
+    // gate, with its connection back in the pool. Unpaced: pacing would
+    // spread the calls out and hide a pool that reopens connections.
     let server = RawServer::start_keep_alive(platform_handler(|_| Action::Respond {
         status: 200,
         headers: vec![],
@@ -373,6 +374,7 @@ fn thirty_two_threads_that_pause_together_reuse_their_connections() {
         .base_url(server.url())
         .credentials(CLIENT_ID, CLIENT_SECRET)
         .typing(TypingMode::Off)
+        .requests_per_minute(None)
         .build()
         .unwrap();
     const THREADS: usize = 32;
@@ -389,17 +391,24 @@ fn thirty_two_threads_that_pause_together_reuse_their_connections() {
         }
     });
     assert_eq!(server.count("/messages"), THREADS * ROUNDS);
-    // One for the token, at most one per thread for the API.
+    // One for the token, at most one per thread for the API; and the
+    // rounds did overlap (more than a few connections were needed).
     let opened = server.connections();
     assert!(
         opened <= THREADS + 1,
         "{opened} connections for {THREADS} threads"
     );
+    assert!(opened > THREADS / 2, "{opened}: the calls did not overlap");
 }
 
 #[test]
 fn a_delay_over_the_maximum_is_refused_before_any_traffic() {
-    let server = mockito::Server::new();
+    let mut server = mockito::Server::new();
+    let posts = server
+        .mock("POST", mockito::Matcher::Any)
+        .expect(0)
+        .create();
+    let gets = server.mock("GET", mockito::Matcher::Any).expect(0).create();
     let clock = FakeClock::new();
     let injector = builder(&server, &clock).build().unwrap();
     for delay in [MAX_DELAY + Duration::from_millis(1), Duration::MAX] {
@@ -416,6 +425,8 @@ fn a_delay_over_the_maximum_is_refused_before_any_traffic() {
         );
     }
     assert!(clock.sleeps().is_empty());
+    posts.assert();
+    gets.assert();
     // The maximum itself is allowed.
     assert!(injector.prepare(&request(&["hi"]).delay(MAX_DELAY)).is_ok());
 }

@@ -63,8 +63,9 @@ fn lines_in_flight_keep_the_budget_busy_whatever_the_round_trip() {
 #[test]
 fn killed_with_eight_lines_in_flight_then_run_to_the_end_every_line_is_there_once() {
     let dir = Scratch::new();
-    let conversation =
-        FakeConversation::start(|_| OnMessage::AcceptAfter(Duration::from_millis(200)));
+    // Each answer takes 500 ms: a line's thread sends nothing else meanwhile.
+    let answer = Duration::from_millis(500);
+    let conversation = FakeConversation::start(move |_| OnMessage::AcceptAfter(answer));
     let file = dir.0.join("many.jsonl");
     let journal = dir.0.join("journal.jsonl");
     let texts = write_batch(&file, "Flight", 40);
@@ -73,14 +74,27 @@ fn killed_with_eight_lines_in_flight_then_run_to_the_end_every_line_is_there_onc
         let mut child = batch_cmd(&conversation.url(), &file, &journal, &["--parallel", "8"])
             .spawn()
             .unwrap();
-        // Several recorded, their answers (and others') on their way.
+        // Eight recorded, their answers (and others') on their way.
         let started = Instant::now();
-        while conversation.texts().len() < before + 6 && started.elapsed() < Duration::from_secs(20)
+        while conversation.texts().len() < before + 8 && started.elapsed() < Duration::from_secs(20)
         {
             std::thread::sleep(Duration::from_millis(2));
         }
         let _ = child.kill();
         let _ = child.wait();
+        // Eight messages arrived within one answer's time: eight lines were
+        // in flight together when the run was killed.
+        let times: Vec<_> = conversation.messages.lock().unwrap()[before..before + 8]
+            .iter()
+            .map(|m| m.time)
+            .collect();
+        let span = times
+            .iter()
+            .max()
+            .unwrap()
+            .duration_since(*times.iter().min().unwrap())
+            .unwrap();
+        assert!(span < answer, "{span:?}: not eight in flight");
     }
     let (code, _, all) = run(&mut batch_cmd(
         &conversation.url(),

@@ -407,7 +407,7 @@ fn the_token_is_refreshed_60_seconds_before_it_expires() {
     let clock = FakeClock::new();
     let token = token_mock(&mut server, 300).expect(2).create();
     typing_mock(&mut server).create();
-    server
+    let messages = server
         .mock("POST", message_path().as_str())
         .with_body(message_ok("m"))
         .expect(3)
@@ -419,21 +419,47 @@ fn the_token_is_refreshed_60_seconds_before_it_expires() {
     clock.advance(Duration::from_secs(2));
     injector.inject(&request(&["3"])).unwrap(); // 241 s: refreshed
     token.assert();
+    messages.assert();
 }
 
 #[test]
 fn the_delay_is_slept_before_typing_and_message() {
-    let mut server = platform_server();
+    // Each API request notes how far the injected clock had moved when it
+    // arrived: typing, then the message, both after the whole delay.
+    use common::rawserver::{Action, RawServer};
+    use std::sync::{Arc, Mutex};
     let clock = FakeClock::new();
-    server
-        .mock("POST", message_path().as_str())
-        .with_body(message_ok("m"))
-        .create();
-    let injector = builder(&server, &clock).build().unwrap();
+    let arrivals: Arc<Mutex<Vec<(String, Duration)>>> = Arc::default();
+    let (seen, at) = (arrivals.clone(), clock.clone());
+    let server = RawServer::start(move |req| {
+        if req.path == "/oauth/token" {
+            return Action::ok(&format!(
+                r#"{{"access_token":"{TOKEN}","expires_in":86399}}"#
+            ));
+        }
+        let kind = if req.path.ends_with("/typing") {
+            "typing"
+        } else {
+            "message"
+        };
+        seen.lock().unwrap().push((kind.to_owned(), at.elapsed()));
+        Action::ok(&message_ok("m"))
+    });
+    let injector = genesys_inject::Injector::builder()
+        .base_url(server.url())
+        .credentials(CLIENT_ID, CLIENT_SECRET)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
     injector
         .inject(&request(&["hi"]).delay(Duration::from_millis(500)))
         .unwrap();
     assert_eq!(clock.sleeps(), vec![Duration::from_millis(500)]);
+    let half = Duration::from_millis(500);
+    assert_eq!(
+        *arrivals.lock().unwrap(),
+        [("typing".to_owned(), half), ("message".to_owned(), half)]
+    );
 }
 
 #[test]

@@ -6,16 +6,38 @@ mod common;
 use common::*;
 use genesys_inject::{Error, Injector, InjectorBuilder};
 
+/// Every variable `from_env` reads: a developer's own (a real state
+/// directory, say) must not reach the test.
+const READ: [&str; 11] = [
+    "GENESYS_CLIENT_ID",
+    "GENESYSCLOUD_OAUTHCLIENT_ID",
+    "GENESYS_CLIENT_SECRET",
+    "GENESYS_CLIENT_SECRET_FILE",
+    "GENESYSCLOUD_OAUTHCLIENT_SECRET",
+    "GENESYS_REGION",
+    "GENESYSCLOUD_REGION",
+    "GENESYS_BASE_URL",
+    "WEBHOOK_URL",
+    "SSL_CERT_FILE",
+    "GENESYS_STATE_DIR",
+];
+
 #[test]
 fn from_env_reads_the_documented_variables() {
-    for var in [
-        "GENESYS_CLIENT_ID",
-        "GENESYS_CLIENT_SECRET",
-        "GENESYS_REGION",
-        "GENESYS_BASE_URL",
-        "WEBHOOK_URL",
-    ] {
+    for var in READ {
         std::env::remove_var(var);
+    }
+    // And no other: every variable name src/env.rs quotes is in the list.
+    let source = include_str!("../src/env.rs");
+    let named: Vec<&str> = source
+        .split('"')
+        .filter(|s| s.len() > 3 && s.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+        .collect();
+    for var in &named {
+        assert!(
+            READ.contains(var),
+            "src/env.rs reads {var}, which this test does not clear"
+        );
     }
     match Injector::from_env() {
         Err(Error::Config(msg)) => assert!(msg.contains("GENESYS_CLIENT_ID"), "{msg}"),

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::batch::*;
 use common::conversation::{FakeConversation, OnMessage};
-use common::rawserver::Action;
+use common::rawserver::{with_date, Action};
 use common::*;
 use serde_json::{json, Value};
 
@@ -310,8 +310,48 @@ fn a_line_edited_under_the_same_id_is_refused_and_nothing_is_sent_for_it() {
     );
 }
 
+/// Spawns `cmd`, with the library's pacing lines on its standard error,
+/// and kills it (SIGKILL) once a line of its standard error contains
+/// `line`, or once `arrived` says so.
+fn kill_at(cmd: &mut Command, line: Option<&str>, arrived: impl Fn() -> bool) {
+    use std::io::BufRead;
+    let mut child = cmd
+        .env("RUST_LOG", "genesys_inject::gate=debug")
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (seen, said) = (
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        line.map(str::to_owned),
+    );
+    let flag = seen.clone();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if said.as_deref().is_some_and(|s| l.contains(s)) {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    });
+    until(|| seen.load(std::sync::atomic::Ordering::SeqCst) || arrived());
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The journal holds no record of a message that may have left.
+fn nothing_to_settle(journal: &Path) {
+    let text = std::fs::read_to_string(journal).unwrap_or_default();
+    assert!(!text.contains(r#""state":"attempting""#), "{text}");
+    assert!(!text.contains(r#""state":"unknown""#), "{text}");
+}
+
 #[test]
 fn a_run_killed_before_the_message_left_leaves_nothing_to_settle() {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    // Killed in the pacing wait: two SMS lines at one request a minute, the
+    // second waiting for the budget (the library says so at debug level).
     let dir = Scratch::new();
     let platform = common::rawserver::platform(|req| {
         if req.path.ends_with("/agentless") {
@@ -329,25 +369,79 @@ fn a_run_killed_before_the_message_left_leaves_nothing_to_settle() {
             json!({"agentless": "sms", "from": "+18005550100", "to": "+13175555678", "text": "Your table is ready"}),
         ],
     );
-    // One request a minute: the second line waits for the budget, and the
-    // run is killed while it waits (or while it looks up, types...).
-    kill_when(
-        &mut batch_cmd_at("1", &platform.url(), &file, &journal, &[]),
-        || {
-            if platform.count("/agentless") == 1 {
-                // Its answer recorded; the next line is in the pacing wait.
-                std::thread::sleep(Duration::from_millis(300));
-                true
-            } else {
-                false
-            }
-        },
+    // One line at a time: the second paces only after the first's answer.
+    kill_at(
+        &mut batch_cmd_at("1", &platform.url(), &file, &journal, &["--parallel", "1"]),
+        Some("pacing: next API request"),
+        || false,
     );
+    assert_eq!(platform.count("/agentless"), 1);
     // The agentless route cannot be looked up: had the line been recorded
     // as attempted, it would be unknown for ever.
     let (code, _, all) = run(&mut batch_cmd(&platform.url(), &file, &journal, &[]));
     assert_eq!(code, 0, "{all}");
     assert_eq!(platform.count("/agentless"), 2, "{all}");
+
+    // Killed in the agent lookup, then in the typing indicator: each
+    // request held unanswered the first time.
+    for (held, line) in [
+        (
+            "lookup",
+            json!({"conversation": CONV, "text": "An agent will call you"}),
+        ),
+        (
+            "typing",
+            json!({"conversation": CONV, "communication": COMM, "text": "Typing first"}),
+        ),
+    ] {
+        let dir = Scratch::new();
+        let (asked, sent) = (
+            std::sync::Arc::new(AtomicUsize::new(0)),
+            std::sync::Arc::new(AtomicUsize::new(0)),
+        );
+        let (a, m) = (asked.clone(), sent.clone());
+        let platform = common::rawserver::RawServer::start(move |req| {
+            let is_held = match held {
+                "lookup" => req.path == format!("/api/v2/conversations/{CONV}"),
+                _ => req.path.ends_with("/typing"),
+            };
+            if is_held && a.fetch_add(1, SeqCst) == 0 {
+                return Action::Stall(Duration::from_secs(20));
+            }
+            if req.path == "/oauth/token" || req.path.ends_with("/typing") {
+                return common::rawserver::platform_handler(|_| Action::status(404, ""))(req);
+            }
+            if req.path == format!("/api/v2/conversations/{CONV}") {
+                return with_date(Action::ok(
+                    &json!({"participants": [{"purpose": "agent", "messages": [
+                        {"id": COMM, "state": "connected", "messages": []}]}]})
+                    .to_string(),
+                ));
+            }
+            if req.path.ends_with("/messages") {
+                m.fetch_add(1, SeqCst);
+                return with_date(Action::ok(&message_ok("m")));
+            }
+            Action::status(404, "")
+        });
+        let file = dir.0.join("one.jsonl");
+        let journal = dir.0.join("journal.jsonl");
+        write_lines(&file, &[line]);
+        kill_at(
+            &mut batch_cmd(&platform.url(), &file, &journal, &[]),
+            None,
+            || asked.load(SeqCst) > 0,
+        );
+        assert_eq!(sent.load(SeqCst), 0, "{held}");
+        nothing_to_settle(&journal);
+        let (code, _, all) = run(&mut batch_cmd(&platform.url(), &file, &journal, &[]));
+        assert_eq!(code, 0, "{held}: {all}");
+        assert!(
+            all.contains("1 sent now, 0 sent by an earlier run"),
+            "{held}: {all}"
+        );
+        assert_eq!(sent.load(SeqCst), 1, "{held}");
+    }
 }
 
 #[cfg(unix)]
@@ -436,9 +530,9 @@ fn a_401_or_a_missing_agent_passes_and_a_later_run_sends_the_line() {
     let (code, _, all) = run(&mut batch_cmd(&conversation.url(), &file, &journal, &[]));
     assert_eq!(code, 1, "{all}");
     assert!(
-        all.contains("no connected agent")
-            || all.contains("No connected agent")
-            || all.contains("connected agent"),
+        all.contains(&format!(
+            "line 1: conversation {CONV} has no connected agent to send as"
+        )),
         "{all}"
     );
     conversation.transfer_to(COMM);

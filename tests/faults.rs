@@ -218,11 +218,8 @@ fn through_a_connect_proxy_injections_work_and_a_reset_after_sending_stays_unkno
 
 #[test]
 fn a_refused_connection_is_retried_under_the_policy_then_a_transport_error() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = ClosedPort::new();
+    let port = closed.port;
     let clock = FakeClock::new();
     let injector = raw_builder(&format!("http://127.0.0.1:{port}"), &clock)
         .build()
@@ -329,13 +326,21 @@ fn a_200_without_json_or_id_is_ok_with_no_message_id_and_a_warning() {
             .with_body(body)
             .create();
         let injector = builder(&server, &FakeClock::new()).build().unwrap();
+        let warnings = || {
+            logged_in(&[std::thread::current().id()])
+                .iter()
+                .filter(|(t, l, m)| {
+                    t == "genesys_inject" && *l == log::Level::Warn && m.contains("no message id")
+                })
+                .count()
+        };
+        let before = warnings();
         let receipt = injector.inject(&request(&["hi"])).unwrap();
         assert_eq!(receipt.message_id, None, "{body}");
         assert_eq!(receipt.attempts, 1);
+        // One warning for this body, on this test's thread.
+        assert_eq!(warnings() - before, 1, "{body:?}");
     }
-    assert!(logged().iter().any(|(t, l, m)| t == "genesys_inject"
-        && *l == log::Level::Warn
-        && m.contains("no message id")));
 }
 
 #[test]
@@ -464,8 +469,13 @@ fn a_429_closes_the_gate_for_every_caller_and_typing_is_skipped_meanwhile() {
 
     // Another thread's call now waits for the Retry-After instant before its
     // message, and skips its typing indicator.
-    std::thread::scope(|s| {
-        s.spawn(|| injector.inject(&request(&["second"])).unwrap());
+    let other = std::thread::scope(|s| {
+        s.spawn(|| {
+            injector.inject(&request(&["second"])).unwrap();
+            std::thread::current().id()
+        })
+        .join()
+        .unwrap()
     });
     assert_eq!(clock.sleeps(), vec![Duration::from_secs(30)]);
     // Once the pause is over, everything is back to normal.
@@ -474,14 +484,19 @@ fn a_429_closes_the_gate_for_every_caller_and_typing_is_skipped_meanwhile() {
     typing.assert();
     limited.assert();
     ok.assert();
-    let gate: Vec<_> = logged()
+    // This test's threads' lines only: the gate closing (on the thread
+    // refused) and opening (on the one that waited), once each.
+    let gate: Vec<String> = logged_in(&[std::thread::current().id(), other])
         .into_iter()
         .filter(|(t, l, _)| t == "genesys_inject::gate" && *l == log::Level::Info)
+        .map(|(_, _, m)| m)
         .collect();
-    assert!(
-        gate.len() >= 2,
-        "gate closing and opening are logged: {gate:?}"
-    );
+    let closing = gate
+        .iter()
+        .filter(|m| m.starts_with("rate limited: holding"))
+        .count();
+    let opening = gate.iter().filter(|m| m.contains("pause over")).count();
+    assert_eq!((closing, opening), (1, 1), "{gate:?}");
 }
 
 /// A keep-alive connection that the server resets while it sits idle in the
@@ -581,15 +596,16 @@ fn extreme_lifetimes_and_timeouts_do_not_panic() {
         ))
         .create();
     typing_mock(&mut server).create();
-    server
+    let limited = server
         .mock("POST", message_path().as_str())
         .with_status(429)
         .with_header("retry-after", &u64::MAX.to_string())
         .expect(1)
         .create();
-    server
+    let ok = server
         .mock("POST", message_path().as_str())
         .with_body(message_ok("m"))
+        .expect(1)
         .create();
     let clock = FakeClock::new();
     let policy = RetryPolicy::default()
@@ -602,4 +618,6 @@ fn extreme_lifetimes_and_timeouts_do_not_panic() {
     injector.inject(&request(&["hi"])).unwrap();
     assert_eq!(clock.sleeps(), vec![Duration::from_secs(u64::MAX)]);
     assert!(injector.flush(Duration::MAX));
+    limited.assert();
+    ok.assert();
 }

@@ -315,7 +315,8 @@ fn a_429_on_each_step_is_waited_out_as_everywhere() {
         .with_header("retry-after", "1")
         .expect(1)
         .create();
-    api.mock("POST", uploads_path().as_str())
+    let ask = api
+        .mock("POST", uploads_path().as_str())
         .with_body(upload_answer(&upload_url))
         .expect(1)
         .create();
@@ -349,7 +350,7 @@ fn a_429_on_each_step_is_waited_out_as_everywhere() {
         .unwrap();
     let sleeps: Vec<u64> = clock.sleeps().iter().map(Duration::as_secs).collect();
     assert_eq!(sleeps, [1, 2, 3]);
-    for mock in [limited_ask, limited_put, put, limited_message, message] {
+    for mock in [limited_ask, ask, limited_put, put, limited_message, message] {
         mock.assert();
     }
 }
@@ -388,12 +389,36 @@ fn an_attachment_is_read_from_a_file_and_a_huge_file_is_not_read_whole() {
 
 #[test]
 fn a_file_that_changes_while_it_is_read_is_refused() {
-    // /proc files say 0 bytes and read more; a FIFO or a directory is no
+    // A file another thread keeps growing: read while it grows, it is
+    // refused (what was opened is not what was read), never sent short.
+    let dir = Scratch::new();
+    let growing = dir.0.join("growing.png");
+    std::fs::write(&growing, PNG).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (stop, path) = (stop.clone(), growing.clone());
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                f.write_all(&[0u8; 64]).unwrap();
+            }
+        })
+    };
+    let refused = (0..100_000).find_map(|_| match Attachment::from_path(&growing) {
+        Err(e) if e.to_string().contains("changed while it was read") => Some(e),
+        _ => None,
+    });
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    writer.join().unwrap();
+    let refused = refused.expect("a growing file was read whole 100,000 times");
+    assert_eq!(refused.kind(), std::io::ErrorKind::InvalidData);
+    // /proc files (Linux) say 0 bytes and read more; a directory is no
     // attachment either.
-    for path in ["/proc/self/status", "/tmp"] {
-        let err = Attachment::from_path(path).unwrap_err();
-        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{path}: {err}");
-    }
+    #[cfg(target_os = "linux")]
+    assert!(Attachment::from_path("/proc/self/status").is_err());
+    let err = Attachment::from_path(std::env::temp_dir()).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
     let dir = Scratch::new();
     let path = dir.0.join("parcel.png");
     std::fs::write(&path, PNG).unwrap();
@@ -460,14 +485,16 @@ fn upload_headers_never_frame_or_route_the_request() {
 #[test]
 fn an_unreachable_upload_host_is_named_and_the_message_is_not_sent() {
     let mut api = platform_server();
-    // Nothing listens on port 9 of loopback (discard): refused.
+    // A port that refuses every connection while the test holds it.
+    let closed = ClosedPort::new();
+    let host = format!("http://127.0.0.1:{}", closed.port);
     api.mock("POST", uploads_path().as_str())
-        .with_body(upload_answer("http://127.0.0.1:9/bucket/k"))
+        .with_body(upload_answer(&format!("{host}/bucket/k")))
         .create();
     let message = api.mock("POST", message_path().as_str()).expect(0).create();
     let err = send_png(&api).unwrap_err();
     match &err {
-        Error::Upload { host, .. } => assert_eq!(host, "http://127.0.0.1:9"),
+        Error::Upload { host: named, .. } => assert_eq!(named, &host),
         other => panic!("{other:?}"),
     }
     assert_eq!(err.outcome(), Outcome::NotDelivered);

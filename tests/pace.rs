@@ -47,7 +47,7 @@ fn requests_are_spaced_to_the_budget_on_the_injectors_clock() {
 #[test]
 fn a_window_the_platform_says_is_used_up_holds_requests_until_its_reset() {
     let mut server = platform_server();
-    server
+    let used_up = server
         .mock("POST", message_path().as_str())
         .with_header("inin-ratelimit-allowed", "300")
         .with_header("inin-ratelimit-count", "300")
@@ -73,6 +73,7 @@ fn a_window_the_platform_says_is_used_up_holds_requests_until_its_reset() {
         "{:?}",
         clock.sleeps()
     );
+    used_up.assert();
 }
 
 #[test]
@@ -161,6 +162,8 @@ fn two_processes_on_one_state_directory_share_the_budget() {
             .spawn()
             .unwrap()
     };
+    // Real time, on purpose: two processes share the pace file, whose
+    // clock is the wall clock (an injected clock cannot cross processes).
     // One run first: the token on disk, so that both start at once.
     assert!(run().wait().unwrap().success());
     // Let the shared bucket refill (5 tokens: a second of 300 a minute).

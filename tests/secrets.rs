@@ -11,7 +11,7 @@ const SECOND_TOKEN: &str = "tok-BBBB2222";
 fn secrets_never_appear_in_logs_errors_or_debug() {
     capture_logs();
     let mut server = mockito::Server::new();
-    token_mock(&mut server, 86399).expect(1).create();
+    let first_token = token_mock(&mut server, 86399).expect(1).create();
     server
         .mock("POST", "/oauth/token")
         .with_body(format!(
@@ -27,7 +27,7 @@ fn secrets_never_appear_in_logs_errors_or_debug() {
         .with_status(401)
         .expect(1)
         .create();
-    server
+    let sent = server
         .mock("POST", message_path().as_str())
         .with_body(message_ok("m"))
         .expect(1)
@@ -41,6 +41,8 @@ fn secrets_never_appear_in_logs_errors_or_debug() {
     // A full injection with a 401 and a token refresh.
     injector.inject(&request(&["hello"])).unwrap();
     refused.assert();
+    first_token.assert();
+    sent.assert();
     shown.push(format!("{injector:?}"));
 
     // Failures: a 403, and a token endpoint whose answer holds a token but no lifetime.

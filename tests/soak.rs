@@ -153,9 +153,6 @@ fn soak_no_duplicates_and_every_count_adds_up() {
         results.len() as u64,
         "{stats:?}"
     );
-    assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "soak took {:?}",
-        started.elapsed()
-    );
+    // The figure, not a bound: a loaded machine may take longer.
+    eprintln!("soak: {:?}", started.elapsed());
 }

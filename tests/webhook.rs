@@ -18,33 +18,40 @@ fn with_webhook(platform: &ServerGuard, webhook_url: &str) -> InjectorBuilder {
 
 #[test]
 fn a_slow_webhook_does_not_slow_inject() {
+    // The webhook holds its answer until the test lets it go: `inject`
+    // returning meanwhile proves it never waits for the webhook (no clock
+    // needed, and no bound a loaded machine could miss).
     let platform = accepting_server();
-    let hook = RawServer::start(|_| Action::Respond {
-        status: 200,
-        headers: vec![],
-        body: String::new(),
-        delay: Duration::from_secs(2),
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+    let answered = Arc::new(AtomicBool::new(false));
+    let (held, told) = (gate.clone(), answered.clone());
+    let hook = RawServer::start(move |_| {
+        let (open, cond) = &*held;
+        let open = open.lock().unwrap();
+        // At most 10 s: an inject that waited for it fails, not hangs.
+        let _unused = cond
+            .wait_timeout_while(open, Duration::from_secs(10), |open| !*open)
+            .unwrap();
+        told.store(true, SeqCst);
+        Action::ok("")
     });
     let injector = with_webhook(&platform, &hook.url()).build().unwrap();
-    let start = Instant::now();
     injector.inject(&request(&["hi"])).unwrap();
-    let took = start.elapsed();
-    assert!(
-        took < Duration::from_millis(500),
-        "inject took {took:?} with a 2 s webhook"
-    );
+    // inject is back, and the webhook has not answered.
+    assert!(!answered.load(SeqCst), "inject waited for the webhook");
+    *gate.0.lock().unwrap() = true;
+    gate.1.notify_all();
     assert!(injector.flush(Duration::from_secs(10)));
+    assert!(answered.load(SeqCst));
     assert_eq!(injector.webhook_stats().delivered, 1);
 }
 
 #[test]
 fn a_refused_webhook_never_fails_inject() {
     let platform = accepting_server();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = ClosedPort::new();
+    let port = closed.port;
     let injector = with_webhook(&platform, &format!("http://127.0.0.1:{port}/hook"))
         .build()
         .unwrap();

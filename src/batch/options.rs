@@ -4,9 +4,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{Error, InjectRequest};
 #[cfg(doc)]
 use crate::Injector;
+use crate::{Error, InjectRequest};
 
 /// One line of a batch: its identity (stable across runs: the journal
 /// knows a line by it) and its request.

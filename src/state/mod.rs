@@ -33,7 +33,7 @@ pub(crate) use token::TokenStore;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::Error;
 
@@ -278,17 +278,21 @@ const LOCK_POLL: Duration = Duration::from_millis(20);
 /// returned file is dropped, also when the process dies; waiting at most
 /// `timeout` (real time: the holder is another process) for another
 /// holder to release it.
-pub(crate) fn lock_within(path: &Path, timeout: Duration) -> io::Result<Turn> {
+pub(crate) fn lock_within(
+    path: &Path,
+    timeout: Duration,
+    clock: &dyn crate::Clock,
+) -> io::Result<Turn> {
     if let Some(file) = try_lock(path)? {
         return Ok(Turn::First(file));
     }
-    let deadline = crate::clock::later(Instant::now(), timeout);
+    let deadline = crate::clock::later(clock.now(), timeout);
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = deadline.saturating_duration_since(clock.now());
         if left.is_zero() {
             return Ok(Turn::TimedOut);
         }
-        std::thread::sleep(left.min(LOCK_POLL));
+        clock.sleep(left.min(LOCK_POLL));
         if try_lock(path)?.is_some() {
             return Ok(Turn::AfterAnother);
         }
@@ -405,11 +409,12 @@ pub(crate) mod tests {
     fn locks_exclude_each_other_until_dropped() {
         let dir = scratch("lock");
         let path = dir.join("x.lock");
-        let Turn::First(held) = lock_within(&path, Duration::ZERO).unwrap() else {
+        let Turn::First(held) = lock_within(&path, Duration::ZERO, &crate::SystemClock).unwrap()
+        else {
             panic!("no one else holds it")
         };
         assert!(matches!(
-            lock_within(&path, Duration::from_millis(50)).unwrap(),
+            lock_within(&path, Duration::from_millis(50), &crate::SystemClock).unwrap(),
             Turn::TimedOut
         ));
         assert!(try_lock(&path).unwrap().is_none());

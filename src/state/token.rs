@@ -44,8 +44,8 @@ impl TokenStore {
     /// The lock that makes processes fetch one at a time, waiting at most
     /// `timeout` for another process's fetch; `None` (and a warning) when
     /// the lock file cannot be used.
-    pub fn turn(&self, timeout: Duration) -> Option<Turn> {
-        lock_within(&self.lock, timeout)
+    pub fn turn(&self, timeout: Duration, clock: &dyn crate::Clock) -> Option<Turn> {
+        lock_within(&self.lock, timeout, clock)
             .map_err(|e| {
                 log::warn!(target: TARGET, "cannot lock {}: {e}; fetching without it", self.lock.display());
             })

@@ -214,7 +214,7 @@ pub type Line = (String, log::Level, String);
 
 static LINES: Mutex<Vec<Line>> = Mutex::new(Vec::new());
 /// The same lines, with the thread that logged each.
-static THREAD_LINES: Mutex<Vec<(std::thread::ThreadId, String)>> = Mutex::new(Vec::new());
+static THREAD_LINES: Mutex<Vec<(std::thread::ThreadId, Line)>> = Mutex::new(Vec::new());
 
 struct Capture;
 
@@ -223,10 +223,14 @@ impl log::Log for Capture {
         true
     }
     fn log(&self, record: &log::Record) {
-        THREAD_LINES
-            .lock()
-            .unwrap()
-            .push((std::thread::current().id(), record.args().to_string()));
+        THREAD_LINES.lock().unwrap().push((
+            std::thread::current().id(),
+            (
+                record.target().to_owned(),
+                record.level(),
+                record.args().to_string(),
+            ),
+        ));
         LINES.lock().unwrap().push((
             record.target().to_owned(),
             record.level(),
@@ -252,12 +256,20 @@ pub fn logged() -> Vec<Line> {
 
 /// The messages the calling thread logged so far.
 pub fn logged_here() -> Vec<String> {
-    let me = std::thread::current().id();
+    logged_in(&[std::thread::current().id()])
+        .into_iter()
+        .map(|(_, _, message)| message)
+        .collect()
+}
+
+/// The lines `threads` logged so far (the other tests of the binary log on
+/// threads of their own).
+pub fn logged_in(threads: &[std::thread::ThreadId]) -> Vec<Line> {
     THREAD_LINES
         .lock()
         .unwrap()
         .iter()
-        .filter(|(thread, _)| *thread == me)
+        .filter(|(thread, _)| threads.contains(thread))
         .map(|(_, line)| line.clone())
         .collect()
 }
@@ -296,10 +308,50 @@ pub fn example_bin(name: &str) -> std::path::PathBuf {
     path
 }
 
-/// The path of the `inject` command line (`src/bin/inject.rs`, behind the
-/// `cli` feature, which `cargo test` does not build): built here, once per
-/// test binary, so that it is never stale.
+/// A port on 127.0.0.1 that refuses every connection for as long as this
+/// is held: a socket bound to it that does not listen (a port bound, then
+/// dropped, could be taken by anything meanwhile).
+pub struct ClosedPort {
+    _socket: socket2::Socket,
+    pub port: u16,
+}
+
+impl ClosedPort {
+    pub fn new() -> ClosedPort {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+        socket.bind(&any.into()).unwrap();
+        let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+        ClosedPort {
+            _socket: socket,
+            port,
+        }
+    }
+}
+
+/// A case that cannot run on this machine (not root, no `chattr`): said on
+/// the process's standard output (past the test harness's capture, so that
+/// `cargo test` shows it), never silently; under CI (`CI` set), where it
+/// must run, a failure.
+pub fn skip(case: &str, why: &str) {
+    use std::io::Write;
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{case}: cannot run here ({why}), and CI must run it"
+    );
+    let _ = writeln!(std::io::stdout(), "SKIPPED {case}: {why}");
+}
+
+/// The path of the `inject` command line (`src/bin/inject/`, behind the
+/// `cli` feature): the one cargo built for this test run when the feature
+/// is on (`cargo test --features cli`, the README's command); else built
+/// here, once per test binary, into this test's own target directory, so
+/// that it is never stale.
 pub fn cli_bin() -> std::path::PathBuf {
+    if let Some(built) = option_env!("CARGO_BIN_EXE_inject") {
+        return built.into();
+    }
     static BUILT: std::sync::Once = std::sync::Once::new();
     BUILT.call_once(|| cargo_build(&["--bin", "inject", "--features", "cli"]));
     profile_dir().join("inject")
@@ -325,6 +377,10 @@ fn cargo_build(args: &[&str]) {
     if profile_dir().file_name().is_some_and(|p| p == "release") {
         build.arg("--release");
     }
+    // This test's target directory, whatever --target-dir it was given.
+    build
+        .arg("--target-dir")
+        .arg(profile_dir().parent().unwrap());
     assert!(
         build.status().unwrap().success(),
         "could not build {args:?}"
