@@ -220,6 +220,19 @@ impl Journal {
         &self.message_ids
     }
 
+    /// This batch's (and client's) last record of each line.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&str, &Entry)> {
+        self.last
+            .iter()
+            .filter(|((scope, _), _)| *scope == self.scope)
+            .map(|((_, id), entry)| (id.as_str(), entry))
+    }
+
+    /// This batch's last record of the line known as `id`.
+    pub(crate) fn record(&self, id: &str) -> Option<&Entry> {
+        self.last(id)
+    }
+
     pub(crate) fn last(&self, line: &str) -> Option<&Entry> {
         self.last.get(&(self.scope.clone(), line.to_owned()))
     }

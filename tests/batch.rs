@@ -88,6 +88,8 @@ fn killed_three_times_then_run_to_the_end_every_line_is_there_exactly_once() {
 
 #[test]
 fn an_edited_file_under_the_same_batch_id_sends_only_its_new_lines() {
+    // Lines are known by their recipient (here all one conversation) and
+    // their rank among its lines, matched by content first.
     let dir = Scratch::new();
     let conversation = FakeConversation::start(|_| OnMessage::Accept);
     let file = dir.0.join("daily.jsonl");
@@ -98,7 +100,7 @@ fn an_edited_file_under_the_same_batch_id_sends_only_its_new_lines() {
         run(&mut batch_cmd(&conversation.url(), &file, &journal, &id)).0,
         0
     );
-    // The same lines reordered, one removed, two new ones.
+    // The same lines reordered, the second reworded, one more.
     let lines = [
         json!({"conversation": CONV, "text": "first 2"}),
         json!({"conversation": CONV, "text": "new a"}),
@@ -111,10 +113,17 @@ fn an_edited_file_under_the_same_batch_id_sends_only_its_new_lines() {
     )
     .unwrap();
     let (code, _, all) = run(&mut batch_cmd(&conversation.url(), &file, &journal, &id));
-    assert_eq!(code, 0, "{all}");
+    // "new a" is the conversation's second line, sent as "first 1": said
+    // once, not sent; "new b" is a fourth line: sent.
+    assert_eq!(code, 2, "{all}");
+    assert!(all.contains("with other content (lines 2)"), "{all}");
+    assert!(
+        all.contains("1 sent now, 2 sent by an earlier run"),
+        "{all}"
+    );
     assert_eq!(
         sorted(conversation.texts()),
-        ["first 0", "first 1", "first 2", "new a", "new b"]
+        ["first 0", "first 1", "first 2", "new b"]
     );
 }
 
@@ -253,7 +262,10 @@ fn the_progress_line_and_a_dry_run() {
         all.contains("\r\x1b[Kinject: 3/3 lines: 3 sent, 0 failed, 0 unknown"),
         "{all:?}"
     );
-    assert!(all.contains("batch: 3 line(s): 3 sent now"), "{all}");
+    assert!(
+        all.contains("batch \"default\": 3 line(s): 3 sent now"),
+        "{all}"
+    );
 }
 
 /// A platform that keeps the budget as Genesys does: past `budget` API

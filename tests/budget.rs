@@ -29,7 +29,12 @@ fn no_typing_sends_no_typing_indicator() {
     // Without it, one indicator a line.
     let file = dir.0.join("typed.jsonl");
     write_batch(&file, "Typed", 3);
-    let (code, _, all) = run(&mut batch_cmd(&conversation.url(), &file, &journal, &[]));
+    let (code, _, all) = run(&mut batch_cmd(
+        &conversation.url(),
+        &file,
+        &journal,
+        &["--batch-id", "typed"],
+    ));
     assert_eq!(code, 0, "{all}");
     assert_eq!(conversation.server.count("/typing"), 3);
 }

@@ -156,13 +156,16 @@ fn a_batch_is_checked_with_the_same_rules() {
         ),
     )
     .unwrap();
-    let (code, _, all) = run(&mut batch_cmd(&conversation.url(), &file, &journal, &[]));
+    // Another batch (its lines go to the same conversation: under one
+    // batch id they would be the first line with other content).
+    let other = ["--batch-id", "other"];
+    let (code, _, all) = run(&mut batch_cmd(&conversation.url(), &file, &journal, &other));
     assert_eq!(code, 2, "{all}");
     let (code, _, all) = run(&mut batch_cmd(
         &conversation.url(),
         &file,
         &journal,
-        &["--no-safety-rules"],
+        &["--no-safety-rules", "--batch-id", "other"],
     ));
     assert_eq!(code, 0, "{all}");
     assert_eq!(conversation.texts().len(), 3);

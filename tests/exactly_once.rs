@@ -300,8 +300,10 @@ fn a_line_edited_under_the_same_id_is_refused_and_nothing_is_sent_for_it() {
     );
     let (code, _, all) = run(&mut batch_cmd(&conversation.url(), &file, &journal, &[]));
     assert_eq!(code, 2, "{all}");
+    // Said once: how many, which line, and what to do.
     assert!(
-        all.contains("line 1:") && all.contains("appointment-17") && all.contains("other content"),
+        all.contains("1 line(s) of batch \"default\" were sent by an earlier run with other content (lines 1)")
+            && all.contains("new --batch-id"),
         "{all}"
     );
     assert_eq!(

@@ -15,6 +15,7 @@
 //! in flight and reports them.
 
 mod failure;
+mod identity;
 mod line;
 mod options;
 mod send;
@@ -34,11 +35,11 @@ use crate::{Error, Injector, Journal};
 /// one read or one record, never across a request.
 type Shared<'a> = Mutex<&'a mut Journal>;
 
-/// Records `line` as sent (`earlier`: found, not sent now).
+/// Records the line known as `id` as sent (`earlier`: found, not sent now).
 #[inline]
 pub(super) fn sent(
     journal: &Shared<'_>,
-    line: &BatchLine,
+    id: &str,
     fingerprint: &str,
     message_id: Option<String>,
     earlier: bool,
@@ -46,7 +47,7 @@ pub(super) fn sent(
     let record = Record::Sent {
         message_id: message_id.clone(),
     };
-    lock(journal).write(&line.id, fingerprint, record)?;
+    lock(journal).write(id, fingerprint, record)?;
     Ok(LineOutcome::Sent {
         message_id,
         earlier,
@@ -113,6 +114,18 @@ impl Injector {
             self.memory.claim(id);
         }
         let path = journal.path().to_owned();
+        // Each line's content and who it is in the journal, before any is
+        // sent: a recipient's lines are matched to its records by content.
+        let fingerprints: Vec<Result<identity::Fingerprint, Error>> = lines
+            .iter()
+            .map(|line| self.fingerprint(&line.request))
+            .collect();
+        let known: Vec<Option<identity::Fingerprint>> = fingerprints
+            .iter()
+            .map(|f| f.as_ref().ok().cloned())
+            .collect();
+        let ids = identity::journal_ids(lines, &known, journal);
+        let (fingerprints, ids) = (&fingerprints, &ids);
         let clock = &*self.settings.clock;
         let deadline = options.deadline.map(|d| later(clock.now(), d));
         let shared: Shared<'_> = Mutex::new(journal);
@@ -134,15 +147,9 @@ impl Injector {
                     let Some(line) = lines.get(index) else {
                         break;
                     };
-                    let outcome = match self.fingerprint(&line.request) {
-                        Err(e) => Ok(LineOutcome::Failed {
-                            class: "invalid".into(),
-                            error: Some(e),
-                            retry: false,
-                            earlier: None,
-                        }),
-                        Ok(fingerprint) => {
-                            match self.line(line, &fingerprint, shared, options, deadline) {
+                    let outcome = match (&fingerprints[index], &ids[index]) {
+                        (Ok(fingerprint), Some(id)) => {
+                            match self.line(line, id, fingerprint, shared, options, deadline) {
                                 Ok(Some(outcome)) => Ok(outcome),
                                 // Not reached: neither is any line after.
                                 Ok(None) => {
@@ -152,6 +159,14 @@ impl Injector {
                                 Err(e) => Err(e),
                             }
                         }
+                        // Invalid with this injector's settings: the
+                        // error, again (errors are not Clone).
+                        _ => Ok(LineOutcome::Failed {
+                            class: "invalid".into(),
+                            error: self.prepare(&line.request).err(),
+                            retry: false,
+                            earlier: None,
+                        }),
                     };
                     // Every later line would fail the same way; a journal
                     // that cannot be written could let a line go twice.
@@ -181,7 +196,9 @@ impl Injector {
                         let auth = matches!(&outcome, LineOutcome::Failed { class, error: Some(_), .. } if class == "auth" || class == "forbidden");
                         let report = LineReport {
                             index,
-                            id: lines[index].id.clone(),
+                            id: ids[index]
+                                .clone()
+                                .unwrap_or_else(|| lines[index].id.clone()),
                             outcome,
                         };
                         each(&report);

@@ -14,18 +14,41 @@ use crate::{Error, InjectRequest};
 pub struct BatchLine {
     /// The line's identity: unique in its batch. The journal records the
     /// line's content beside it, and refuses the same id with other
-    /// content ([`LineOutcome::Conflict`]).
+    /// content ([`LineOutcome::Conflict`]). For a line known by its
+    /// recipient ([`by_recipient`](Self::by_recipient)), the recipient's
+    /// key; its report gives the whole identity (the key and its rank).
     pub id: String,
     /// What to send.
     pub request: InjectRequest,
+    /// Known by its recipient: the recipient's key.
+    pub(crate) recipient: Option<u128>,
 }
 
 impl BatchLine {
-    /// A line known as `id`.
+    /// A line known as `id`: an id of the caller's (a CRM's row id, say),
+    /// unique in its batch.
     pub fn new(id: impl Into<String>, request: InjectRequest) -> BatchLine {
         BatchLine {
             id: id.into(),
             request,
+            recipient: None,
+        }
+    }
+
+    /// A line known by who receives it: the conversation (on the
+    /// communication route, whoever it is sent as), or the messenger and
+    /// the address or contact (agentless), and its rank among the batch's
+    /// lines to that recipient. Its wording is not its identity: a line
+    /// whose text changed between runs is that line with other content
+    /// ([`LineOutcome::Conflict`], nothing sent for it), not a new line;
+    /// the same lines in another order are the same lines (matched by
+    /// content first).
+    pub fn by_recipient(request: InjectRequest) -> BatchLine {
+        let key = super::identity::recipient_key(&request);
+        BatchLine {
+            id: format!("r:{key:032x}"),
+            request,
+            recipient: Some(key),
         }
     }
 }

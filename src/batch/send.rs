@@ -21,6 +21,7 @@ impl Injector {
     pub(super) fn send(
         &self,
         line: &BatchLine,
+        id: &str,
         fingerprint: &str,
         journal: &Shared<'_>,
         options: &BatchOptions,
@@ -48,7 +49,7 @@ impl Injector {
                     Route::Agentless { .. } => None,
                 },
             };
-            let wrote = lock(journal).write(&line.id, fingerprint, Record::Attempting(attempt));
+            let wrote = lock(journal).write(id, fingerprint, Record::Attempting(attempt));
             match wrote {
                 Ok(()) => written.set(true),
                 Err(e) => *write_failed.borrow_mut() = Some(e),
@@ -86,9 +87,9 @@ impl Injector {
             return Ok(None);
         }
         Ok(Some(match result {
-            Ok(receipt) => sent(journal, line, fingerprint, receipt.message_id, false)?,
+            Ok(receipt) => sent(journal, id, fingerprint, receipt.message_id, false)?,
             Err(e) if e.outcome() == Outcome::Unknown => {
-                let recorded = lock(journal).last(&line.id).map(|e| e.record.clone());
+                let recorded = lock(journal).last(id).map(|e| e.record.clone());
                 let attempt = match recorded {
                     Some(Record::Attempting(attempt)) if written.get() => attempt,
                     _ => Attempt {
@@ -98,14 +99,14 @@ impl Injector {
                         anchor: None,
                     },
                 };
-                lock(journal).write(&line.id, fingerprint, Record::Unknown(attempt))?;
+                lock(journal).write(id, fingerprint, Record::Unknown(attempt))?;
                 LineOutcome::Unknown { why: e.to_string() }
             }
             Err(e) => {
                 let (class, retry) = classify(&e);
                 if class != "invalid" {
                     lock(journal).write(
-                        &line.id,
+                        id,
                         fingerprint,
                         Record::Failed {
                             class: class.into(),

@@ -73,6 +73,6 @@ pub fn sorted(mut v: Vec<String>) -> Vec<String> {
 pub fn summary(objects: &[Value]) -> &Value {
     objects
         .iter()
-        .find(|o| o["summary"] == true)
+        .find(|o| o["type"] == "summary")
         .expect("a summary")
 }

@@ -63,6 +63,16 @@ pub(crate) struct Args {
     pub to_column: Option<String>,
     pub conversation_column: Option<String>,
     pub contact_column: Option<String>,
+    /// `--id-column NAME`: the CSV column (or JSON key) that holds each
+    /// line's id.
+    pub id_column: Option<String>,
+    /// `--text-column NAME`: the CSV column that holds each line's text.
+    pub text_column: Option<String>,
+    /// `--csv-delimiter C`: the CSV file's delimiter (else found from its
+    /// header).
+    pub csv_delimiter: Option<String>,
+    /// `--default-country CC`: the country of national phone numbers.
+    pub default_country: Option<String>,
     /// `--metrics-file FILE`: the run's metrics, node-exporter's textfile
     /// format.
     pub metrics_file: Option<String>,
@@ -283,6 +293,10 @@ pub(crate) fn parse_args(raw: Vec<OsString>) -> Result<Parsed, String> {
                 once(&mut args.conversation_column, &flag, cursor.value(&flag)?)?
             }
             "contact-column" => once(&mut args.contact_column, &flag, cursor.value(&flag)?)?,
+            "id-column" => once(&mut args.id_column, &flag, cursor.value(&flag)?)?,
+            "text-column" => once(&mut args.text_column, &flag, cursor.value(&flag)?)?,
+            "csv-delimiter" => once(&mut args.csv_delimiter, &flag, cursor.value(&flag)?)?,
+            "default-country" => once(&mut args.default_country, &flag, cursor.value(&flag)?)?,
             "rate" => {
                 let n = number(&flag, cursor.value(&flag)?, "requests a minute")?;
                 once(&mut args.rate, &flag, n)?

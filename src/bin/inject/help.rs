@@ -60,7 +60,8 @@ SENDING:
     --metrics-file FILE     at the end of every run (failed runs too), write
                             node-exporter's textfile format to FILE, atomically:
                             genesys_inject_lines{outcome=...} (sent,
-                            sent_earlier, failed, unknown, not_reached),
+                            sent_earlier, failed, unknown, not_reached,
+                            conflict, invalid),
                             genesys_inject_exit_status,
                             genesys_inject_run_duration_seconds,
                             genesys_inject_last_run_timestamp_seconds and
@@ -82,24 +83,37 @@ BATCH (many messages from one run):
                             contact, new_conversation, text (a string or an array
                             of blocks), template, params (an object), attach (a
                             path relative to FILE's folder), delay_ms, and an
-                            optional id (the line's identity; else a hash of its
-                            content and its rank among identical lines, so the
-                            same lines reordered, re-encoded or cut short keep
-                            theirs). Every line is checked first: one invalid
-                            line sends nothing (exit 2, each named by its line
-                            number)
+                            optional id (the line's identity). A line without
+                            one is known by who receives it (the conversation;
+                            to or contact on the agentless route) and its rank
+                            among the lines to them, matched by content first:
+                            reordered, re-encoded or cut short, the same lines;
+                            new wording is that line with other content (said
+                            once, not sent), not a new line. Every line is
+                            checked first: one invalid line sends nothing (exit
+                            2; past 20, the first 20 and a count)
     FILE ending in .csv     CSV instead (RFC 4180: a header row; quoted fields
-                            may hold commas, quotes as \"\" and line breaks);
+                            may hold commas, quotes as \"\" and line breaks;
+                            , ; or tab between cells, found from the header);
                             columns named as the keys above are those keys,
-                            the others feed the template; an empty cell is
-                            no value
-    --to-column NAME, --conversation-column NAME, --contact-column NAME
-                            the column that holds each line's to (conversation,
-                            contact)
+                            the others feed the template; an empty cell is no
+                            value. A column named like a key the command line
+                            gives (text beside a TEXT template, from beside
+                            --from...) and two columns of one name are refused
+    --to-column NAME, --conversation-column NAME, --contact-column NAME,
+    --id-column NAME, --text-column NAME
+                            the column (or JSON key) that holds each line's to
+                            (conversation, contact, id, text)
+    --csv-delimiter C       the CSV file's delimiter (, ; | or tab)
+    --default-country CC    the country of national phone numbers (ISO 3166:
+                            US, FR...); numbers lose their spaces, dots, dashes
+                            and brackets and go out in E.164
     TEXT beside --batch     a template: {column} is that column's (or JSON
-                            key's) value, {{ and }} are braces; a line's own
-                            text wins. A missing column or placeholder makes
-                            the line invalid, named by line and column
+                            key's) value, {{ and }} are braces. With it, a JSON
+                            key that is neither a line key nor a placeholder is
+                            refused. A column the flags name that the header
+                            lacks, or a placeholder no column fills, is said
+                            once before anything is sent
     Route and content flags beside --batch (--agentless, --from, --to,
     --conversation, --communication, --contact, --new-conversation,
     --template, --attach, --delay-ms) are every line's defaults: a line's
@@ -109,8 +123,8 @@ BATCH (many messages from one run):
                             is sent once per batch id, so re-running the same
                             lines, whatever the file, sends nothing twice. To
                             send the same content again on purpose, give a new
-                            ID (the date, say). An id the batch recorded with
-                            other content is refused for that line (exit 2)
+                            ID (the date, say). A line the batch recorded with
+                            other content is not sent (said once, exit 2)
     --journal FILE          where the batch records each line just before its
                             message leaves and after (default: the state
                             directory's journal/); one file may hold many batch
@@ -130,9 +144,13 @@ BATCH (many messages from one run):
                             that would have to wait past it is not started (not
                             reached: a re-run sends it with no flag)
     --progress              the progress line even when stderr is not a terminal
-    Output: with --json, one object per line (line, id, ok, message_id, and
-    error: an object with the fields of a single send's error: kind, message,
-    outcome, status, correlation_id) and a summary object; else a summary.
+    Output: with --json, JSON Lines: one object per line (type \"line\", line,
+    id, ok, message_id, and error: an object with the fields of a single
+    send's error: kind, message, outcome, status, correlation_id) and a
+    summary object (type \"summary\", batch_id and the counts); with
+    --dry-run, each line's requests and an SMS text's encoding and segments
+    (GSM-7 160/153, UCS-2 70/67), then the summary. Else a summary line
+    naming the batch.
     The flags above but --batch belong to a batch: on a single message they
     are a usage error. Exit status: 0 when every line is
     sent (now or earlier); else the most serious among the lines: 5, 3 (the

@@ -13,7 +13,6 @@ mod help;
 mod metrics;
 mod output;
 mod request;
-mod table;
 
 use std::ffi::OsString;
 use std::io::Read;

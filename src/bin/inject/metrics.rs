@@ -11,10 +11,18 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The outcomes counted, in the order they are written.
-const OUTCOMES: [&str; 5] = ["sent", "sent_earlier", "failed", "unknown", "not_reached"];
+const OUTCOMES: [&str; 7] = [
+    "sent",
+    "sent_earlier",
+    "failed",
+    "unknown",
+    "not_reached",
+    "conflict",
+    "invalid",
+];
 
 /// Lines by outcome, as this run counted them.
-static LINES: Mutex<[u64; 5]> = Mutex::new([0; 5]);
+static LINES: Mutex<[u64; 7]> = Mutex::new([0; 7]);
 /// The exit status this run returns (see [`exit`]).
 static STATUS: AtomicU8 = AtomicU8::new(0);
 
@@ -48,7 +56,7 @@ fn last_success(path: &Path) -> Option<f64> {
 }
 
 /// The file's text for a run that took `took` and ended at `now`.
-fn render(lines: [u64; 5], status: u8, took: Duration, now: f64, success: Option<f64>) -> String {
+fn render(lines: [u64; 7], status: u8, took: Duration, now: f64, success: Option<f64>) -> String {
     let mut out = String::from(
         "# HELP genesys_inject_lines Lines (messages) of the last run, by outcome.\n\
          # TYPE genesys_inject_lines gauge\n",
@@ -142,7 +150,7 @@ mod tests {
     #[test]
     fn the_textfile_format() {
         let text = render(
-            [3, 1, 1, 0, 2],
+            [3, 1, 1, 0, 2, 4, 5],
             1,
             Duration::from_millis(1500),
             2000.0,
@@ -150,6 +158,8 @@ mod tests {
         );
         assert!(text.contains("# TYPE genesys_inject_lines gauge\n"));
         assert!(text.contains("genesys_inject_lines{outcome=\"not_reached\"} 2\n"));
+        assert!(text.contains("genesys_inject_lines{outcome=\"conflict\"} 4\n"));
+        assert!(text.contains("genesys_inject_lines{outcome=\"invalid\"} 5\n"));
         assert!(text.contains("genesys_inject_exit_status 1\n"));
         assert!(text.contains("genesys_inject_run_duration_seconds 1.500\n"));
         assert!(text.contains("genesys_inject_last_success_timestamp_seconds 1000.000\n"));

@@ -1,0 +1,355 @@
+//! `inject --batch FILE`: JSON Lines or CSV, one message a line, whose keys
+//! are the command line's own flags; a thin layer over
+//! `Injector::inject_batch`, in named stages: read the file (`read`), shape
+//! each record and say the file's mistakes once (`shape`), make and check
+//! each line (`line`, with `phone` and `sms`), run the batch, report
+//! (`report`). Every line is checked before anything is sent; a journal
+//! makes a re-run safe.
+
+mod line;
+mod phone;
+mod read;
+mod report;
+mod shape;
+mod sms;
+
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use genesys_inject::{
+    BatchLine, BatchOptions, Injector, Journal, LineReport, SafetyPolicy, DEFAULT_BATCH_ID,
+    MESSAGING_MAX_TEXT_CHARS,
+};
+use serde_json::json;
+
+use crate::args::Args;
+use crate::output::{dry_run, end_progress, json_summary, report, usage_error};
+use line::Parsed;
+use report::{invalid_said, out, Tally};
+use shape::Shape;
+
+/// The largest batch file read.
+const MAX_BATCH: u64 = 64 << 20;
+
+/// The flags that only a batch takes.
+pub(crate) fn batch_flags(args: &Args) -> Option<&'static str> {
+    let given = |flag: &'static str, set: bool| set.then_some(flag);
+    given("--journal", args.journal.is_some())
+        .or(given("--batch-id", args.batch_id.is_some()))
+        .or(given("--deadline", args.deadline.is_some()))
+        .or(given("--resend-unknown", args.resend_unknown))
+        .or(given("--retry-failed", args.retry_failed))
+        .or(given("--skip-invalid", args.skip_invalid))
+        .or(given("--parallel", args.parallel.is_some()))
+        .or(given("--progress", args.progress))
+        .or(given("--to-column", args.to_column.is_some()))
+        .or(given(
+            "--conversation-column",
+            args.conversation_column.is_some(),
+        ))
+        .or(given("--contact-column", args.contact_column.is_some()))
+        .or(given("--id-column", args.id_column.is_some()))
+        .or(given("--text-column", args.text_column.is_some()))
+        .or(given("--csv-delimiter", args.csv_delimiter.is_some()))
+        .or(given("--default-country", args.default_country.is_some()))
+}
+
+/// The flags of one message that a batch cannot take as every line's
+/// default (the others are: a line's own key wins).
+pub(crate) fn message_flags(args: &Args) -> Option<&'static str> {
+    let given = |flag: &'static str, set: bool| set.then_some(flag);
+    given("--param", !args.params.is_empty()).or(given("--wait", args.wait_secs.is_some()))
+}
+
+/// The exit status of a run that a signal stopped: 128 + its number, as a
+/// shell reports a process the signal killed.
+pub(crate) const SIGINT_STATUS: u8 = 130;
+/// See [`SIGINT_STATUS`].
+pub(crate) const SIGTERM_STATUS: u8 = 143;
+
+/// Makes SIGINT and SIGTERM stop the batch between lines: the first sets
+/// the returned flag (and records which signal in the second); a second
+/// signal ends the process at once, with the same status a kill would have.
+fn stop_on_signals() -> (Arc<AtomicBool>, Arc<AtomicUsize>) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    use signal_hook::flag;
+    let (stop, which) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    for (signal, status) in [(SIGINT, SIGINT_STATUS), (SIGTERM, SIGTERM_STATUS)] {
+        // The order matters: the conditional exit sees the flag as the
+        // signal before this one left it.
+        let registered =
+            flag::register_conditional_shutdown(signal, i32::from(status), stop.clone())
+                .and_then(|_| flag::register_usize(signal, which.clone(), usize::from(status)))
+                .and_then(|_| flag::register(signal, stop.clone()));
+        if let Err(e) = registered {
+            report(&format!(
+                "warning: a signal will stop the batch at once, mid-line: {e}"
+            ));
+        }
+    }
+    (stop, which)
+}
+
+/// The batch file's bytes, its name and the folder its `attach` paths are
+/// relative to; `Err`: a usage error's words.
+fn read_source(args: &Args) -> Result<(Vec<u8>, String, PathBuf), String> {
+    let source = args.batch.as_deref().unwrap_or("-");
+    let mut bytes = Vec::new();
+    let read = if source == "-" {
+        std::io::stdin()
+            .lock()
+            .take(MAX_BATCH + 1)
+            .read_to_end(&mut bytes)
+    } else {
+        std::fs::File::open(source).and_then(|f| f.take(MAX_BATCH + 1).read_to_end(&mut bytes))
+    };
+    read.map_err(|e| format!("cannot read the batch {source}: {e}"))?;
+    if bytes.len() as u64 > MAX_BATCH {
+        return Err(format!(
+            "the batch {source} is larger than {MAX_BATCH} bytes"
+        ));
+    }
+    let dir = match source {
+        "-" => PathBuf::from("."),
+        path => Path::new(path)
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_owned),
+    };
+    Ok((bytes, source.to_owned(), dir))
+}
+
+/// Read, shape and check: the file's lines, or a usage error's words (a
+/// mistake of the whole file, said once).
+fn stage_lines(args: &Args, policy: &SafetyPolicy) -> Result<(Vec<Parsed>, usize), String> {
+    let (bytes, source, dir) = read_source(args)?;
+    let csv = source.to_ascii_lowercase().ends_with(".csv");
+    let delimiter = match &args.csv_delimiter {
+        Some(_) if !csv => return Err("--csv-delimiter goes with a CSV batch (FILE.csv)".into()),
+        Some(given) => Some(read::delimiter(given)?),
+        None => None,
+    };
+    let table =
+        read::read(&bytes, csv, delimiter).map_err(|e| format!("the batch {source}: {e}"))?;
+    let shape = Shape::from_args(args)?;
+    shape
+        .check(table.columns.as_deref())
+        .map_err(|e| format!("the batch {source}: {e}"))?;
+    let country = args
+        .default_country
+        .as_deref()
+        .map(phone::country)
+        .transpose()?;
+    let rows = table.records.len();
+    Ok((line::lines(table, &shape, &dir, policy, country), rows))
+}
+
+/// A dry run: each line's exact requests (and an SMS text's cost), as text
+/// or JSON Lines ending in a summary object.
+fn dry_run_output(
+    parsed: &[Parsed],
+    rows: usize,
+    invalid: usize,
+    batch_id: &str,
+    policy: &SafetyPolicy,
+    json_out: bool,
+) -> ExitCode {
+    let mut text = String::new();
+    for p in parsed {
+        let Ok((line, sms)) = &p.line else { continue };
+        let prepared = line
+            .request
+            .prepare(MESSAGING_MAX_TEXT_CHARS, policy)
+            .expect("validated");
+        if json_out {
+            let mut object: serde_json::Value =
+                serde_json::from_str(&dry_run(&prepared, true)).expect("JSON");
+            object["type"] = json!("line");
+            object["line"] = json!(p.number);
+            object["id"] = json!(line.id);
+            if let Some(sms) = sms {
+                object["sms"] =
+                    json!({"encoding": sms.encoding, "units": sms.units, "segments": sms.segments});
+            }
+            text.push_str(&format!("{object}\n"));
+        } else {
+            text.push_str(&format!("# line {} ({})\n", p.number, line.id));
+            if let Some(sms) = sms {
+                text.push_str(&format!(
+                    "# SMS: {}, {} segment(s) ({} {})\n",
+                    sms.encoding,
+                    sms.segments,
+                    sms.units,
+                    if sms.encoding == "GSM-7" {
+                        "characters"
+                    } else {
+                        "UTF-16 units"
+                    }
+                ));
+            }
+            text.push_str(&dry_run(&prepared, false));
+        }
+    }
+    let valid = rows - invalid;
+    if json_out {
+        text.push_str(&format!(
+            "{}\n",
+            json!({"type": "summary", "dry_run": true, "batch_id": batch_id, "lines": rows,
+                "valid": valid, "invalid": invalid})
+        ));
+    } else {
+        text.push_str(&format!(
+            "# batch {batch_id:?}: {rows} line(s), {valid} valid, {invalid} invalid; nothing sent (dry run)\n"
+        ));
+    }
+    // A dry run is not a run: its exit status only.
+    crate::output::output(&text)
+}
+
+/// Runs `inject --batch`.
+pub(crate) fn run(
+    args: &Args,
+    json_out: bool,
+    state_dir: Option<PathBuf>,
+    policy: &SafetyPolicy,
+    injector: impl FnOnce() -> Result<Injector, genesys_inject::Error>,
+) -> ExitCode {
+    if let Some(flag) = message_flags(args) {
+        return usage_error(
+            json_out,
+            &format!("{flag} describes one message; with --batch each line gives its own (params in the line, no --wait)"),
+        );
+    }
+    let batch_id = args.batch_id.as_deref().unwrap_or(DEFAULT_BATCH_ID);
+    // Read, shape, check.
+    let (parsed, rows) = match stage_lines(args, policy) {
+        Ok(lines) => lines,
+        Err(msg) => return usage_error(json_out, &msg),
+    };
+    let invalid: Vec<(usize, String)> = parsed
+        .iter()
+        .filter_map(|p| p.line.as_ref().err().map(|why| (p.number, why.clone())))
+        .collect();
+    if !invalid.is_empty() && !args.skip_invalid {
+        let msg = format!(
+            "{} invalid line(s) of {rows}, nothing sent (--skip-invalid sends the others):\n{}",
+            invalid.len(),
+            invalid_said(&invalid, rows)
+        );
+        return usage_error(json_out, &msg);
+    }
+    if !invalid.is_empty() {
+        report(&format!("skipped: {}", invalid_said(&invalid, rows)));
+    }
+    if args.dry_run {
+        return dry_run_output(&parsed, rows, invalid.len(), batch_id, policy, json_out);
+    }
+    let (numbers, lines): (Vec<usize>, Vec<BatchLine>) = parsed
+        .into_iter()
+        .filter_map(|p| p.line.ok().map(|(l, _)| (p.number, l)))
+        .unzip();
+    // The journal and the injector.
+    let journal = match (&args.journal, state_dir) {
+        (Some(path), _) => Journal::open(path, batch_id),
+        (None, Some(dir)) => Journal::in_state_dir(dir, batch_id),
+        (None, None) if args.no_state => {
+            return usage_error(
+                json_out,
+                "a batch needs a journal, so that a re-run sends nothing twice: give --journal FILE, or a state directory (not --no-state)",
+            )
+        }
+        (None, None) => {
+            return usage_error(
+                json_out,
+                &format!(
+                    "a batch needs a journal, so that a re-run sends nothing twice, and no state directory can be found to keep it ({} is not set, as under cron): give --state-dir DIR or --journal FILE, or set GENESYS_STATE_DIR",
+                    crate::state_base_variable(std::env::consts::OS)
+                ),
+            )
+        }
+    };
+    let mut journal = match journal {
+        Ok(journal) => journal,
+        Err(e) => return crate::output::fail(json_out, false, &e),
+    };
+    let injector = match injector() {
+        Ok(injector) => injector,
+        Err(e) => return crate::output::fail(json_out, false, &e),
+    };
+    let (stop, signalled) = stop_on_signals();
+    let mut options = BatchOptions::new()
+        .resend_unknown(args.resend_unknown)
+        .retry_failed(args.retry_failed)
+        .stop_when(stop);
+    if let Some(secs) = args.deadline {
+        options = options.deadline(Duration::from_secs(secs));
+    }
+    if let Some(n) = args.parallel {
+        options = options.parallel(n as usize);
+    }
+    // Run.
+    let progress = !args.quiet && (args.progress || std::io::stderr().is_terminal());
+    let mut tally = Tally::new(rows, invalid);
+    let mut printed = true;
+    let result = injector.inject_batch(&lines, &mut journal, &options, |line: &LineReport| {
+        let agentless = lines[line.index].request.is_agentless();
+        match tally.line(numbers[line.index], line, agentless, json_out) {
+            Some(text) if json_out => printed &= out(&text),
+            Some(text) => report(&text),
+            None => {}
+        }
+        if progress {
+            tally.progress(lines.len());
+        }
+    });
+    end_progress();
+    if let Err(e) = result {
+        return crate::output::fail(json_out, false, &e);
+    }
+    // Report.
+    tally.not_reached = lines.len()
+        - (tally.sent + tally.earlier + tally.failed + tally.unknown + tally.conflicts.len());
+    let mut code = tally.exit_code();
+    if let Some(said) = tally.conflicts_said(batch_id) {
+        report(&said);
+    }
+    let signal = signalled.load(Ordering::SeqCst);
+    if signal != 0 {
+        report(&format!(
+            "stopped by {}: {} line(s) not reached; a re-run sends them",
+            if signal == usize::from(SIGINT_STATUS) {
+                "SIGINT"
+            } else {
+                "SIGTERM"
+            },
+            tally.not_reached
+        ));
+        code = u8::try_from(signal).unwrap_or(SIGTERM_STATUS);
+    }
+    tally.count();
+    let summary = tally.summary(
+        batch_id,
+        &journal.path().display().to_string(),
+        code,
+        json_out,
+    );
+    if json_out && code != 0 {
+        let said = tally.summary(batch_id, "", code, false);
+        json_summary(&format!(
+            "{} (exit {code})",
+            said.lines().next().unwrap_or_default()
+        ));
+    }
+    printed &= out(&summary);
+    if !printed && code == 0 {
+        code = 1;
+    }
+    // Dropping the injector here posts any queued webhook events.
+    crate::metrics::exit(code)
+}

@@ -1,0 +1,346 @@
+//! What a batch run says: each line as it finishes (a JSON object of
+//! `type` `line`, or an error line), the progress line, the lines whose
+//! content changed said once, and the summary that names the batch (a
+//! line, or an object of `type` `summary`), its counts and exit status.
+
+use std::time::{Duration, Instant};
+
+use genesys_inject::{LineOutcome, LineReport};
+use serde_json::{json, Value};
+
+use crate::output::{cli_message, draw_progress, error_json, print, report};
+
+/// Line numbers shown when many lines share one mistake.
+const SHOWN: usize = 20;
+
+/// What became of a run's lines.
+#[derive(Default)]
+pub(crate) struct Tally {
+    /// The file's rows (records), valid or not.
+    pub rows: usize,
+    /// Invalid rows skipped (`--skip-invalid`): (line number, why).
+    pub invalid: Vec<(usize, String)>,
+    pub sent: usize,
+    pub earlier: usize,
+    pub failed: usize,
+    pub unknown: usize,
+    /// Lines an earlier run sent with other content (their numbers).
+    pub conflicts: Vec<usize>,
+    pub not_reached: usize,
+    /// The most serious line, as (rank, exit status).
+    worst: (u8, u8),
+    /// When the sending began, and the last progress line.
+    started: Option<Instant>,
+    last_draw: Option<Instant>,
+}
+
+/// The exit status of a line, by seriousness: 5 (unknown), 3
+/// (authentication or permission), 4 (rate limited), 1, 2 (invalid, or
+/// content that changed since an earlier run sent the line).
+fn severity(outcome: &LineOutcome) -> (u8, u8) {
+    match outcome {
+        LineOutcome::Sent { .. } => (0, 0),
+        LineOutcome::Unknown { .. } => (5, 5),
+        LineOutcome::Failed { class, .. } => match class.as_str() {
+            "auth" | "forbidden" => (4, 3),
+            "rate_limited" => (3, 4),
+            "invalid" => (1, 2),
+            _ => (2, 1),
+        },
+        LineOutcome::Conflict => (1, 2),
+        _ => (2, 1),
+    }
+}
+
+/// An error object with the fields of a single send's `--json` error.
+fn error_object(kind: &str, message: String, outcome: &str) -> Value {
+    json!({"kind": kind, "message": message, "outcome": outcome,
+        "status": null, "correlation_id": null})
+}
+
+/// `numbers` as "3, 7 and 12", at most [`SHOWN`] of them and a count.
+pub(crate) fn numbered(numbers: &[usize]) -> String {
+    let shown: Vec<String> = numbers.iter().take(SHOWN).map(usize::to_string).collect();
+    match numbers.len() {
+        0 => String::new(),
+        1 => shown[0].clone(),
+        n if n <= SHOWN => format!("{} and {}", shown[..n - 1].join(", "), shown[n - 1]),
+        n => format!("{} and {} more", shown.join(", "), n - SHOWN),
+    }
+}
+
+/// The progress line's pace and time left, from this run's sends only
+/// (`sent`, in `elapsed`; lines sent by an earlier run take no time), once
+/// there is something to measure: a second and one send.
+fn pace_shown(sent: usize, left: usize, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64();
+    if sent == 0 || secs < 1.0 {
+        return "measuring the pace".into();
+    }
+    let per_second = sent as f64 / secs;
+    format!(
+        "{:.0} lines a minute, about {:.0} s left",
+        per_second * 60.0,
+        left as f64 / per_second
+    )
+}
+
+impl Tally {
+    /// A run of a file of `rows` rows, `invalid` of them skipped.
+    pub fn new(rows: usize, invalid: Vec<(usize, String)>) -> Tally {
+        Tally {
+            rows,
+            invalid,
+            ..Tally::default()
+        }
+    }
+
+    fn done(&self) -> usize {
+        self.sent + self.earlier + self.failed + self.unknown + self.conflicts.len()
+    }
+
+    /// Counts `line` (number `number` of the file, agentless or not), and
+    /// returns what to print for it: a JSON object (`json_out`), or an
+    /// error line (none for a line sent, nor for a conflict, said once at
+    /// the end).
+    pub fn line(
+        &mut self,
+        number: usize,
+        line: &LineReport,
+        agentless: bool,
+        json_out: bool,
+    ) -> Option<String> {
+        self.started.get_or_insert_with(Instant::now);
+        let (ok, message_id, error, earlier) = match &line.outcome {
+            LineOutcome::Sent {
+                message_id,
+                earlier,
+            } => {
+                *if *earlier {
+                    &mut self.earlier
+                } else {
+                    &mut self.sent
+                } += 1;
+                (true, message_id.clone(), None, *earlier)
+            }
+            LineOutcome::Failed {
+                class,
+                error: Some(e),
+                ..
+            } => {
+                self.failed += 1;
+                let mut object = error_json(e, agentless)["error"].take();
+                if class == "auth" || class == "forbidden" {
+                    object["message"] = format!(
+                        "{}; the batch stops here: every later line would fail the same way",
+                        cli_message(e, agentless)
+                    )
+                    .into();
+                }
+                (false, None, Some(object), false)
+            }
+            LineOutcome::Failed { class, earlier, .. } => {
+                self.failed += 1;
+                let why = format!(
+                    "refused earlier ({class}{}); --retry-failed sends it again",
+                    earlier
+                        .as_ref()
+                        .map_or_else(String::new, |r| format!(": {r}"))
+                );
+                (
+                    false,
+                    None,
+                    Some(error_object(class, why, "not_delivered")),
+                    false,
+                )
+            }
+            LineOutcome::Conflict => {
+                self.conflicts.push(number);
+                let why = "an earlier run of this batch sent this line with other content: nothing sent for it".to_owned();
+                (
+                    false,
+                    None,
+                    Some(error_object("conflict", why, "not_delivered")),
+                    false,
+                )
+            }
+            LineOutcome::Unknown { why } => {
+                self.unknown += 1;
+                let why =
+                    format!("outcome unknown: {why}; not sent again (--resend-unknown sends it)");
+                (
+                    false,
+                    None,
+                    Some(error_object("unknown", why, "unknown")),
+                    false,
+                )
+            }
+            _ => {
+                self.failed += 1;
+                (
+                    false,
+                    None,
+                    Some(error_object("other", "?".into(), "not_delivered")),
+                    false,
+                )
+            }
+        };
+        self.worst = self.worst.max(severity(&line.outcome));
+        if json_out {
+            let out = json!({"type": "line", "line": number, "id": line.id, "ok": ok,
+                "message_id": message_id, "error": error, "earlier": earlier});
+            return Some(format!("{out}\n"));
+        }
+        let conflict = matches!(line.outcome, LineOutcome::Conflict);
+        error
+            .filter(|_| !conflict)
+            .and_then(|e| e["message"].as_str().map(|m| format!("line {number}: {m}")))
+    }
+
+    /// Draws the progress line, a few times a second at most, and always
+    /// at the end (`total` lines to run).
+    pub fn progress(&mut self, total: usize) {
+        let done = self.done();
+        let due = self
+            .last_draw
+            .is_none_or(|t: Instant| t.elapsed() >= Duration::from_millis(200));
+        if due || done == total {
+            self.last_draw = Some(Instant::now());
+            let elapsed = self.started.map_or(Duration::ZERO, |s| s.elapsed());
+            draw_progress(&format!(
+                "inject: {done}/{total} lines: {} sent, {} failed, {} unknown; {}",
+                self.sent + self.earlier,
+                self.failed + self.conflicts.len(),
+                self.unknown,
+                pace_shown(self.sent, total - done, elapsed)
+            ));
+        }
+    }
+
+    /// The run's exit status: the most serious line's; 1 when lines were
+    /// not reached; 2 when invalid lines were skipped.
+    pub fn exit_code(&self) -> u8 {
+        let mut code = self.worst.1;
+        if code == 0 && self.not_reached > 0 {
+            code = 1;
+        }
+        if code == 0 && !self.invalid.is_empty() {
+            code = 2;
+        }
+        code
+    }
+
+    /// The lines whose content changed since an earlier run sent them,
+    /// said once: how many, which, and what to do.
+    pub fn conflicts_said(&self, batch_id: &str) -> Option<String> {
+        let n = self.conflicts.len();
+        let mut numbers = self.conflicts.clone();
+        numbers.sort_unstable();
+        (n > 0).then(|| {
+            format!(
+                "{n} line(s) of batch {batch_id:?} were sent by an earlier run with other content (lines {}): nothing is sent for them now. The lines not sent before went out with the new content. To send the new content to everyone again, give the batch a new --batch-id",
+                numbered(&numbers)
+            )
+        })
+    }
+
+    /// The summary: a line, or a JSON object; `code` the exit status.
+    pub fn summary(&self, batch_id: &str, journal: &str, code: u8, json_out: bool) -> String {
+        if json_out {
+            let out = json!({"type": "summary", "batch_id": batch_id, "lines": self.rows,
+                "sent": self.sent, "sent_earlier": self.earlier, "failed": self.failed,
+                "unknown": self.unknown, "conflict": self.conflicts.len(),
+                "invalid": self.invalid.len(), "not_reached": self.not_reached,
+                "exit_code": code, "journal": journal});
+            return format!("{out}\n");
+        }
+        let mut text = format!(
+            "batch {batch_id:?}: {} line(s): {} sent now, {} sent by an earlier run, {} failed, {} unknown",
+            self.rows, self.sent, self.earlier, self.failed, self.unknown
+        );
+        for (n, what) in [
+            (
+                self.conflicts.len(),
+                "with other content than an earlier run sent",
+            ),
+            (self.invalid.len(), "invalid (skipped)"),
+            (self.not_reached, "not reached"),
+        ] {
+            if n > 0 {
+                text.push_str(&format!(", {n} {what}"));
+            }
+        }
+        text.push('\n');
+        if self.earlier > 0 && self.earlier + self.invalid.len() == self.rows {
+            text.push_str(&format!(
+                "every line of batch {batch_id:?} was sent by an earlier run: nothing was sent now. To send the same content again, give a new --batch-id (the date, say)\n"
+            ));
+        }
+        text
+    }
+
+    /// Counts the run's lines for the metrics file.
+    pub fn count(&self) {
+        for (outcome, n) in [
+            ("sent", self.sent),
+            ("sent_earlier", self.earlier),
+            ("failed", self.failed),
+            ("unknown", self.unknown),
+            ("not_reached", self.not_reached),
+            ("conflict", self.conflicts.len()),
+            ("invalid", self.invalid.len()),
+        ] {
+            crate::metrics::count(outcome, n as u64);
+        }
+    }
+}
+
+/// Says each invalid row, at most [`SHOWN`] of them and a count; one
+/// mistake that every row shares is said once.
+pub(crate) fn invalid_said(invalid: &[(usize, String)], rows: usize) -> String {
+    if invalid.len() == rows && rows > 1 && invalid.iter().all(|(_, why)| *why == invalid[0].1) {
+        return format!("every line ({rows}): {}", invalid[0].1);
+    }
+    let mut lines: Vec<String> = invalid
+        .iter()
+        .take(SHOWN)
+        .map(|(n, why)| format!("line {n}: {why}"))
+        .collect();
+    if invalid.len() > SHOWN {
+        lines.push(format!(
+            "and {} more invalid line(s)",
+            invalid.len() - SHOWN
+        ));
+    }
+    lines.join("\n")
+}
+
+/// Prints `text` on standard output, or says why it could not.
+pub(crate) fn out(text: &str) -> bool {
+    match print(text) {
+        Ok(()) => true,
+        Err(e) => {
+            report(&format!("cannot write to standard output: {e}"));
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn many_numbers_are_cut_to_twenty_and_a_count() {
+        assert_eq!(numbered(&[3]), "3");
+        assert_eq!(numbered(&[3, 7, 12]), "3, 7 and 12");
+        let many: Vec<usize> = (1..=25).collect();
+        assert!(numbered(&many).ends_with("20 and 5 more"));
+        let same: Vec<(usize, String)> = (2..=31).map(|n| (n, "no phone".to_owned())).collect();
+        assert_eq!(invalid_said(&same, 30), "every line (30): no phone");
+        let mixed: Vec<(usize, String)> = (2..=31).map(|n| (n, format!("bad {n}"))).collect();
+        let said = invalid_said(&mixed, 40);
+        assert_eq!(said.lines().count(), 21);
+        assert!(said.ends_with("and 10 more invalid line(s)"));
+    }
+}
