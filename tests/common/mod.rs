@@ -349,8 +349,12 @@ pub fn skip(case: &str, why: &str) {
 /// here, once per test binary, into this test's own target directory, so
 /// that it is never stale.
 pub fn cli_bin() -> std::path::PathBuf {
-    if let Some(built) = option_env!("CARGO_BIN_EXE_inject") {
-        return built.into();
+    // Cargo names the binary whether or not this run built it: only with
+    // the feature on is it this run's (else it may be a stale one).
+    if cfg!(feature = "cli") {
+        if let Some(built) = option_env!("CARGO_BIN_EXE_inject") {
+            return built.into();
+        }
     }
     static BUILT: std::sync::Once = std::sync::Once::new();
     BUILT.call_once(|| cargo_build(&["--bin", "inject", "--features", "cli"]));
