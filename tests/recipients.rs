@@ -563,3 +563,43 @@ fn twenty_thousand_csv_rows_are_read_and_timed() {
     let jsonl_took = timed(&jsonl, &[]);
     eprintln!("BENCH 20,000 rows: CSV {csv_took:?}, JSON Lines {jsonl_took:?}");
 }
+
+#[test]
+fn key_order_nulls_a_default_flag_and_nfd_do_not_make_a_line_another_line() {
+    let dir = Scratch::new();
+    let conversation = FakeConversation::start(|_| OnMessage::Accept);
+    let file = dir.0.join("names.jsonl");
+    let journal = dir.0.join("journal.jsonl");
+    std::fs::write(
+        &file,
+        format!(
+            "{}\n",
+            json!({"conversation": CONV, "text": "Hello Zo\u{eb}"})
+        ),
+    )
+    .unwrap();
+    let (code, _, all) = run(&mut batch_cmd(&conversation.url(), &file, &journal, &[]));
+    assert_eq!(code, 0, "{all}");
+    // Keys in another order, a null and a default value, the text in NFD,
+    // and a default flag on the command line: the same line, sent.
+    std::fs::write(
+        &file,
+        format!(
+            "{}\n",
+            json!({"text": "Hello Zoe\u{308}", "new_conversation": null, "delay_ms": 0, "conversation": CONV})
+        ),
+    )
+    .unwrap();
+    let (code, _, all) = run(&mut batch_cmd(
+        &conversation.url(),
+        &file,
+        &journal,
+        &["--delay-ms", "0"],
+    ));
+    assert_eq!(code, 0, "{all}");
+    assert!(
+        all.contains("0 sent now, 1 sent by an earlier run"),
+        "{all}"
+    );
+    assert_eq!(conversation.texts().len(), 1);
+}
