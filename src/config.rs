@@ -61,6 +61,8 @@ pub struct InjectorBuilder {
     pub(crate) ca_file: Option<PathBuf>,
     audit_log: Option<PathBuf>,
     requests_per_minute: Option<u32>,
+    /// Whether the caller set the budget (then a ceiling).
+    rate_set: bool,
     attachment_types: Vec<String>,
     outbox_max_events: usize,
     outbox_max_bytes: u64,
@@ -91,6 +93,7 @@ impl Default for InjectorBuilder {
             ca_file: None,
             audit_log: None,
             requests_per_minute: Some(crate::pace::DEFAULT_REQUESTS_PER_MINUTE),
+            rate_set: false,
             attachment_types: DEFAULT_ATTACHMENT_TYPES
                 .iter()
                 .map(|t| t.to_string())
@@ -299,15 +302,18 @@ impl InjectorBuilder {
     /// budget a minute, so that no 60 s holds more: a burst of one second's
     /// worth, then evenly spaced. Every thread of the injector shares it;
     /// with a [state directory](Self::state_dir), so does every process on
-    /// the host that uses the same token. The budget is a ceiling: the
-    /// platform's `inin-ratelimit-*` headers may lower it (`allowed` in the
-    /// window that ends in `reset`, whose length is the longest `reset`
+    /// the host that uses the same token. A budget set here is a ceiling:
+    /// the platform's `inin-ratelimit-*` headers may lower it (`allowed` in
+    /// the window that ends in `reset`, whose length is the longest `reset`
     /// seen), never raise it, and a used-up window holds requests until its
     /// reset (at most a minute). `None`: no pacing, only the platform's
-    /// 429s. Default: `Some(300)`, the platform's
-    /// `client.credentials.token.rate.per.minute`.
+    /// 429s. Default: 300 a minute (the platform's
+    /// `client.credentials.token.rate.per.minute`) as a start, not a
+    /// ceiling: the headers move it up (an organisation whose budget
+    /// Genesys raised) as well as down.
     pub fn requests_per_minute(mut self, budget: Option<u32>) -> Self {
         self.requests_per_minute = budget;
+        self.rate_set = true;
         self
     }
 
@@ -434,6 +440,7 @@ impl InjectorBuilder {
             proxy,
             roots,
             requests_per_minute: self.requests_per_minute,
+            rate_is_ceiling: self.rate_set,
             webhook_queue_capacity: self.webhook_queue_capacity,
             webhook_timeout: self.webhook_timeout,
             shutdown_timeout: self.shutdown_timeout,
@@ -488,6 +495,8 @@ pub(crate) struct Settings {
     /// The TLS roots every call trusts.
     pub roots: ureq::tls::RootCerts,
     pub requests_per_minute: Option<u32>,
+    /// Whether the budget is a ceiling (the caller set it).
+    pub rate_is_ceiling: bool,
     pub webhook_queue_capacity: usize,
     pub webhook_timeout: Duration,
     pub shutdown_timeout: Duration,

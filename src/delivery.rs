@@ -71,7 +71,8 @@ impl Injector {
                     timeout: Some(timeout),
                     permission: status::VIEW_PERMISSION,
                     deadline: Some(deadline),
-                    before_send: None,
+                    observer: None,
+                    prepaid: None,
                 };
                 // `call` holds the retries within the deadline.
                 self.call(&call, &self.settings.retry_policy, &mut 0)?
@@ -143,7 +144,8 @@ impl Injector {
             timeout: None,
             permission: status::VIEW_PERMISSION,
             deadline,
-            before_send: None,
+            observer: None,
+            prepaid: None,
         };
         self.call(&call, &self.settings.retry_policy, &mut 0)
     }
@@ -162,7 +164,8 @@ impl Injector {
             timeout: None,
             permission,
             deadline,
-            before_send: None,
+            observer: None,
+            prepaid: None,
         };
         self.call(&call, &self.settings.retry_policy, &mut 0)
     }

@@ -8,7 +8,8 @@ use crate::clock::Clock;
 
 /// Shared by every thread of one injector: after a 429, every API call waits
 /// until the platform's `Retry-After` instant instead of finding the limit on
-/// its own.
+/// its own. Counts its closings (a batch's lines in flight shrink after
+/// one).
 ///
 /// The instant is kept as nanoseconds after `origin` in one atomic (0: open),
 /// so the check every call makes is a single load.
@@ -16,6 +17,8 @@ use crate::clock::Clock;
 pub(crate) struct Gate {
     origin: Instant,
     closed_until: AtomicU64,
+    /// How many 429s closed it (or kept it closed).
+    closings: AtomicU64,
 }
 
 impl Gate {
@@ -23,6 +26,7 @@ impl Gate {
         Gate {
             origin: clock.now(),
             closed_until: AtomicU64::new(0),
+            closings: AtomicU64::new(0),
         }
     }
 
@@ -37,13 +41,18 @@ impl Gate {
     /// Closes the gate until `until` (or later, if it is already closed longer).
     pub fn close(&self, until: Instant, clock: &dyn Clock) {
         let until = self.offset(until);
+        self.closings.fetch_add(1, Ordering::Relaxed);
         let before = self.closed_until.fetch_max(until, Ordering::AcqRel);
         if before == 0 {
             log::info!(target: "genesys_inject::gate", "rate limited: holding API calls for {} ms", Duration::from_nanos(until.saturating_sub(self.offset(clock.now()))).as_millis());
         }
     }
 
-    /// Whether API calls are being held now.
+    /// How many 429s have closed the gate so far.
+    pub fn closings(&self) -> u64 {
+        self.closings.load(Ordering::Relaxed)
+    }
+
     /// Whether the pause (if any) is over by `deadline`.
     pub fn open_by(&self, deadline: Instant) -> bool {
         let until = self.closed_until.load(Ordering::Acquire);
@@ -64,16 +73,16 @@ impl Gate {
                 return false;
             }
         }
-        self.wait(clock);
-        true
+        self.wait(clock)
     }
 
-    /// Blocks until the gate is open.
-    pub fn wait(&self, clock: &dyn Clock) {
+    /// Blocks until the gate is open; `false` when a stop cut the wait
+    /// short (`clock::pause`).
+    pub fn wait(&self, clock: &dyn Clock) -> bool {
         loop {
             let until = self.closed_until.load(Ordering::Acquire);
             if until == 0 {
-                return;
+                return true;
             }
             let now = self.offset(clock.now());
             if now >= until {
@@ -85,9 +94,11 @@ impl Gate {
                 {
                     log::info!(target: "genesys_inject::gate", "rate-limit pause over: API calls resume");
                 }
-                return;
+                return true;
             }
-            clock.sleep(Duration::from_nanos(until - now));
+            if !crate::clock::pause(clock, Duration::from_nanos(until - now)) {
+                return false;
+            }
         }
     }
 }

@@ -108,7 +108,7 @@
 //! | module | owns |
 //! |---|---|
 //! | `audit_log` | the audit file: each record appended as a JSON line ([`InjectorBuilder::audit_log`]) |
-//! | `batch` | `impl Injector`: [`Injector::inject_batch`], each [`BatchLine`] at most once across runs (`options`, `failure`, `line`, `settle`, `send`) |
+//! | `batch` | `impl Injector`: [`Injector::inject_batch`], each [`BatchLine`] at most once across runs (`options`, `identity`, `failure`, `line`, `settle`, `send`, `flight`) |
 //! | `journal` | a batch's [`Journal`]: what became of each line, on disk |
 //! | `injector` | [`Injector`]: the pipeline of one `inject`, the typing call; `injector::call`, one API call with token, gate and retries; `injector::api_error`, API error mapping |
 //! | `delivery` | `impl Injector`: [`Injector::message_status`], [`Injector::wait_for_delivery`] and the lookups |
@@ -198,7 +198,10 @@ mod webhook;
 
 pub use agentless::{AgentlessTarget, MessengerType};
 pub use audit::AUDIT_TARGET;
-pub use batch::{BatchLine, BatchOptions, LineOutcome, LineReport, DEFAULT_PARALLEL};
+pub use batch::{
+    BatchLine, BatchOptions, LineOutcome, LineReport, DEFAULT_PARALLEL, MAX_PARALLEL,
+    UNREACHABLE_IN_A_ROW,
+};
 pub use clock::{Clock, SystemClock};
 pub use config::{InjectorBuilder, TypingMode};
 pub use content::{Attachment, MessagingTemplate, DEFAULT_ATTACHMENT_TYPES, MEDIA_MAX_BYTES};

@@ -159,7 +159,10 @@ impl Injector {
                 break;
             }
             log::info!(target: "genesys_inject", "not listed {} s after it was sent: looking again in {} s", seen_after.as_secs(), wait.as_secs());
-            clock.sleep(wait);
+            // A stop (a batch's) cuts the wait short: a later run settles it.
+            if !crate::clock::pause(clock, wait) {
+                break;
+            }
         }
         Resolution::Unknown(Unresolved::NotSettled { after })
     }

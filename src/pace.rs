@@ -8,14 +8,19 @@
 //! A token bucket: a burst of one second's worth (at least 1), refilled
 //! evenly with the rest of the budget, so that any 60 s holds at most the
 //! budget. A request takes a token, running into debt when there is none:
-//! the debt, divided by the refill rate, is how long it waits (never more
-//! than a window).
+//! the debt, divided by the refill rate, is how long it waits. No debt
+//! goes past a window's refill: a request that would take it further takes
+//! nothing, waits until it could, and tries again, so that the budget is a
+//! ceiling however many threads wait (they never all go when a window
+//! ends). A line's typing indicator and message take their tokens
+//! together, so that one is never sent without the other.
 //!
 //! The platform's `inin-ratelimit-*` headers describe its window, which
 //! ends in `reset` seconds: `allowed` requests in it, `count` used. The
 //! window's length is taken as the longest `reset` seen (at most a minute),
-//! so `allowed` over a 2 s window is thirty times `allowed` a minute. The
-//! configured budget is a ceiling the headers may lower, never raise; a
+//! so `allowed` over a 2 s window is thirty times `allowed` a minute. A
+//! budget the caller set is a ceiling the headers may lower, never raise;
+//! the default one is a start the headers move up as well as down. A
 //! window used up holds every request until its reset (at most a minute).
 //! Whatever is read (headers, the pace file) is bounded by what the
 //! platform could mean: a pace file in debt beyond one window, or stamped
@@ -68,16 +73,25 @@ impl Bucket {
         }
     }
 
-    /// Takes one token at `now`; returns how long to wait for it (at most
-    /// a window: no debt is longer).
-    fn take(&mut self, now: u64) -> Duration {
+    /// Takes `n` tokens at `now`: `Ok` how long to wait before the
+    /// requests go (at most a window); `Err` how long until they could be
+    /// taken without more than a window of debt (nothing taken).
+    fn take(&mut self, now: u64, n: u32) -> Result<Duration, Duration> {
         self.refill_to(now);
-        self.tokens = (self.tokens - 1.0).max(-self.window_debt());
-        if self.tokens >= 0.0 {
+        let after = self.tokens - f64::from(n);
+        let floor = -self.window_debt();
+        let refill = Self::refill(self.budget);
+        if after < floor - 1e-9 {
+            let short = floor - after;
+            let wait = Duration::from_nanos((short / refill) as u64);
+            return Err(wait.clamp(Duration::from_millis(1), WINDOW));
+        }
+        self.tokens = after;
+        Ok(if after >= 0.0 {
             Duration::ZERO
         } else {
-            Duration::from_nanos((-self.tokens / Self::refill(self.budget)) as u64).min(WINDOW)
-        }
+            Duration::from_nanos((-after / refill) as u64).min(WINDOW)
+        })
     }
 
     /// The most debt that means anything: a whole window's refill.
@@ -101,10 +115,12 @@ impl Bucket {
         self.refill_to(now);
         self.budget = budget;
         match left {
-            // Used up: nothing more until the reset.
+            // Used up: nothing more until the reset (room left for the
+            // one request that waits for it: no wait is longer than a
+            // window).
             Some(0) => {
                 let hold = reset.as_nanos() as f64 * Self::refill(budget);
-                self.tokens = (self.tokens.min(0.0) - hold).max(-self.window_debt());
+                self.tokens = (self.tokens.min(0.0) - hold).max(1.0 - self.window_debt());
             }
             // Never more at once than the window has left.
             Some(left) => self.tokens = self.tokens.min(f64::from(left)),
@@ -131,11 +147,19 @@ pub(crate) struct Pace {
     /// With a state directory: the bucket every process of this token
     /// shares, on the wall clock (Unix nanoseconds).
     shared: Option<PaceFile>,
-    /// The configured budget: the headers may lower it, never raise it.
-    ceiling: u32,
+    /// The budget to start at.
+    start: u32,
+    /// Whether it is a ceiling (the caller set it): the headers may lower
+    /// it, never raise it. Else they move it both ways.
+    ceiling: bool,
     /// The platform's window, as long as the longest `reset` seen (at
     /// most a minute; zero before any).
     window: Mutex<Duration>,
+    /// Where the platform's current window ends, as its answers narrow it
+    /// down: after the first, before the second (nanoseconds on the
+    /// injector's clock). `reset` is whole seconds, rounded up: each answer
+    /// says the end is within the second before `now + reset`.
+    window_end: Mutex<Option<(u64, u64)>>,
     /// Whether the platform's figures slowing the run has been said.
     told: std::sync::atomic::AtomicBool,
 }
@@ -148,9 +172,15 @@ struct PaceFile {
 }
 
 impl Pace {
-    /// Pacing at `budget` requests a minute; shared through `state` under
-    /// `key` (the token URL and client id) when given.
-    pub fn new(budget: u32, clock: &dyn Clock, state: Option<(&StateDir, &str)>) -> Pace {
+    /// Pacing at `budget` requests a minute (a ceiling when `ceiling`,
+    /// else a start the platform's headers move); shared through `state`
+    /// under `key` (the token URL and client id) when given.
+    pub fn new(
+        budget: u32,
+        ceiling: bool,
+        clock: &dyn Clock,
+        state: Option<(&StateDir, &str)>,
+    ) -> Pace {
         let shared = state.map(|(state, key)| {
             let hash = crate::state::fnv1a(key.as_bytes());
             PaceFile {
@@ -163,8 +193,10 @@ impl Pace {
             local: Mutex::new(Bucket::full(budget, 0)),
             origin: clock.now(),
             shared,
-            ceiling: budget,
+            start: budget,
+            ceiling,
             window: Mutex::new(Duration::ZERO),
+            window_end: Mutex::new(None),
             told: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -179,39 +211,69 @@ impl Pace {
         .unwrap_or(u64::MAX)
     }
 
-    /// Waits (on `clock`) until one more request fits the budget. When
-    /// that would be after `deadline`, gives the slot back at once and
-    /// returns false.
-    pub fn take(&self, clock: &dyn Clock, deadline: Option<Instant>) -> bool {
-        let mut shared = false;
-        let wait = match &self.shared {
-            Some(file) => {
-                let budget = lock(&self.local).budget;
-                match file.take(budget, clock) {
-                    Some(wait) => {
-                        shared = true;
-                        wait
-                    }
-                    // The file cannot be used: pace this process alone.
-                    None => lock(&self.local).take(self.local_now(clock)),
-                }
-            }
-            None => lock(&self.local).take(self.local_now(clock)),
+    /// The budget in force, in requests a minute.
+    pub fn budget(&self) -> u32 {
+        lock(&self.local).budget
+    }
+
+    /// Waits (on `clock`) until `n` more requests fit the budget (a line's
+    /// typing indicator and message take theirs together). When that would
+    /// be after `deadline`, or a stop cuts the wait short, gives the tokens
+    /// back and returns false.
+    pub fn take(&self, clock: &dyn Clock, n: u32, deadline: Option<Instant>) -> bool {
+        let past = |wait: Duration| {
+            !wait.is_zero() && deadline.is_some_and(|d| crate::clock::later(clock.now(), wait) > d)
         };
-        if !wait.is_zero() && deadline.is_some_and(|d| crate::clock::later(clock.now(), wait) > d) {
-            match (&self.shared, shared) {
-                (Some(file), true) => {
-                    file.update(clock, |bucket, _| bucket.tokens += 1.0);
+        loop {
+            let mut shared = false;
+            let taken = match &self.shared {
+                Some(file) => {
+                    let budget = lock(&self.local).budget;
+                    match file.take(budget, n, clock) {
+                        Some(taken) => {
+                            shared = true;
+                            taken
+                        }
+                        // The file cannot be used: pace this process alone.
+                        None => lock(&self.local).take(self.local_now(clock), n),
+                    }
                 }
-                _ => lock(&self.local).tokens += 1.0,
+                None => lock(&self.local).take(self.local_now(clock), n),
+            };
+            let give_back = || match (&self.shared, shared) {
+                (Some(file), true) => {
+                    file.update(clock, |bucket, _| bucket.tokens += f64::from(n));
+                }
+                _ => lock(&self.local).tokens += f64::from(n),
+            };
+            match taken {
+                Ok(wait) if past(wait) => {
+                    give_back();
+                    return false;
+                }
+                Ok(wait) => {
+                    if wait.is_zero() {
+                        return true;
+                    }
+                    log::debug!(target: "genesys_inject::gate", "pacing: next API request in {} ms", wait.as_millis());
+                    if crate::clock::pause(clock, wait) {
+                        return true;
+                    }
+                    give_back();
+                    return false;
+                }
+                // More than a window of debt already: wait, then try again.
+                Err(retry) => {
+                    if past(retry) {
+                        return false;
+                    }
+                    log::debug!(target: "genesys_inject::gate", "pacing: the window is spoken for; trying again in {} ms", retry.as_millis());
+                    if !crate::clock::pause(clock, retry) {
+                        return false;
+                    }
+                }
             }
-            return false;
         }
-        if !wait.is_zero() {
-            log::debug!(target: "genesys_inject::gate", "pacing: next API request in {} ms", wait.as_millis());
-            clock.sleep(wait);
-        }
-        true
     }
 
     /// Adapts to the platform's `inin-ratelimit-*` headers: `allowed` and
@@ -230,16 +292,39 @@ impl Pace {
                 .max(Duration::from_secs(1));
             *window
         };
-        // `allowed` a window, as a budget a minute; the ceiling holds.
+        // `allowed` a window, as a budget a minute; a ceiling holds.
         let per_minute = (u64::from(allowed) * WINDOW.as_secs() / window.as_secs().max(1))
-            .clamp(1, u64::from(u32::MAX));
-        let budget = self.ceiling.min(per_minute as u32);
-        if budget < self.ceiling && !self.told.swap(true, std::sync::atomic::Ordering::Relaxed) {
-            log::warn!(target: "genesys_inject::gate", "the platform allows {allowed} requests every {} s: pacing at {budget} a minute, below the {} configured", window.as_secs(), self.ceiling);
+            .clamp(1, u64::from(u32::MAX)) as u32;
+        let budget = if self.ceiling {
+            self.start.min(per_minute)
+        } else {
+            per_minute
+        };
+        if budget < self.start && !self.told.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            log::warn!(target: "genesys_inject::gate", "the platform allows {allowed} requests every {} s: pacing at {budget} a minute, below the {} configured", window.as_secs(), self.start);
         }
         let left = limits.count.map(|count| allowed.saturating_sub(count));
-        let reset = reset.unwrap_or(Duration::ZERO);
         let now = self.local_now(clock);
+        // How long until the window ends, from every answer that told of
+        // it: a used-up window holds requests that long, not a whole
+        // rounded-up second more.
+        let reset = match reset {
+            None => Duration::ZERO,
+            Some(reset) => {
+                let said = u64::try_from(reset.as_nanos()).unwrap_or(u64::MAX);
+                let (a, b) = (
+                    now.saturating_add(said).saturating_sub(1_000_000_000),
+                    now.saturating_add(said),
+                );
+                let mut end = lock(&self.window_end);
+                let (lo, hi) = match *end {
+                    Some((lo, hi)) if a < hi && b > lo => (lo.max(a), hi.min(b)),
+                    _ => (a, b),
+                };
+                *end = Some((lo, hi));
+                Duration::from_nanos(hi.saturating_sub(now))
+            }
+        };
         lock(&self.local).observe(budget, left, reset, now);
         if let Some(file) = &self.shared {
             file.update(clock, |bucket, now| {
@@ -256,15 +341,15 @@ fn unix_now() -> u64 {
 }
 
 impl PaceFile {
-    /// Takes a token from the shared bucket; `None` when the file cannot be
-    /// used (then the caller paces alone).
-    fn take(&self, budget: u32, clock: &dyn Clock) -> Option<Duration> {
-        let mut wait = None;
+    /// Takes `n` tokens from the shared bucket (as [`Bucket::take`]);
+    /// `None` when the file cannot be used (then the caller paces alone).
+    fn take(&self, budget: u32, n: u32, clock: &dyn Clock) -> Option<Result<Duration, Duration>> {
+        let mut taken = None;
         self.update(clock, |bucket, now| {
             bucket.budget = budget;
-            wait = Some(bucket.take(now));
+            taken = Some(bucket.take(now, n));
         })?;
-        wait
+        taken
     }
 
     /// Reads the bucket, lets `change` change it, writes it back, all under
@@ -321,15 +406,85 @@ mod tests {
 
     const SEC: u64 = 1_000_000_000;
 
-    /// Requests at the times the bucket lets them go, from `now` on.
+    /// Requests at the times the bucket lets them go, one after another,
+    /// from 0 on.
     fn schedule(bucket: &mut Bucket, n: usize) -> Vec<u64> {
         let mut at = 0;
         (0..n)
-            .map(|_| {
-                at += bucket.take(at).as_nanos() as u64;
-                at
+            .map(|_| loop {
+                match bucket.take(at, 1) {
+                    Ok(wait) => {
+                        at += wait.as_nanos() as u64;
+                        break at;
+                    }
+                    Err(retry) => at += retry.as_nanos() as u64,
+                }
             })
             .collect()
+    }
+
+    /// Requests of `waiters` threads that all ask at 0 (as lines in flight
+    /// do), each trying again when told to: when each goes.
+    fn together(bucket: &mut Bucket, waiters: usize) -> Vec<u64> {
+        // (when it asks next, who)
+        let mut asking: Vec<u64> = vec![0; waiters];
+        let mut sent = Vec::new();
+        while !asking.is_empty() {
+            asking.sort_unstable();
+            let at = asking.remove(0);
+            match bucket.take(at, 1) {
+                Ok(wait) => sent.push(at + wait.as_nanos() as u64),
+                Err(retry) => asking.push(at + retry.as_nanos() as u64),
+            }
+        }
+        sent.sort_unstable();
+        sent
+    }
+
+    fn most_in_a_window(times: &[u64]) -> usize {
+        (0..times.len())
+            .map(|i| {
+                times[i..]
+                    .iter()
+                    .take_while(|t| **t < times[i] + 60 * SEC)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn the_rate_is_a_ceiling_however_many_lines_wait_together() {
+        // --rate 12 with 32 in flight, --rate 20 with 64: each used to be
+        // told "a minute" once the window was spoken for, and all went
+        // together when it ended.
+        for (budget, waiters) in [(12, 32), (20, 64), (300, 64), (1, 8)] {
+            let mut bucket = Bucket::full(budget, 0);
+            let times = together(&mut bucket, waiters);
+            assert_eq!(times.len(), waiters);
+            let most = most_in_a_window(&times);
+            assert!(
+                most <= budget as usize,
+                "budget {budget}, {waiters} waiting: {most} in a minute"
+            );
+        }
+        // Two tokens at once (typing and message): never more either.
+        let mut bucket = Bucket::full(12, 0);
+        let mut at = 0;
+        let mut times = Vec::new();
+        for _ in 0..20 {
+            loop {
+                match bucket.take(at, 2) {
+                    Ok(wait) => {
+                        at += wait.as_nanos() as u64;
+                        times.extend([at, at]);
+                        break;
+                    }
+                    Err(retry) => at += retry.as_nanos() as u64,
+                }
+            }
+        }
+        assert!(most_in_a_window(&times) <= 12);
     }
 
     #[test]
@@ -374,9 +529,9 @@ mod tests {
     #[test]
     fn a_used_up_window_holds_until_its_reset() {
         let clock = crate::SystemClock;
-        let pace = Pace::new(600, &clock, None);
+        let pace = Pace::new(600, true, &clock, None);
         pace.observe(limits(600, 600, 7), &clock);
-        let wait = lock(&pace.local).take(pace.local_now(&clock));
+        let wait = lock(&pace.local).take(pace.local_now(&clock), 1).unwrap();
         assert!(wait >= Duration::from_millis(6900), "{wait:?}");
         assert!(wait < Duration::from_secs(8), "{wait:?}");
     }
@@ -385,17 +540,38 @@ mod tests {
     fn allowed_counts_in_its_window_and_the_configured_rate_is_a_ceiling() {
         let clock = crate::SystemClock;
         // 20 requests every 2 s is 600 a minute: not 20.
-        let pace = Pace::new(600, &clock, None);
+        let pace = Pace::new(600, true, &clock, None);
         for (count, reset) in [(3, 1), (9, 2), (12, 1)] {
             pace.observe(limits(20, count, reset), &clock);
         }
         assert_eq!(budget(&pace), 600);
         // --rate 30: a platform allowing 300 does not raise it.
-        let pace = Pace::new(30, &clock, None);
+        let pace = Pace::new(30, true, &clock, None);
         pace.observe(limits(300, 1, 60), &clock);
         assert_eq!(budget(&pace), 30);
         // A platform allowing fewer lowers it.
-        let pace = Pace::new(300, &clock, None);
+        let pace = Pace::new(300, true, &clock, None);
+        pace.observe(limits(100, 1, 60), &clock);
+        assert_eq!(budget(&pace), 100);
+        // A used-up window holds requests until its end, as the answers
+        // pin it down (reset is whole seconds, rounded up): said 2 s, then
+        // 1 s half a second later, it ends within 1 s of the first.
+        let pace = Pace::new(600, true, &clock, None);
+        pace.observe(limits(20, 5, 2), &clock);
+        std::thread::sleep(Duration::from_millis(50));
+        let end = *lock(&pace.window_end);
+        pace.observe(limits(20, 20, 1), &clock);
+        let narrowed = *lock(&pace.window_end);
+        assert!(
+            narrowed.unwrap().1 <= end.unwrap().1 - 900_000_000,
+            "{end:?} {narrowed:?}"
+        );
+        let wait = lock(&pace.local).take(pace.local_now(&clock), 1).unwrap();
+        assert!(wait <= Duration::from_millis(1200), "{wait:?}");
+        // The default budget is a start: the headers raise it too.
+        let pace = Pace::new(300, false, &clock, None);
+        pace.observe(limits(20, 3, 2), &clock);
+        assert_eq!(budget(&pace), 600);
         pace.observe(limits(100, 1, 60), &clock);
         assert_eq!(budget(&pace), 100);
     }
@@ -404,19 +580,19 @@ mod tests {
     fn what_the_platform_could_not_mean_never_holds_a_request_past_a_minute() {
         let clock = crate::SystemClock;
         // allowed 0: ignored.
-        let pace = Pace::new(300, &clock, None);
+        let pace = Pace::new(300, true, &clock, None);
         pace.observe(limits(0, 0, 30), &clock);
         assert_eq!(
-            lock(&pace.local).take(pace.local_now(&clock)),
-            Duration::ZERO
+            lock(&pace.local).take(pace.local_now(&clock), 1),
+            Ok(Duration::ZERO)
         );
         // A reset of 136 years: a minute at most, however often it comes.
-        let pace = Pace::new(300, &clock, None);
+        let pace = Pace::new(300, true, &clock, None);
         for _ in 0..5 {
             pace.observe(limits(300, 300, u64::from(u32::MAX)), &clock);
         }
         for _ in 0..50 {
-            let wait = lock(&pace.local).take(pace.local_now(&clock));
+            let (Ok(wait) | Err(wait)) = lock(&pace.local).take(pace.local_now(&clock), 1);
             assert!(wait <= WINDOW, "{wait:?}");
         }
     }
@@ -426,7 +602,7 @@ mod tests {
         let dir = crate::state::tests::scratch("pace");
         let state = StateDir::open(&dir).unwrap();
         let clock = crate::SystemClock;
-        let pace = Pace::new(300, &clock, Some((&state, "key")));
+        let pace = Pace::new(300, true, &clock, Some((&state, "key")));
         let file = pace.shared.as_ref().unwrap();
         let now = unix_now();
         let hour = 3_600_000_000_000u64;
@@ -446,7 +622,7 @@ mod tests {
                 )
                 .unwrap();
             }
-            let wait = file.take(300, &clock).unwrap();
+            let wait = file.take(300, 1, &clock).unwrap().unwrap();
             assert!(wait < Duration::from_secs(1), "{wait:?}");
         }
         std::fs::remove_dir_all(&dir).unwrap();

@@ -236,7 +236,10 @@ pub(crate) fn with_retries<T>(
         }
         waited += wait;
         log::info!(target: "genesys_inject::transport", "retrying in {} ms: {error}", wait.as_millis());
-        clock.sleep(wait);
+        // A stop (a batch's) cuts the wait short: the last error stands.
+        if !crate::clock::pause(clock, wait) {
+            return Err(error);
+        }
     }
 }
 

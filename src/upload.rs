@@ -32,7 +32,8 @@ impl Injector {
             timeout: None,
             permission: COMMUNICATION_PERMISSION,
             deadline,
-            before_send: None,
+            observer: None,
+            prepaid: None,
         };
         let policy = &self.settings.retry_policy;
         let answer = self
@@ -162,8 +163,9 @@ impl Injector {
             if deadline.is_some_and(|d| crate::clock::later(clock.now(), MEDIA_POLL) > d) {
                 break;
             }
-            if look < MEDIA_LOOKS {
-                clock.sleep(MEDIA_POLL);
+            if look < MEDIA_LOOKS && !crate::clock::pause(clock, MEDIA_POLL) {
+                // A stop (a batch's): the message was not sent.
+                break;
             }
         }
         Err(not_ready(format!(

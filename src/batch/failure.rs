@@ -2,7 +2,16 @@
 //! a later run sends the line again, and the platform's words kept for it.
 
 use crate::journal::Reason;
-use crate::Error;
+use crate::{Error, Outcome};
+
+/// The class the journal gives a line whose attempt was refused while the
+/// run went on (a 429, say): nothing of it is on the platform, and a later
+/// run sends it.
+pub(super) const NOT_SENT: &str = "not_sent";
+
+/// The class of a failure to reach the platform at all (connection
+/// refused, DNS, TLS): lines that meet it in a row stop the batch.
+pub(super) const UNREACHABLE: &str = "unreachable";
 
 /// The class of a failure, and whether a later run can succeed.
 pub(super) fn classify(e: &Error) -> (&'static str, bool) {
@@ -19,6 +28,7 @@ pub(super) fn classify(e: &Error) -> (&'static str, bool) {
             ..
         } => ("refused", false),
         Error::Api { status, .. } if *status >= 500 => ("server", true),
+        Error::Transport { .. } if e.outcome() == Outcome::NotDelivered => (UNREACHABLE, true),
         _ => ("not_delivered", true),
     }
 }

@@ -15,13 +15,20 @@
 //! in flight and reports them.
 
 mod failure;
+mod flight;
 mod identity;
 mod line;
 mod options;
 mod send;
 mod settle;
 
-pub use options::{BatchLine, BatchOptions, LineOutcome, LineReport, DEFAULT_PARALLEL};
+pub use options::{
+    BatchLine, BatchOptions, LineOutcome, LineReport, DEFAULT_PARALLEL, MAX_PARALLEL,
+};
+
+/// Lines in a row that cannot reach the platform (connection refused, DNS,
+/// TLS, the token call) before a batch stops.
+pub const UNREACHABLE_IN_A_ROW: usize = 3;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Mutex};
@@ -133,67 +140,95 @@ impl Injector {
         let (next, halt) = (AtomicUsize::new(0), AtomicBool::new(false));
         let mut reports = Vec::with_capacity(lines.len());
         let mut failed = None;
+        let flight = flight::Flight::new(options);
+        let flight = &flight;
         std::thread::scope(|scope| {
             let (done, finished) = mpsc::channel();
-            for _ in 0..options.parallel.clamp(1, lines.len().max(1)) {
+            for _ in 0..flight.threads(lines.len()) {
                 let done = done.clone();
                 let (shared, next, halt) = (&shared, &next, &halt);
-                scope.spawn(move || loop {
-                    let stopped = options.stopped() || deadline.is_some_and(|d| clock.now() >= d);
-                    if stopped || halt.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let index = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(line) = lines.get(index) else {
-                        break;
+                scope.spawn(move || {
+                    // Every wait of this thread's lines stops with the batch.
+                    crate::clock::stop_with(options.stop.clone());
+                    let over = || {
+                        options.stopped()
+                            || deadline.is_some_and(|d| clock.now() >= d)
+                            || halt.load(Ordering::SeqCst)
                     };
-                    let outcome = match (&fingerprints[index], &ids[index]) {
-                        (Ok(fingerprint), Some(id)) => {
-                            match self.line(line, id, fingerprint, shared, options, deadline) {
-                                Ok(Some(outcome)) => Ok(outcome),
-                                // Not reached: neither is any line after.
-                                Ok(None) => {
-                                    halt.store(true, Ordering::SeqCst);
-                                    break;
-                                }
-                                Err(e) => Err(e),
-                            }
+                    loop {
+                        if over() || !flight.enter(over) {
+                            break;
                         }
-                        // Invalid with this injector's settings: the
-                        // error, again (errors are not Clone).
-                        _ => Ok(LineOutcome::Failed {
-                            class: "invalid".into(),
-                            error: self.prepare(&line.request).err(),
-                            retry: false,
-                            earlier: None,
-                        }),
-                    };
-                    // Every later line would fail the same way; a journal
-                    // that cannot be written could let a line go twice.
-                    let stop = match &outcome {
-                        Ok(LineOutcome::Failed {
-                            class,
-                            error: Some(_),
-                            ..
-                        }) => class == "auth" || class == "forbidden",
-                        Ok(_) => false,
-                        Err(_) => true,
-                    };
-                    if stop {
-                        halt.store(true, Ordering::SeqCst);
-                    }
-                    if done.send((index, outcome)).is_err() || stop {
-                        break;
+                        let index = next.fetch_add(1, Ordering::SeqCst);
+                        let Some(line) = lines.get(index) else {
+                            flight.leave(self);
+                            break;
+                        };
+                        let outcome = match (&fingerprints[index], &ids[index]) {
+                            (Ok(fingerprint), Some(id)) => {
+                                match self.line(line, id, fingerprint, shared, options, deadline) {
+                                    Ok(Some(outcome)) => Ok(outcome),
+                                    // Not reached: neither is any line after.
+                                    Ok(None) => {
+                                        halt.store(true, Ordering::SeqCst);
+                                        flight.leave(self);
+                                        break;
+                                    }
+                                    Err(e) => Err(e),
+                                }
+                            }
+                            // Invalid with this injector's settings: the
+                            // error, again (errors are not Clone).
+                            _ => Ok(LineOutcome::Failed {
+                                class: "invalid".into(),
+                                error: self.prepare(&line.request).err(),
+                                retry: false,
+                                earlier: None,
+                            }),
+                        };
+                        // Every later line would fail the same way; a journal
+                        // that cannot be written could let a line go twice.
+                        let stop = match &outcome {
+                            Ok(LineOutcome::Failed {
+                                class,
+                                error: Some(_),
+                                ..
+                            }) => class == "auth" || class == "forbidden",
+                            Ok(_) => false,
+                            Err(_) => true,
+                        };
+                        if stop {
+                            halt.store(true, Ordering::SeqCst);
+                        }
+                        flight.leave(self);
+                        if done.send((index, outcome)).is_err() || stop {
+                            break;
+                        }
                     }
                 });
             }
             drop(done);
+            // Lines in a row that could not reach the platform.
+            let mut unreachable = 0;
             // Each line is reported here, on the caller's thread, as it
             // finishes.
             for (index, outcome) in finished {
                 match outcome {
                     Ok(outcome) => {
                         let auth = matches!(&outcome, LineOutcome::Failed { class, error: Some(_), .. } if class == "auth" || class == "forbidden");
+                        match &outcome {
+                            LineOutcome::Failed {
+                                class,
+                                error: Some(_),
+                                ..
+                            } if class == failure::UNREACHABLE => unreachable += 1,
+                            _ => unreachable = 0,
+                        }
+                        if unreachable == UNREACHABLE_IN_A_ROW {
+                            // Every later line would meet the same wall.
+                            halt.store(true, Ordering::SeqCst);
+                            log::info!(target: "genesys_inject::batch", "the platform could not be reached for {UNREACHABLE_IN_A_ROW} lines in a row: the batch stops here");
+                        }
                         let report = LineReport {
                             index,
                             id: ids[index]

@@ -1,6 +1,6 @@
 //! The batch's public types: a line, the options, what became of a line.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,7 +54,7 @@ impl BatchLine {
 }
 
 /// How [`Injector::inject_batch`] treats what earlier runs left.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct BatchOptions {
     /// Send a line whose outcome is unknown again without looking for it
@@ -69,32 +69,32 @@ pub struct BatchOptions {
     /// it; those are not reached (not in the result; a later run sends
     /// them). A message already on its way gets its answer. Default: none.
     pub deadline: Option<Duration>,
-    /// Once this is set (by a signal handler, say), start no more lines:
-    /// the line in flight finishes and is recorded, the rest are not
-    /// reached. Default: none.
+    /// Once this is set (by a signal handler, say), start no more lines,
+    /// and cut every wait short within a tenth of a second (a 429's pause,
+    /// the pace, retries, a line's delay, a look's wait): a line whose
+    /// message has not left is not reached (a later run sends it with no
+    /// flag); a message request already on its way gets its answer (at
+    /// most the message timeout) and is recorded. Default: none.
     pub stop: Option<Arc<AtomicBool>>,
     /// How many lines are in flight at once, sharing the injector (its
-    /// token, pace and rate-limit gate): enough to keep the budget busy
-    /// whatever the round trip. 1 sends them one after another, in order.
-    /// Default: [`DEFAULT_PARALLEL`] (4: 300 requests a minute at a 600 ms
-    /// round trip need 3).
-    pub parallel: usize,
+    /// token, pace and rate-limit gate). `None`: as many as keep the
+    /// budget busy at the round trip observed (the pace's budget a second
+    /// times the round trip, a quarter more, 1 to 64), starting at
+    /// [`DEFAULT_PARALLEL`], halved after each 429. `Some(1)` sends them one
+    /// after another, in order. Default: `None`.
+    pub parallel: Option<usize>,
+    /// Kept up to date with the number of lines in flight (started, not
+    /// yet finished), for a caller's progress or stop message. Default:
+    /// none.
+    pub in_flight: Option<Arc<AtomicUsize>>,
 }
 
-/// The default of [`BatchOptions::parallel`].
+/// Where the number of lines in flight starts when
+/// [`BatchOptions::parallel`] is `None`, until a round trip is observed.
 pub const DEFAULT_PARALLEL: usize = 4;
 
-impl Default for BatchOptions {
-    fn default() -> BatchOptions {
-        BatchOptions {
-            resend_unknown: false,
-            retry_failed: false,
-            deadline: None,
-            stop: None,
-            parallel: DEFAULT_PARALLEL,
-        }
-    }
-}
+/// The most lines in flight at once.
+pub const MAX_PARALLEL: usize = 64;
 
 impl BatchOptions {
     /// Every default.
@@ -120,10 +120,17 @@ impl BatchOptions {
         self
     }
 
-    /// See [`parallel`](Self::parallel) (0 counts as 1). Default:
-    /// [`DEFAULT_PARALLEL`].
+    /// See [`parallel`](Self::parallel): `lines` in flight, fixed (0
+    /// counts as 1, more than [`MAX_PARALLEL`] as that). Default: `None`
+    /// (adapting to the budget and the round trip).
     pub fn parallel(mut self, lines: usize) -> Self {
-        self.parallel = lines.max(1);
+        self.parallel = Some(lines.clamp(1, MAX_PARALLEL));
+        self
+    }
+
+    /// See [`in_flight`](Self::in_flight). Default: none.
+    pub fn count_in_flight(mut self, counter: Arc<AtomicUsize>) -> Self {
+        self.in_flight = Some(counter);
         self
     }
 

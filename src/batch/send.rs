@@ -1,16 +1,19 @@
 //! A line sent now: `attempting` on disk just before its message request
-//! leaves, then what became of it.
+//! leaves; `not sent` when an attempt is refused (a 429, a 401, a refusal
+//! that says nothing was delivered, a request that never arrived whole),
+//! so that a kill then leaves nothing to settle; then what became of it.
 
 use std::cell::{Cell, RefCell};
 use std::time::{Instant, SystemTime};
 
+use crate::injector::Wire;
 use crate::journal::{Attempt, Record};
 use crate::listing;
 use crate::request::Route;
 use crate::sync::lock;
 use crate::{Error, InjectRequest, Injector, Outcome};
 
-use super::failure::{classify, reason};
+use super::failure::{classify, reason, NOT_SENT};
 use super::{sent, BatchLine, BatchOptions, LineOutcome, Shared};
 
 impl Injector {
@@ -29,33 +32,53 @@ impl Injector {
     ) -> std::io::Result<Option<LineOutcome>> {
         let clock = &*self.settings.clock;
         self.read_anchor(&line.request, deadline);
-        let (written, write_failed) = (Cell::new(false), RefCell::new(None));
+        // Whether the journal's last record of the line is `attempting`
+        // (written by this run).
+        let attempting = Cell::new(false);
+        let write_failed = RefCell::new(None);
         // Message requests about to leave, in this line's injections.
         let sends = Cell::new(0u32);
-        let before_send = |communication: Option<&str>, platform_at: Option<SystemTime>| {
-            sends.set(sends.get() + 1);
-            if written.get() {
-                // The first attempt's record covers every later one.
-                return true;
-            }
-            let attempt = Attempt {
-                at: SystemTime::now(),
-                platform_at,
-                communication: communication.map(str::to_owned),
-                anchor: match &line.request.route {
-                    Route::Communication {
-                        conversation_id, ..
-                    } => self.memory.known(conversation_id).anchor,
-                    Route::Agentless { .. } => None,
-                },
+        let before_send =
+            |wire: Wire, communication: Option<&str>, platform_at: Option<SystemTime>| {
+                if wire == Wire::Refused {
+                    if attempting.get() {
+                        // Nothing of the line is on the platform (every
+                        // earlier attempt was refused, or proved absent).
+                        let not_sent = Record::Failed {
+                            class: NOT_SENT.into(),
+                            retry: true,
+                            reason: Default::default(),
+                        };
+                        match lock(journal).write(id, fingerprint, not_sent) {
+                            Ok(()) => attempting.set(false),
+                            Err(e) => *write_failed.borrow_mut() = Some(e),
+                        }
+                    }
+                    return true;
+                }
+                sends.set(sends.get() + 1);
+                if attempting.get() {
+                    // The first attempt's record covers every later one.
+                    return true;
+                }
+                let attempt = Attempt {
+                    at: SystemTime::now(),
+                    platform_at,
+                    communication: communication.map(str::to_owned),
+                    anchor: match &line.request.route {
+                        Route::Communication {
+                            conversation_id, ..
+                        } => self.memory.known(conversation_id).anchor,
+                        Route::Agentless { .. } => None,
+                    },
+                };
+                let wrote = lock(journal).write(id, fingerprint, Record::Attempting(attempt));
+                match wrote {
+                    Ok(()) => attempting.set(true),
+                    Err(e) => *write_failed.borrow_mut() = Some(e),
+                }
+                attempting.get()
             };
-            let wrote = lock(journal).write(id, fingerprint, Record::Attempting(attempt));
-            match wrote {
-                Ok(()) => written.set(true),
-                Err(e) => *write_failed.borrow_mut() = Some(e),
-            }
-            written.get()
-        };
         let result = loop {
             let tried = sends.get();
             match self.inject_with(&line.request, Some(&before_send), deadline) {
@@ -78,9 +101,11 @@ impl Injector {
         if let Some(e) = write_failed.into_inner() {
             return Err(e);
         }
-        // Stopped (by the deadline or a stop) before its message left:
-        // not reached, nothing recorded; the next run sends it.
-        if !written.get()
+        // Stopped (by the deadline or a stop) before any of its requests
+        // left: not reached, nothing recorded; the next run sends it. (One
+        // that was refused is rate limited, below; `not sent` on disk
+        // meanwhile.)
+        if sends.get() == 0
             && (deadline.is_some() || options.stopped())
             && matches!(result, Err(Error::RateLimited { .. }))
         {
@@ -91,7 +116,7 @@ impl Injector {
             Err(e) if e.outcome() == Outcome::Unknown => {
                 let recorded = lock(journal).last(id).map(|e| e.record.clone());
                 let attempt = match recorded {
-                    Some(Record::Attempting(attempt)) if written.get() => attempt,
+                    Some(Record::Attempting(attempt)) if attempting.get() => attempt,
                     _ => Attempt {
                         at: SystemTime::now(),
                         platform_at: None,

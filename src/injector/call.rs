@@ -3,6 +3,7 @@
 //! request of the crate goes through [`Injector::call`]. Knows no route's
 //! body and reads no answer beyond its status and headers.
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use crate::clock::later;
@@ -11,10 +12,23 @@ use crate::retry::{with_retries, Attempt};
 use crate::sync::lock;
 use crate::{Error, Injector, Outcome, RetryPolicy};
 
-/// Called just before a message request leaves, with the communication it
-/// is sent as (`None`: agentless) and the platform's time; `false` stops
-/// the request (it is then not sent).
-pub(crate) type BeforeSend<'a> = &'a dyn Fn(Option<&str>, Option<std::time::SystemTime>) -> bool;
+/// What became of one request of a call, as its observer hears it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wire {
+    /// It is about to leave (after the gate, the token and the pace): the
+    /// observer's `false` stops it, unsent.
+    Leaving,
+    /// It did not arrive whole, or was answered without being accepted (a
+    /// 429, a 401, a refusal that says nothing was delivered): nothing of
+    /// it is on the platform.
+    Refused,
+}
+
+/// Told of each message request, with the communication it is sent as
+/// (`None`: agentless) and the platform's time; for [`Wire::Leaving`],
+/// `false` stops the request (it is then not sent).
+pub(crate) type BeforeSend<'a> =
+    &'a dyn Fn(Wire, Option<&str>, Option<std::time::SystemTime>) -> bool;
 
 /// One API call: where, how long to wait, which permission a 403 names.
 pub(crate) struct Call<'a> {
@@ -27,9 +41,13 @@ pub(crate) struct Call<'a> {
     /// A time the call must not wait past (the rate-limit gate, retries):
     /// `None` for none but the retry policy's.
     pub deadline: Option<Instant>,
-    /// Asked just before each request leaves (after the gate and the
-    /// pace): `false` stops it, unsent.
-    pub before_send: Option<&'a dyn Fn() -> bool>,
+    /// Told of each request: asked just before it leaves (after the gate
+    /// and the pace; `false` stops it, unsent), and told when it was
+    /// refused.
+    pub observer: Option<&'a dyn Fn(Wire) -> bool>,
+    /// Pace tokens already taken for this call's first request (a line's
+    /// typing indicator and message take theirs together).
+    pub prepaid: Option<&'a Cell<u32>>,
 }
 
 impl Injector {
@@ -67,17 +85,29 @@ impl Injector {
                 Ok(token) => token,
                 Err(e) => return Attempt::Done(Err(e)),
             };
-            if let Some(pace) = &self.pace {
-                if !pace.take(clock, call.deadline) {
+            let prepaid = call.prepaid.is_some_and(|p| {
+                let left = p.get();
+                p.set(left.saturating_sub(1));
+                left > 0
+            });
+            if let (Some(pace), false) = (&self.pace, prepaid) {
+                if !pace.take(clock, 1, call.deadline) {
                     return Attempt::Done(Err(past_deadline(*attempts)));
                 }
             }
-            if call.before_send.is_some_and(|f| !f()) {
+            if call.observer.is_some_and(|f| !f(Wire::Leaving)) {
                 return Attempt::Done(Err(Error::Config(
                     "the batch's journal could not be written: the message was not sent".into(),
                 )));
             }
+            let refused = || {
+                if let Some(f) = call.observer {
+                    f(Wire::Refused);
+                }
+            };
             *attempts += 1;
+            // The round trip on real time: a property of the network.
+            let left_at = Instant::now();
             let sent = match call.body {
                 Some(body) => self.http.post(
                     call.url,
@@ -91,9 +121,18 @@ impl Injector {
             };
             let answer = match sent {
                 Ok(answer) => answer,
-                Err(e) if e.retryable => return Attempt::NotSent(e.error),
-                Err(e) => return Attempt::Done(Err(e.error)),
+                Err(e) if e.retryable => {
+                    refused();
+                    return Attempt::NotSent(e.error);
+                }
+                Err(e) => {
+                    if e.error.outcome() == Outcome::NotDelivered {
+                        refused();
+                    }
+                    return Attempt::Done(Err(e.error));
+                }
             };
+            self.round_trip_was(left_at.elapsed());
             log::debug!(target: "genesys_inject::transport", "{} {} -> HTTP {}", if call.body.is_some() { "POST" } else { "GET" }, call.url, answer.status);
             if let Some(date) = answer
                 .date
@@ -109,10 +148,12 @@ impl Injector {
                 200..=299 => Attempt::Done(Ok(answer)),
                 401 if !refreshed => {
                     refreshed = true;
+                    refused();
                     self.auth.invalidate(&token);
                     Attempt::Again
                 }
                 429 => {
+                    refused();
                     let retry_after = answer.retry_after();
                     let pause = retry_after
                         .unwrap_or(policy.default_retry_after)
@@ -124,6 +165,9 @@ impl Injector {
                 }
                 status => {
                     let error = self.api_error(&answer, call.permission, &token);
+                    if error.outcome() == Outcome::NotDelivered {
+                        refused();
+                    }
                     if policy.retry_server_errors
                         && matches!(status, 500 | 503)
                         && error.outcome() == Outcome::NotDelivered

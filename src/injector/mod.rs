@@ -6,7 +6,7 @@ mod api_error;
 mod call;
 
 pub(crate) use api_error::unreadable;
-pub(crate) use call::{past_deadline, BeforeSend, Call};
+pub(crate) use call::{past_deadline, BeforeSend, Call, Wire};
 
 use std::cell::Cell;
 use std::fmt;
@@ -56,7 +56,7 @@ pub struct Injector {
     pub(crate) settings: Settings,
     pub(crate) http: Http,
     auth: Auth,
-    gate: Gate,
+    pub(crate) gate: Gate,
     webhook: Option<Webhook>,
     /// Pacing to the platform's budget (`None`: off).
     pace: Option<Pace>,
@@ -68,6 +68,9 @@ pub struct Injector {
     /// monotonic clock): a time on the platform's clock that a later
     /// request cannot precede.
     platform_date: Mutex<Option<(SystemTime, std::time::Instant)>>,
+    /// The API requests' round trip, on real time (a moving average;
+    /// `None` before any answer).
+    rtt: Mutex<Option<Duration>>,
 }
 
 impl Injector {
@@ -138,6 +141,7 @@ impl Injector {
         let pace = settings.requests_per_minute.map(|budget| {
             Pace::new(
                 budget,
+                settings.rate_is_ceiling,
                 &*settings.clock,
                 settings.state.as_ref().map(|s| (s, pace_key.as_str())),
             )
@@ -151,7 +155,32 @@ impl Injector {
             pace,
             memory: Memory::default(),
             platform_date: Mutex::default(),
+            rtt: Mutex::default(),
         })
+    }
+
+    /// Notes one request's round trip (a moving average of the last few).
+    pub(crate) fn round_trip_was(&self, took: Duration) {
+        let mut rtt = lock(&self.rtt);
+        *rtt = Some(match *rtt {
+            None => took,
+            Some(before) => (before * 3 + took) / 4,
+        });
+    }
+
+    /// The API requests' round trip so far (`None` before any answer).
+    pub(crate) fn round_trip(&self) -> Option<Duration> {
+        *lock(&self.rtt)
+    }
+
+    /// The pace's budget in force, in requests a minute (`None`: no pacing).
+    pub(crate) fn budget(&self) -> Option<u32> {
+        self.pace.as_ref().map(Pace::budget)
+    }
+
+    /// How many 429s have closed the rate-limit gate so far.
+    pub(crate) fn rate_limited_times(&self) -> u64 {
+        self.gate.closings()
     }
 
     /// Whether the rate-limit pause in force (if any) is over by `deadline`.
@@ -280,9 +309,22 @@ impl Injector {
         if deadline.is_some_and(|d| later(clock.now(), request.delay) > d) {
             return Err(past_deadline(0));
         }
-        clock.sleep(request.delay);
+        // A stop (a batch's) cuts the delay short: nothing was sent.
+        if !crate::clock::pause(clock, request.delay) {
+            return Err(past_deadline(0));
+        }
+        // The typing indicator and its message take their budget together:
+        // one is never sent without the other for want of it.
+        let prepaid = Cell::new(0);
+        let typing = prepared.typing_path.is_some() && self.settings.typing != TypingMode::Off;
+        if let (true, Some(pace)) = (typing, &self.pace) {
+            if !pace.take(clock, 2, deadline) {
+                return Err(past_deadline(0));
+            }
+            prepaid.set(2);
+        }
         if let Some(path) = &prepared.typing_path {
-            self.typing(path, deadline)?;
+            self.typing(path, deadline, &prepaid)?;
         }
         let permission = match request.route {
             Route::Communication { .. } => COMMUNICATION_PERMISSION,
@@ -323,9 +365,11 @@ impl Injector {
         };
         // When the last message request left, on the injector's clock.
         let left = Cell::new(None);
-        let ask = || {
-            left.set(Some(clock.now()));
-            before_send.is_none_or(|f| f(sent_as, self.platform_now()))
+        let ask = |wire: Wire| {
+            if wire == Wire::Leaving {
+                left.set(Some(clock.now()));
+            }
+            before_send.is_none_or(|f| f(wire, sent_as, self.platform_now()))
         };
         let call = Call {
             url: &url,
@@ -333,7 +377,8 @@ impl Injector {
             timeout: None,
             permission,
             deadline,
-            before_send: Some(&ask),
+            observer: Some(&ask),
+            prepaid: Some(&prepaid),
         };
         let policy = &self.settings.retry_policy;
         let (mut attempts, mut resent) = (0, 0);
@@ -404,7 +449,13 @@ impl Injector {
 
     /// The typing indicator, as [`TypingMode`] says, waiting at most until
     /// `deadline`.
-    fn typing(&self, path: &str, deadline: Option<Instant>) -> Result<(), Error> {
+    /// `prepaid`: pace tokens the line took for its indicator and message.
+    fn typing(
+        &self,
+        path: &str,
+        deadline: Option<Instant>,
+        prepaid: &Cell<u32>,
+    ) -> Result<(), Error> {
         let mode = self.settings.typing;
         if mode == TypingMode::Off {
             return Ok(());
@@ -416,7 +467,8 @@ impl Injector {
             timeout: Some(self.settings.typing_timeout),
             permission: COMMUNICATION_PERMISSION,
             deadline,
-            before_send: None,
+            observer: None,
+            prepaid: Some(prepaid),
         };
         let mut attempts = 0;
         if mode == TypingMode::Required {

@@ -136,9 +136,11 @@ BATCH (many messages from one run):
     --retry-failed          send again lines refused for good (400, 403, 404);
                             failures that can pass (401, no connected agent,
                             429, 5xx) are sent again by any re-run
-    --parallel N            lines in flight at once, 1 to 64 (default 4: enough
-                            to keep 300 requests a minute busy at a 600 ms round
-                            trip); 1 sends them one after another, in order
+    --parallel N            lines in flight at once, 1 to 64; 1 sends them one
+                            after another, in order. Default: as many as keep
+                            the budget busy at the round trip seen (the budget a
+                            second times the round trip, a quarter more),
+                            halved after a 429
     --deadline SECS         a bound on the run: no wait (429, pace, delay_ms,
                             typing, lookups) goes past SECS seconds; a line
                             that would have to wait past it is not started (not
@@ -154,8 +156,10 @@ BATCH (many messages from one run):
     The flags above but --batch belong to a batch: on a single message they
     are a usage error. Exit status: 0 when every line is
     sent (now or earlier); else the most serious among the lines: 5, 3 (the
-    batch stops at once), 4, 1, 2. SIGINT or SIGTERM: no new line starts, the
-    line in flight finishes and is recorded, the summary is printed, exit 130
+    batch stops at once), 4, 1, 2. 3 lines in a row that cannot reach the
+    platform stop the batch (exit 1). SIGINT or SIGTERM: said at once; no new
+    line starts and every wait ends within a tenth of a second; a message
+    already sent gets its answer and is recorded; the summary is printed, exit 130
     (SIGINT) or 143 (SIGTERM); a second signal ends the run at once.
 
 STATE:
@@ -193,9 +197,11 @@ DELIVERY:
                             for it (within --deadline) when they come sooner
 
 OPTIONS:
-    --rate N                pace API requests to N a minute (default 300, the
-                            platform's budget per token; shared with every run on
-                            the same state directory and token)
+    --rate N                pace API requests to N a minute, a ceiling (default:
+                            300, the platform's budget per token, as a start the
+                            platform's inin-ratelimit headers move up or down;
+                            shared with every run on the same state directory
+                            and token)
     --delay-ms N            wait N milliseconds before typing and sending
                             (at most 600000: ten minutes)
     --ca-file FILE          trust the root certificates of this PEM file instead of

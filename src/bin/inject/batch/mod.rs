@@ -212,6 +212,28 @@ fn dry_run_output(
     crate::output::output(&text)
 }
 
+/// Says, once and at once, that a signal is stopping the run: how many
+/// lines are in flight, and that a second signal ends it now. Ends when
+/// `finished` is set.
+fn watch_stop(
+    stop: Arc<AtomicBool>,
+    in_flight: Arc<AtomicUsize>,
+    finished: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        while !finished.load(Ordering::SeqCst) {
+            if stop.load(Ordering::SeqCst) {
+                report(&format!(
+                    "stopping: {} line(s) in flight finish (a message already sent gets its answer; the others are not reached); a second signal ends now",
+                    in_flight.load(Ordering::SeqCst)
+                ));
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+}
+
 /// Runs `inject --batch`.
 pub(crate) fn run(
     args: &Args,
@@ -283,17 +305,22 @@ pub(crate) fn run(
         Err(e) => return crate::output::fail(json_out, false, &e),
     };
     let (stop, signalled) = stop_on_signals();
+    let in_flight = Arc::new(AtomicUsize::new(0));
     let mut options = BatchOptions::new()
         .resend_unknown(args.resend_unknown)
         .retry_failed(args.retry_failed)
-        .stop_when(stop);
+        .stop_when(stop.clone())
+        .count_in_flight(in_flight.clone());
     if let Some(secs) = args.deadline {
         options = options.deadline(Duration::from_secs(secs));
     }
+    // Fixed when given; else following the budget and the round trip.
     if let Some(n) = args.parallel {
         options = options.parallel(n as usize);
     }
-    // Run.
+    // Run; a signal is said at once, from a thread of its own.
+    let finished = Arc::new(AtomicBool::new(false));
+    let watcher = watch_stop(stop, in_flight, finished.clone());
     let progress = !args.quiet && (args.progress || std::io::stderr().is_terminal());
     let mut tally = Tally::new(rows, invalid);
     let mut printed = true;
@@ -308,6 +335,8 @@ pub(crate) fn run(
             tally.progress(lines.len());
         }
     });
+    finished.store(true, Ordering::SeqCst);
+    let _ = watcher.join();
     end_progress();
     if let Err(e) = result {
         return crate::output::fail(json_out, false, &e);
@@ -319,18 +348,32 @@ pub(crate) fn run(
     if let Some(said) = tally.conflicts_said(batch_id) {
         report(&said);
     }
-    let signal = signalled.load(Ordering::SeqCst);
-    if signal != 0 {
+    if tally.unreachable_stop() && tally.not_reached > 0 {
         report(&format!(
-            "stopped by {}: {} line(s) not reached; a re-run sends them",
-            if signal == usize::from(SIGINT_STATUS) {
-                "SIGINT"
-            } else {
-                "SIGTERM"
-            },
+            "the platform could not be reached for {} lines in a row: stopped there; {} line(s) not reached, a re-run sends them",
+            genesys_inject::UNREACHABLE_IN_A_ROW,
             tally.not_reached
         ));
-        code = u8::try_from(signal).unwrap_or(SIGTERM_STATUS);
+    }
+    let signal = signalled.load(Ordering::SeqCst);
+    if signal != 0 {
+        let name = if signal == usize::from(SIGINT_STATUS) {
+            "SIGINT"
+        } else {
+            "SIGTERM"
+        };
+        if tally.not_reached > 0 {
+            report(&format!(
+                "stopped by {name}: {} line(s) not reached; a re-run sends them",
+                tally.not_reached
+            ));
+            code = u8::try_from(signal).unwrap_or(SIGTERM_STATUS);
+        } else {
+            // Every line had started: what happened to them is the status.
+            report(&format!(
+                "{name} came after the last line started: nothing is left"
+            ));
+        }
     }
     tally.count();
     let summary = tally.summary(

@@ -32,6 +32,9 @@ pub(crate) struct Tally {
     /// When the sending began, and the last progress line.
     started: Option<Instant>,
     last_draw: Option<Instant>,
+    /// Lines in a row (as they finished) that could not reach the
+    /// platform.
+    unreachable: usize,
 }
 
 /// The exit status of a line, by seriousness: 5 (unknown), 3
@@ -186,6 +189,14 @@ impl Tally {
             }
         };
         self.worst = self.worst.max(severity(&line.outcome));
+        self.unreachable = match &line.outcome {
+            LineOutcome::Failed {
+                class,
+                error: Some(_),
+                ..
+            } if class == "unreachable" => self.unreachable + 1,
+            _ => 0,
+        };
         if json_out {
             let out = json!({"type": "line", "line": number, "id": line.id, "ok": ok,
                 "message_id": message_id, "error": error, "earlier": earlier});
@@ -215,6 +226,12 @@ impl Tally {
                 pace_shown(self.sent, total - done, elapsed)
             ));
         }
+    }
+
+    /// Whether the batch stopped because the platform could not be reached
+    /// for lines in a row.
+    pub fn unreachable_stop(&self) -> bool {
+        self.unreachable >= genesys_inject::UNREACHABLE_IN_A_ROW
     }
 
     /// The run's exit status: the most serious line's; 1 when lines were
