@@ -27,13 +27,17 @@
 //! in the future, is a miss with a warning. Knows nothing of HTTP but those
 //! headers' values.
 
-use std::path::PathBuf;
+mod bucket;
+mod file;
+
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::clock::Clock;
-use crate::state::{lock_within, write_replacing, StateDir, Turn};
+use crate::state::StateDir;
 use crate::sync::lock;
+use bucket::Bucket;
+use file::PaceFile;
 
 /// The platform's default: `client.credentials.token.rate.per.minute`.
 pub const DEFAULT_REQUESTS_PER_MINUTE: u32 = 300;
@@ -42,92 +46,6 @@ const WINDOW: Duration = Duration::from_secs(60);
 /// How long a process waits for another's hold on the pace file before it
 /// paces on its own.
 const FILE_LOCK_WAIT: Duration = Duration::from_secs(2);
-
-/// The bucket: tokens (negative: debt) at a moment.
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    /// Nanoseconds on the bucket's time line (see [`Pace`]).
-    at: u64,
-    /// The budget per 60 s in force (the platform's `allowed` replaces the
-    /// configured one).
-    budget: u32,
-}
-
-impl Bucket {
-    fn burst(budget: u32) -> f64 {
-        f64::from((budget / 60).max(1))
-    }
-
-    /// Tokens per nanosecond.
-    fn refill(budget: u32) -> f64 {
-        let rest = (f64::from(budget) - Self::burst(budget)).max(1.0);
-        rest / WINDOW.as_nanos() as f64
-    }
-
-    fn full(budget: u32, now: u64) -> Bucket {
-        Bucket {
-            tokens: Self::burst(budget),
-            at: now,
-            budget,
-        }
-    }
-
-    /// Takes `n` tokens at `now`: `Ok` how long to wait before the
-    /// requests go (at most a window); `Err` how long until they could be
-    /// taken without more than a window of debt (nothing taken).
-    fn take(&mut self, now: u64, n: u32) -> Result<Duration, Duration> {
-        self.refill_to(now);
-        let after = self.tokens - f64::from(n);
-        let floor = -self.window_debt();
-        let refill = Self::refill(self.budget);
-        if after < floor - 1e-9 {
-            let short = floor - after;
-            let wait = Duration::from_nanos((short / refill) as u64);
-            return Err(wait.clamp(Duration::from_millis(1), WINDOW));
-        }
-        self.tokens = after;
-        Ok(if after >= 0.0 {
-            Duration::ZERO
-        } else {
-            Duration::from_nanos((-after / refill) as u64).min(WINDOW)
-        })
-    }
-
-    /// The most debt that means anything: a whole window's refill.
-    fn window_debt(&self) -> f64 {
-        WINDOW.as_nanos() as f64 * Self::refill(self.budget)
-    }
-
-    /// Adds the tokens refilled since `at`, up to the burst, and moves `at`
-    /// to `now` (never back).
-    fn refill_to(&mut self, now: u64) {
-        let elapsed = now.saturating_sub(self.at) as f64;
-        self.tokens =
-            (self.tokens + elapsed * Self::refill(self.budget)).min(Self::burst(self.budget));
-        self.at = self.at.max(now);
-    }
-
-    /// The platform's figures, as [`Pace::observe`] read them: `budget`
-    /// is in force from now; `left` requests remain in the window, which
-    /// ends in `reset`.
-    fn observe(&mut self, budget: u32, left: Option<u32>, reset: Duration, now: u64) {
-        self.refill_to(now);
-        self.budget = budget;
-        match left {
-            // Used up: nothing more until the reset (room left for the
-            // one request that waits for it: no wait is longer than a
-            // window).
-            Some(0) => {
-                let hold = reset.as_nanos() as f64 * Self::refill(budget);
-                self.tokens = (self.tokens.min(0.0) - hold).max(1.0 - self.window_debt());
-            }
-            // Never more at once than the window has left.
-            Some(left) => self.tokens = self.tokens.min(f64::from(left)),
-            None => {}
-        }
-    }
-}
 
 /// The `inin-ratelimit-*` headers of an answer, as far as they were given.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -164,13 +82,6 @@ pub(crate) struct Pace {
     told: std::sync::atomic::AtomicBool,
 }
 
-#[derive(Debug)]
-struct PaceFile {
-    dir: PathBuf,
-    name: String,
-    lock: PathBuf,
-}
-
 impl Pace {
     /// Pacing at `budget` requests a minute (a ceiling when `ceiling`,
     /// else a start the platform's headers move); shared through `state`
@@ -181,14 +92,7 @@ impl Pace {
         clock: &dyn Clock,
         state: Option<(&StateDir, &str)>,
     ) -> Pace {
-        let shared = state.map(|(state, key)| {
-            let hash = crate::state::fnv1a(key.as_bytes());
-            PaceFile {
-                dir: state.path().to_owned(),
-                name: format!("pace-{hash:016x}"),
-                lock: state.path().join(format!("pace-{hash:016x}.lock")),
-            }
-        });
+        let shared = state.map(|(state, key)| PaceFile::new(state, key));
         Pace {
             local: Mutex::new(Bucket::full(budget, 0)),
             origin: clock.now(),
@@ -334,185 +238,9 @@ impl Pace {
     }
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-}
-
-impl PaceFile {
-    /// Takes `n` tokens from the shared bucket (as [`Bucket::take`]);
-    /// `None` when the file cannot be used (then the caller paces alone).
-    fn take(&self, budget: u32, n: u32, clock: &dyn Clock) -> Option<Result<Duration, Duration>> {
-        let mut taken = None;
-        self.update(clock, |bucket, now| {
-            bucket.budget = budget;
-            taken = Some(bucket.take(now, n));
-        })?;
-        taken
-    }
-
-    /// Reads the bucket, lets `change` change it, writes it back, all under
-    /// the lock. A missing or damaged file starts a full bucket.
-    fn update(&self, clock: &dyn Clock, change: impl FnOnce(&mut Bucket, u64)) -> Option<()> {
-        let _held = match lock_within(&self.lock, FILE_LOCK_WAIT, clock) {
-            Ok(Turn::First(held)) => held,
-            Ok(Turn::AfterAnother) => match crate::state::try_lock(&self.lock) {
-                Ok(Some(held)) => held,
-                _ => return None,
-            },
-            Ok(Turn::TimedOut) | Err(_) => return None,
-        };
-        let now = unix_now();
-        let path = self.dir.join(&self.name);
-        // Three integers: micro-tokens (negative: debt), the time (Unix
-        // nanoseconds) and the budget. A missing or damaged file starts a
-        // full bucket.
-        let stored = crate::state::read_private(&path).ok().and_then(|bytes| {
-            let text = String::from_utf8(bytes).ok()?;
-            let mut fields = text.split_whitespace();
-            let micro: i64 = fields.next()?.parse().ok()?;
-            let at: u64 = fields.next()?.parse().ok()?;
-            let budget: u32 = fields.next()?.parse().ok()?;
-            (budget > 0).then_some(Bucket {
-                tokens: micro as f64 / 1e6,
-                at,
-                budget,
-            })
-        });
-        // In debt beyond a window, or stamped more than a second ahead (a
-        // clock since stepped back): nothing the platform could mean.
-        let stored = stored.filter(|bucket| {
-            let sane = bucket.tokens >= -bucket.window_debt() - 1.0
-                && bucket.at <= now.saturating_add(1_000_000_000);
-            if !sane {
-                log::warn!(target: "genesys_inject::gate", "pace file {}: in debt beyond a minute or stamped in the future: ignored", path.display());
-            }
-            sane
-        });
-        let mut bucket = stored.unwrap_or_else(|| Bucket::full(DEFAULT_REQUESTS_PER_MINUTE, now));
-        change(&mut bucket, now);
-        let micro = (bucket.tokens * 1e6) as i64;
-        let body = format!("{micro} {} {}\n", bucket.at, bucket.budget);
-        // Not synced: a pace file lost in a crash only means a full bucket.
-        write_replacing(&self.dir, &self.name, body.as_bytes(), false).ok()?;
-        Some(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const SEC: u64 = 1_000_000_000;
-
-    /// Requests at the times the bucket lets them go, one after another,
-    /// from 0 on.
-    fn schedule(bucket: &mut Bucket, n: usize) -> Vec<u64> {
-        let mut at = 0;
-        (0..n)
-            .map(|_| loop {
-                match bucket.take(at, 1) {
-                    Ok(wait) => {
-                        at += wait.as_nanos() as u64;
-                        break at;
-                    }
-                    Err(retry) => at += retry.as_nanos() as u64,
-                }
-            })
-            .collect()
-    }
-
-    /// Requests of `waiters` threads that all ask at 0 (as lines in flight
-    /// do), each trying again when told to: when each goes.
-    fn together(bucket: &mut Bucket, waiters: usize) -> Vec<u64> {
-        // (when it asks next, who)
-        let mut asking: Vec<u64> = vec![0; waiters];
-        let mut sent = Vec::new();
-        while !asking.is_empty() {
-            asking.sort_unstable();
-            let at = asking.remove(0);
-            match bucket.take(at, 1) {
-                Ok(wait) => sent.push(at + wait.as_nanos() as u64),
-                Err(retry) => asking.push(at + retry.as_nanos() as u64),
-            }
-        }
-        sent.sort_unstable();
-        sent
-    }
-
-    fn most_in_a_window(times: &[u64]) -> usize {
-        (0..times.len())
-            .map(|i| {
-                times[i..]
-                    .iter()
-                    .take_while(|t| **t < times[i] + 60 * SEC)
-                    .count()
-            })
-            .max()
-            .unwrap_or(0)
-    }
-
-    #[test]
-    fn the_rate_is_a_ceiling_however_many_lines_wait_together() {
-        // --rate 12 with 32 in flight, --rate 20 with 64: each used to be
-        // told "a minute" once the window was spoken for, and all went
-        // together when it ended.
-        for (budget, waiters) in [(12, 32), (20, 64), (300, 64), (1, 8)] {
-            let mut bucket = Bucket::full(budget, 0);
-            let times = together(&mut bucket, waiters);
-            assert_eq!(times.len(), waiters);
-            let most = most_in_a_window(&times);
-            assert!(
-                most <= budget as usize,
-                "budget {budget}, {waiters} waiting: {most} in a minute"
-            );
-        }
-        // Two tokens at once (typing and message): never more either.
-        let mut bucket = Bucket::full(12, 0);
-        let mut at = 0;
-        let mut times = Vec::new();
-        for _ in 0..20 {
-            loop {
-                match bucket.take(at, 2) {
-                    Ok(wait) => {
-                        at += wait.as_nanos() as u64;
-                        times.extend([at, at]);
-                        break;
-                    }
-                    Err(retry) => at += retry.as_nanos() as u64,
-                }
-            }
-        }
-        assert!(most_in_a_window(&times) <= 12);
-    }
-
-    #[test]
-    fn no_sixty_seconds_hold_more_than_the_budget() {
-        for budget in [1, 60, 300, 1000] {
-            let mut bucket = Bucket::full(budget, 0);
-            let times = schedule(&mut bucket, budget as usize * 3);
-            for (i, start) in times.iter().enumerate() {
-                let in_window = times[i..]
-                    .iter()
-                    .take_while(|t| **t < start + 60 * SEC)
-                    .count();
-                assert!(
-                    in_window <= budget as usize,
-                    "budget {budget}: {in_window} from {start}"
-                );
-            }
-            // And it is used: after the burst, the rest of the budget goes
-            // out evenly, (budget - burst) a minute.
-            let rate = (f64::from(budget) - Bucket::burst(budget)).max(1.0);
-            let expected = (f64::from(budget) * 3.0 - Bucket::burst(budget)) / rate * 60.0;
-            let took = *times.last().unwrap() as f64 / SEC as f64;
-            assert!(
-                took <= expected + 0.001,
-                "budget {budget}: {took} s, not {expected}"
-            );
-        }
-    }
 
     fn limits(allowed: u32, count: u32, reset: u64) -> Limits {
         Limits {
@@ -595,36 +323,5 @@ mod tests {
             let (Ok(wait) | Err(wait)) = lock(&pace.local).take(pace.local_now(&clock), 1);
             assert!(wait <= WINDOW, "{wait:?}");
         }
-    }
-
-    #[test]
-    fn a_pace_file_in_debt_beyond_a_window_or_from_the_future_is_a_miss() {
-        let dir = crate::state::tests::scratch("pace");
-        let state = StateDir::open(&dir).unwrap();
-        let clock = crate::SystemClock;
-        let pace = Pace::new(300, true, &clock, Some((&state, "key")));
-        let file = pace.shared.as_ref().unwrap();
-        let now = unix_now();
-        let hour = 3_600_000_000_000u64;
-        for body in [
-            // 136 years of debt.
-            format!("{} {now} 300\n", -1_286_000_000_000_000_000i64),
-            // Stamped an hour ahead.
-            format!("-3000000 {} 300\n", now + hour),
-        ] {
-            std::fs::write(dir.join(&file.name), body).unwrap();
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(
-                    dir.join(&file.name),
-                    std::fs::Permissions::from_mode(0o600),
-                )
-                .unwrap();
-            }
-            let wait = file.take(300, 1, &clock).unwrap().unwrap();
-            assert!(wait < Duration::from_secs(1), "{wait:?}");
-        }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
