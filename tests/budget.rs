@@ -68,8 +68,10 @@ fn lines_in_flight_keep_the_budget_busy_whatever_the_round_trip() {
 #[test]
 fn killed_with_eight_lines_in_flight_then_run_to_the_end_every_line_is_there_once() {
     let dir = Scratch::new();
-    // Each answer takes 500 ms: a line's thread sends nothing else meanwhile.
-    let answer = Duration::from_millis(500);
+    // Each answer takes a second: a line's thread sends nothing else
+    // meanwhile (long enough that a loaded CI machine starting the eighth
+    // thread late does not look like seven in flight).
+    let answer = Duration::from_millis(1000);
     let conversation = FakeConversation::start(move |_| OnMessage::AcceptAfter(answer));
     let file = dir.0.join("many.jsonl");
     let journal = dir.0.join("journal.jsonl");
