@@ -7,19 +7,27 @@
 //! 300 and 600 requests a minute, and for a platform that raises its budget
 //! (to 600 a minute) through headers that say 20 every 2 s: the batch's
 //! time against the optimum (its requests divided by the budget) and the
-//! 429s it met.
+//! 429s it met. The SMS of those rows go from four toll-free numbers (3 a
+//! second each: together more than the budget).
+//!
+//! Then each sender number's pace (`BENCH_ONLY=sender`): SMS from one long
+//! code (1 a second), one toll-free number (3) and both kinds at once, to
+//! a carrier that refuses a number's message past its rate in any second:
+//! the batch's time against its lines divided by the numbers' rates
+//! together, and the carrier's refusals.
 //!
 //! ```sh
 //! cargo run --release --example batch_bench             # 120 lines, lines in flight adapting
 //! cargo run --release --example batch_bench -- 60 4     # 60 lines, 4 in flight, fixed
 //! BENCH_ONLY=raised cargo run --release --example batch_bench   # one platform's rows
+//! BENCH_ONLY=sender cargo run --release --example batch_bench   # the sender numbers' pace
 //! ```
 //!
 //! A batch's time has a fixed part besides the budget's: the agent lookup
 //! before the first line and the last line's round trips (1.8 s at 600 ms
 //! a call on the communication route), so it is measured over 120 lines.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -45,6 +53,20 @@ struct Platform {
     taken: Mutex<VecDeque<Instant>>,
     refused: AtomicUsize,
     requests: AtomicUsize,
+    /// Each sender number's messages in the last second, and the ones
+    /// the carrier refused for going faster than the number's rate.
+    carrier: Mutex<HashMap<String, VecDeque<Instant>>>,
+    carrier_refused: AtomicUsize,
+}
+
+/// A sender number's rate, as Genesys documents it.
+fn carrier_rate(from: &str) -> usize {
+    let toll_free = ["800", "833", "844", "855", "866", "877", "888"];
+    match (from.len() == 12 && from.starts_with("+1"), from.get(2..5)) {
+        (true, Some(area)) if toll_free.contains(&area) => 3,
+        (true, _) => 1,
+        _ => 10,
+    }
 }
 
 impl Platform {
@@ -81,6 +103,33 @@ impl Platform {
         }
         taken.push_back(now);
         Ok(())
+    }
+
+    /// Counts an SMS of `body` at the carrier: refused when its number
+    /// already sent its rate in the second before.
+    fn carry(&self, body: &[u8]) {
+        let body = String::from_utf8_lossy(body);
+        let Some(from) = body
+            .split("\"fromAddress\":\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+        else {
+            return;
+        };
+        let now = Instant::now();
+        let mut carrier = self.carrier.lock().unwrap();
+        let sent = carrier.entry(from.to_owned()).or_default();
+        while sent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+        {
+            sent.pop_front();
+        }
+        if sent.len() >= carrier_rate(from) {
+            self.carrier_refused.fetch_add(1, Relaxed);
+        } else {
+            sent.push_back(now);
+        }
     }
 }
 
@@ -155,13 +204,18 @@ fn serve(stream: TcpStream, platform: &Platform) {
                     ),
                 ),
                 Ok(()) if path.ends_with("/typing") => (204, platform.headers(), String::new()),
-                Ok(()) => (
-                    200,
-                    platform.headers(),
-                    format!(
-                        r#"{{"id":"9f3c6a52-51f1-4d6e-a2b3-6c1d2e3f4a5b","conversationId":"{CONV}","status":"queued"}}"#
-                    ),
-                ),
+                Ok(()) => {
+                    if path.ends_with("/agentless") {
+                        platform.carry(&body);
+                    }
+                    (
+                        200,
+                        platform.headers(),
+                        format!(
+                            r#"{{"id":"9f3c6a52-51f1-4d6e-a2b3-6c1d2e3f4a5b","conversationId":"{CONV}","status":"queued"}}"#
+                        ),
+                    )
+                }
             }
         };
         let head = format!(
@@ -178,9 +232,19 @@ fn serve(stream: TcpStream, platform: &Platform) {
     }
 }
 
+/// Four toll-free numbers: 12 SMS a second together.
+const TOLL_FREE: [&str; 4] = [
+    "+18005550100",
+    "+18005550101",
+    "+18005550102",
+    "+18005550103",
+];
+
 /// One batch of `n` lines on `route` at `delay` a call, on a platform of
-/// `budget` that says `says`, `parallel` in flight (`None`: adapting):
-/// (requests, seconds, 429s).
+/// `budget` that says `says`, `parallel` in flight (`None`: adapting), SMS
+/// from `senders` in turn: (requests, seconds, 429s, the carrier's
+/// refusals).
+#[allow(clippy::too_many_arguments)]
 fn batch(
     route: &str,
     delay: Duration,
@@ -188,7 +252,8 @@ fn batch(
     budget: usize,
     says: (usize, u64),
     parallel: Option<usize>,
-) -> (usize, f64, usize) {
+    senders: &[&str],
+) -> (usize, f64, usize, usize) {
     let platform = Arc::new(Platform {
         delay,
         budget,
@@ -197,6 +262,8 @@ fn batch(
         taken: Mutex::default(),
         refused: AtomicUsize::new(0),
         requests: AtomicUsize::new(0),
+        carrier: Mutex::default(),
+        carrier_refused: AtomicUsize::new(0),
     });
     let base = start(platform.clone());
     let injector = Injector::builder()
@@ -213,7 +280,10 @@ fn batch(
             let request = match route {
                 "communication" => InjectRequest::to_conversation(CONV, text),
                 _ => InjectRequest::agentless(
-                    AgentlessTarget::sms("+18005550100", format!("+1317555{:04}", i % 10_000)),
+                    AgentlessTarget::sms(
+                        senders[i % senders.len()],
+                        format!("+1317555{:04}", i % 10_000),
+                    ),
                     text,
                 ),
             };
@@ -245,6 +315,7 @@ fn batch(
         platform.requests.load(Relaxed),
         took,
         platform.refused.load(Relaxed),
+        platform.carrier_refused.load(Relaxed),
     )
 }
 
@@ -273,13 +344,14 @@ fn main() {
     for (name, budget, says, delays) in platforms {
         for route in ["communication", "agentless sms"] {
             for &delay_ms in delays {
-                let (requests, took, refused) = batch(
+                let (requests, took, refused, _) = batch(
                     route,
                     Duration::from_millis(delay_ms),
                     n,
                     budget,
                     says,
                     parallel,
+                    &TOLL_FREE,
                 );
                 let optimum = requests as f64 / (budget as f64 / 60.0);
                 println!(
@@ -288,5 +360,49 @@ fn main() {
                 );
             }
         }
+    }
+    if !(only.is_empty() || only == "sender") {
+        return;
+    }
+    println!();
+    println!("Each sender number's pace (600 requests a minute, 0 ms a call):");
+    println!("| senders | lines | time | lines ÷ their rates | × that | carrier refusals |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let long_code = "+13175550000";
+    let senders: [(&str, &[&str], usize); 3] = [
+        ("one long code (1/s)", &[long_code], 10),
+        ("one toll-free (3/s)", &[TOLL_FREE[0]], 30),
+        (
+            "two long codes and a toll-free (5/s)",
+            &[
+                long_code,
+                "+13175550001",
+                TOLL_FREE[0],
+                TOLL_FREE[0],
+                TOLL_FREE[0],
+            ],
+            50,
+        ),
+    ];
+    for (name, from, lines) in senders {
+        let (_, took, _, refused) = batch(
+            "agentless sms",
+            Duration::ZERO,
+            lines,
+            600,
+            (600, 60),
+            parallel,
+            from,
+        );
+        let mut numbers: Vec<&str> = from.to_vec();
+        numbers.dedup();
+        numbers.sort_unstable();
+        numbers.dedup();
+        let rate: usize = numbers.iter().map(|f| carrier_rate(f)).sum();
+        let expected = lines as f64 / rate as f64;
+        println!(
+            "| {name} | {lines} | {took:.1} s | {expected:.1} s | {:.2} | {refused} |",
+            took / expected
+        );
     }
 }

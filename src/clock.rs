@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// A source of monotonic time that can also sleep.
 ///
@@ -21,6 +21,12 @@ pub trait Clock: Debug + Send + Sync {
     fn now(&self) -> Instant;
     /// Blocks the calling thread for `duration`.
     fn sleep(&self, duration: Duration);
+    /// The wall-clock time: what a batch's send windows, expiry and
+    /// recipient gaps are read against. A test clock moves it with its
+    /// sleeps. Default: [`SystemTime::now`].
+    fn wall(&self) -> SystemTime {
+        SystemTime::now()
+    }
 }
 
 /// Real time: [`Instant::now`] and [`std::thread::sleep`]. The default clock.

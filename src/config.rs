@@ -63,6 +63,7 @@ pub struct InjectorBuilder {
     requests_per_minute: Option<u32>,
     /// Whether the caller set the budget (then a ceiling).
     rate_set: bool,
+    sender_rate: Option<f64>,
     attachment_types: Vec<String>,
     outbox_max_events: usize,
     outbox_max_bytes: u64,
@@ -94,6 +95,7 @@ impl Default for InjectorBuilder {
             audit_log: None,
             requests_per_minute: Some(crate::pace::DEFAULT_REQUESTS_PER_MINUTE),
             rate_set: false,
+            sender_rate: None,
             attachment_types: DEFAULT_ATTACHMENT_TYPES
                 .iter()
                 .map(|t| t.to_string())
@@ -317,6 +319,17 @@ impl InjectorBuilder {
         self
     }
 
+    /// Messages a second each SMS sender number may send (the agentless
+    /// route's `from`), shared by every process on the state directory,
+    /// beside the token's budget: the number's carrier refuses more.
+    /// Default: `None`, by the number's type, as Genesys documents it
+    /// ([`default_sender_rate`](crate::default_sender_rate)): a NANP
+    /// toll-free number 3, any other NANP number 1, any other 10.
+    pub fn sender_rate(mut self, per_second: Option<f64>) -> Self {
+        self.sender_rate = per_second;
+        self
+    }
+
     /// The file types (extensions, any case) an attachment may have; others
     /// are refused by validation before any upload. Make it match the
     /// content profile of your messaging integration. Default:
@@ -421,6 +434,14 @@ impl InjectorBuilder {
             .as_deref()
             .map(crate::audit_log::AuditLog::open)
             .transpose()?;
+        if self
+            .sender_rate
+            .is_some_and(|r| !(r.is_finite() && r >= 1.0 / 60.0))
+        {
+            return Err(Error::Config(
+                "sender_rate must be at least one message a minute (1/60 a second)".into(),
+            ));
+        }
         if self.requests_per_minute == Some(0) {
             return Err(Error::Config(
                 "requests_per_minute must be at least 1 (None: no pacing)".into(),
@@ -441,6 +462,7 @@ impl InjectorBuilder {
             roots,
             requests_per_minute: self.requests_per_minute,
             rate_is_ceiling: self.rate_set,
+            sender_rate: self.sender_rate,
             webhook_queue_capacity: self.webhook_queue_capacity,
             webhook_timeout: self.webhook_timeout,
             shutdown_timeout: self.shutdown_timeout,
@@ -497,6 +519,8 @@ pub(crate) struct Settings {
     pub requests_per_minute: Option<u32>,
     /// Whether the budget is a ceiling (the caller set it).
     pub rate_is_ceiling: bool,
+    /// Messages a second an SMS sender number may send (`None`: by type).
+    pub sender_rate: Option<f64>,
     pub webhook_queue_capacity: usize,
     pub webhook_timeout: Duration,
     pub shutdown_timeout: Duration,

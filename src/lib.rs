@@ -84,7 +84,11 @@
 //!
 //! Many messages from one run: [`Injector::inject_batch`] sends each
 //! [`BatchLine`] at most once across kills and re-runs, through a
-//! [`Journal`].
+//! [`Journal`], and only when its rules let it go: inside its
+//! [`SendWindow`] in the recipient's [`Zone`], before its expiry, not to a
+//! [`Suppression`] list, not within a recipient's minimum gap
+//! ([`BatchOptions`]); an SMS no faster than its sender number carries
+//! ([`default_sender_rate`]).
 //!
 //! After `inject`: [`Injector::message_status`] and
 //! [`Injector::wait_for_delivery`] tell what became of the message, and
@@ -108,7 +112,7 @@
 //! | module | owns |
 //! |---|---|
 //! | `audit_log` | the audit file: each record appended as a JSON line ([`InjectorBuilder::audit_log`]) |
-//! | `batch` | `impl Injector`: [`Injector::inject_batch`], each [`BatchLine`] at most once across runs (`options`, `identity`, `failure`, `line`, `settle`, `send`, `flight`) |
+//! | `batch` | `impl Injector`: [`Injector::inject_batch`], each [`BatchLine`] at most once across runs (`options`, `identity`, `failure`, `line`, `settle`, `send`, `flight`, `round`), and whether and when it goes (`rules`: [`SendWindow`], [`Zone`], [`Suppression`], [`Deferral`]) |
 //! | `journal` | a batch's [`Journal`]: what became of each line, on disk |
 //! | `injector` | [`Injector`]: the pipeline of one `inject`, the typing call; `injector::call`, one API call with token, gate and retries; `injector::api_error`, API error mapping |
 //! | `delivery` | `impl Injector`: [`Injector::message_status`], [`Injector::wait_for_delivery`] and the lookups |
@@ -136,7 +140,7 @@
 //! | `redact` | no secret or echoed credential in an error or a log line |
 //! | `retry` | [`RetryPolicy`] and the retry loop |
 //! | `gate` | the rate-limit pause shared by an injector's threads |
-//! | `pace` | pacing to the platform's budget ([`InjectorBuilder::requests_per_minute`]), shared by threads and processes |
+//! | `pace` | pacing to the platform's budget ([`InjectorBuilder::requests_per_minute`]) and each SMS sender number's rate ([`InjectorBuilder::sender_rate`]), shared by threads and processes |
 //! | `tls` | which TLS roots are trusted ([`InjectorBuilder::ca_file`]) |
 //! | `audit` | the audit record and webhook body |
 //! | `webhook` | the webhook handle ([`WebhookStats`]) and, in `webhook::worker`, its thread |
@@ -199,8 +203,8 @@ mod webhook;
 pub use agentless::{AgentlessTarget, MessengerType};
 pub use audit::AUDIT_TARGET;
 pub use batch::{
-    BatchLine, BatchOptions, LineOutcome, LineReport, DEFAULT_PARALLEL, MAX_PARALLEL,
-    UNREACHABLE_IN_A_ROW,
+    BatchLine, BatchOptions, Deferral, LineOutcome, LineReport, SendWindow, Suppression, Zone,
+    DEFAULT_PARALLEL, MAX_PARALLEL, UNREACHABLE_IN_A_ROW,
 };
 pub use clock::{Clock, SystemClock};
 pub use config::{InjectorBuilder, TypingMode};
@@ -208,7 +212,7 @@ pub use content::{Attachment, MessagingTemplate, DEFAULT_ATTACHMENT_TYPES, MEDIA
 pub use error::{ApiErrorBody, ApiErrorDetail, Error, Outcome, ValidationError};
 pub use injector::Injector;
 pub use journal::{Journal, DEFAULT_BATCH_ID};
-pub use pace::DEFAULT_REQUESTS_PER_MINUTE;
+pub use pace::{default_sender_rate, DEFAULT_REQUESTS_PER_MINUTE};
 pub use receipt::Receipt;
 pub use region::DEFAULT_REGION;
 pub use request::{InjectRequest, PreparedMessage, INVALID_INTERACTION_ID, MAX_DELAY};

@@ -9,8 +9,12 @@ mod common;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+#[cfg(unix)]
+use std::sync::Mutex;
+use std::time::Duration;
+#[cfg(unix)]
+use std::time::Instant;
 
 use common::batch::*;
 use common::rawserver::{Action, RawServer};

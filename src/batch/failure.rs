@@ -9,6 +9,10 @@ use crate::{Error, Outcome};
 /// run sends it.
 pub(super) const NOT_SENT: &str = "not_sent";
 
+/// The class the journal gives a line found past its expiry: never sent,
+/// and a later run does not send it either.
+pub(super) const EXPIRED: &str = "expired";
+
 /// The class of a failure to reach the platform at all (connection
 /// refused, DNS, TLS): lines that meet it in a row stop the batch.
 pub(super) const UNREACHABLE: &str = "unreachable";

@@ -40,11 +40,11 @@ impl Fingerprint {
 /// The prefix of the journal ids of lines known by their recipient.
 const BY_RECIPIENT: &str = "r:";
 
-/// The key of `request`'s recipient: the conversation on the
-/// communication route (whoever it is sent as), the messenger and the
-/// address or contact on the agentless route.
-pub(crate) fn recipient_key(request: &InjectRequest) -> u128 {
-    let key = match &request.route {
+/// Who receives `request`, as text: the conversation on the communication
+/// route (whoever it is sent as), the messenger and the address or contact
+/// on the agentless route.
+pub(crate) fn recipient_text(request: &InjectRequest) -> String {
+    match &request.route {
         Route::Communication {
             conversation_id, ..
         } => format!("conversation\n{}", conversation_id.to_ascii_lowercase()),
@@ -58,8 +58,12 @@ pub(crate) fn recipient_key(request: &InjectRequest) -> u128 {
                 .unwrap_or_default()
                 .to_ascii_lowercase()
         ),
-    };
-    fnv1a_128(key.as_bytes())
+    }
+}
+
+/// The key of `request`'s recipient: a hash of [`recipient_text`].
+pub(crate) fn recipient_key(request: &InjectRequest) -> u128 {
+    fnv1a_128(recipient_text(request).as_bytes())
 }
 
 /// The id of a line known by the recipient `key`, of that rank (from 1).

@@ -1,13 +1,15 @@
 //! One line, by what the journal says of it: sent, settled, sent again,
-//! refused, or a conflict.
+//! refused, expired, or a conflict.
 
 use crate::journal::{Entry, Record};
 use crate::status::Resolution;
 use crate::sync::lock;
 use crate::Injector;
 
+use super::failure::EXPIRED;
 use super::identity::Fingerprint;
-use super::{sent, BatchLine, BatchOptions, LineOutcome, Shared};
+use super::round::Run;
+use super::{sent, BatchLine, LineOutcome};
 
 impl Injector {
     /// One line, by what the journal says of it; `None`: not reached (the
@@ -18,17 +20,16 @@ impl Injector {
         line: &BatchLine,
         id: &str,
         fingerprint: &Fingerprint,
-        journal: &Shared<'_>,
-        options: &BatchOptions,
-        deadline: Option<std::time::Instant>,
+        run: &Run<'_>,
     ) -> std::io::Result<Option<LineOutcome>> {
+        let (journal, options, deadline) = (run.journal, run.options, run.deadline);
         let last = lock(journal).last(id).cloned();
         let Some(Entry {
             record,
             fingerprint: recorded,
         }) = last
         else {
-            return self.send(line, id, &fingerprint.now, journal, options, deadline);
+            return self.send(line, id, &fingerprint.now, run);
         };
         if !fingerprint.is(&recorded) {
             return Ok(Some(LineOutcome::Conflict));
@@ -38,6 +39,9 @@ impl Injector {
                 message_id,
                 earlier: true,
             },
+            Record::Failed { class, .. } if class == EXPIRED && !options.retry_failed => {
+                LineOutcome::Expired { earlier: true }
+            }
             Record::Failed {
                 class,
                 retry: false,
@@ -53,9 +57,7 @@ impl Injector {
                     Resolution::Delivered(receipt) => {
                         sent(journal, id, &recorded, receipt.message_id, true)?
                     }
-                    Resolution::NotDelivered => {
-                        return self.send(line, id, &recorded, journal, options, deadline)
-                    }
+                    Resolution::NotDelivered => return self.send(line, id, &recorded, run),
                     Resolution::Unknown(why) => {
                         lock(journal).write(id, &recorded, Record::Unknown(attempt))?;
                         LineOutcome::Unknown {
@@ -64,7 +66,7 @@ impl Injector {
                     }
                 }
             }
-            _ => return self.send(line, id, &recorded, journal, options, deadline),
+            _ => return self.send(line, id, &recorded, run),
         }))
     }
 }

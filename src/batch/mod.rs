@@ -19,19 +19,22 @@ mod flight;
 mod identity;
 mod line;
 mod options;
+mod round;
+mod rules;
 mod send;
 mod settle;
 
 pub use options::{
     BatchLine, BatchOptions, LineOutcome, LineReport, DEFAULT_PARALLEL, MAX_PARALLEL,
 };
+pub use rules::{Deferral, SendWindow, Suppression, Zone};
 
 /// Lines in a row that cannot reach the platform (connection refused, DNS,
 /// TLS, the token call) before a batch stops.
 pub const UNREACHABLE_IN_A_ROW: usize = 3;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Mutex};
+use std::sync::Mutex;
 
 use crate::clock::later;
 use crate::journal::Record;
@@ -135,122 +138,83 @@ impl Injector {
         let (fingerprints, ids) = (&fingerprints, &ids);
         let clock = &*self.settings.clock;
         let deadline = options.deadline.map(|d| later(clock.now(), d));
+        let rules = rules::Rules::new(
+            options,
+            self.settings.state.as_ref(),
+            &self.client_key(),
+            journal.batch_id(),
+            clock,
+        )?;
         let shared: Shared<'_> = Mutex::new(journal);
-        // The next line to start; set `halt` to start no more.
-        let (next, halt) = (AtomicUsize::new(0), AtomicBool::new(false));
+        let run = round::Run {
+            lines,
+            fingerprints,
+            ids,
+            journal: &shared,
+            options,
+            deadline,
+            rules: &rules,
+            flight: flight::Flight::new(options),
+            halt: AtomicBool::new(false),
+            unreachable: AtomicUsize::new(0),
+        };
         let mut reports = Vec::with_capacity(lines.len());
-        let mut failed = None;
-        let flight = flight::Flight::new(options);
-        let flight = &flight;
-        std::thread::scope(|scope| {
-            let (done, finished) = mpsc::channel();
-            for _ in 0..flight.threads(lines.len()) {
-                let done = done.clone();
-                let (shared, next, halt) = (&shared, &next, &halt);
-                scope.spawn(move || {
-                    // Every wait of this thread's lines stops with the batch.
-                    crate::clock::stop_with(options.stop.clone());
-                    let over = || {
-                        options.stopped()
-                            || deadline.is_some_and(|d| clock.now() >= d)
-                            || halt.load(Ordering::SeqCst)
-                    };
-                    loop {
-                        if over() || !flight.enter(over) {
-                            break;
-                        }
-                        let index = next.fetch_add(1, Ordering::SeqCst);
-                        let Some(line) = lines.get(index) else {
-                            flight.leave(self);
-                            break;
-                        };
-                        let outcome = match (&fingerprints[index], &ids[index]) {
-                            (Ok(fingerprint), Some(id)) => {
-                                match self.line(line, id, fingerprint, shared, options, deadline) {
-                                    Ok(Some(outcome)) => Ok(outcome),
-                                    // Not reached: neither is any line after.
-                                    Ok(None) => {
-                                        halt.store(true, Ordering::SeqCst);
-                                        flight.leave(self);
-                                        break;
-                                    }
-                                    Err(e) => Err(e),
-                                }
-                            }
-                            // Invalid with this injector's settings: the
-                            // error, again (errors are not Clone).
-                            _ => Ok(LineOutcome::Failed {
-                                class: "invalid".into(),
-                                error: self.prepare(&line.request).err(),
-                                retry: false,
-                                earlier: None,
-                            }),
-                        };
-                        // Every later line would fail the same way; a journal
-                        // that cannot be written could let a line go twice.
-                        let stop = match &outcome {
-                            Ok(LineOutcome::Failed {
-                                class,
-                                error: Some(_),
-                                ..
-                            }) => class == "auth" || class == "forbidden",
-                            Ok(_) => false,
-                            Err(_) => true,
-                        };
-                        if stop {
-                            halt.store(true, Ordering::SeqCst);
-                        }
-                        flight.leave(self);
-                        if done.send((index, outcome)).is_err() || stop {
-                            break;
-                        }
-                    }
-                });
-            }
-            drop(done);
-            // Lines in a row that could not reach the platform.
-            let mut unreachable = 0;
-            // Each line is reported here, on the caller's thread, as it
-            // finishes.
-            for (index, outcome) in finished {
-                match outcome {
-                    Ok(outcome) => {
-                        let auth = matches!(&outcome, LineOutcome::Failed { class, error: Some(_), .. } if class == "auth" || class == "forbidden");
-                        match &outcome {
-                            LineOutcome::Failed {
-                                class,
-                                error: Some(_),
-                                ..
-                            } if class == failure::UNREACHABLE => unreachable += 1,
-                            _ => unreachable = 0,
-                        }
-                        if unreachable == UNREACHABLE_IN_A_ROW {
-                            // Every later line would meet the same wall.
-                            halt.store(true, Ordering::SeqCst);
-                            log::info!(target: "genesys_inject::batch", "the platform could not be reached for {UNREACHABLE_IN_A_ROW} lines in a row: the batch stops here");
-                        }
-                        let report = LineReport {
-                            index,
-                            id: ids[index]
-                                .clone()
-                                .unwrap_or_else(|| lines[index].id.clone()),
-                            outcome,
-                        };
-                        each(&report);
-                        reports.push(report);
-                        if auth {
-                            // A failure the caller reports itself, as the
-                            // line each failed `inject` writes.
-                            log::error!(target: crate::injector::FAILURE_TARGET, "authentication or permission refused: the batch stops here (every later line would fail the same way)");
-                        }
-                    }
-                    Err(e) => {
-                        failed.get_or_insert(e);
-                    }
+        let mut emit = |index: usize, outcome: LineOutcome| {
+            let report = LineReport {
+                index,
+                id: ids[index]
+                    .clone()
+                    .unwrap_or_else(|| lines[index].id.clone()),
+                outcome,
+            };
+            each(&report);
+            reports.push(report);
+        };
+        let mut failed;
+        let mut order: Vec<usize> = (0..lines.len()).collect();
+        loop {
+            // Lines deferred to a window that opens before the deadline,
+            // kept back (`wait_for_window`) for another round.
+            let mut waiting = Vec::new();
+            failed = run.round(
+                self,
+                &order,
+                &mut |index, outcome| match rules::Rules::wait_until(
+                    &outcome, options, clock, deadline,
+                ) {
+                    Some(at) => waiting.push((index, at, outcome)),
+                    None => emit(index, outcome),
+                },
+            );
+            let Some(opens) = waiting.iter().map(|(_, at, _)| *at).min() else {
+                break;
+            };
+            let wait = opens.saturating_duration_since(clock.now());
+            log::info!(target: "genesys_inject::batch", "{} line(s) wait {} s for their send window", waiting.len(), wait.as_secs());
+            crate::clock::stop_with(options.stop.clone());
+            let waited = failed.is_none()
+                && !run.halt.load(Ordering::SeqCst)
+                && crate::clock::pause(clock, wait);
+            crate::clock::stop_with(None);
+            if !waited {
+                // Stopped meanwhile: they stay deferred.
+                for (index, _, outcome) in waiting {
+                    emit(index, outcome);
                 }
+                break;
             }
-        });
+            order = waiting.iter().map(|(index, ..)| *index).collect();
+            order.sort_unstable();
+        }
         if let Some(e) = failed {
+            if let Some(record) = e
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<rules::Unusable>())
+            {
+                return Err(Error::Config(format!(
+                    "{record}: stopping, so that no recipient's minimum gap is broken"
+                )));
+            }
             return Err(Error::Config(format!(
                 "journal {}: cannot be written ({e}): stopping, so that nothing is sent twice",
                 path.display()

@@ -2,8 +2,9 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use super::rules::{Deferral, SendWindow, Suppression, Zone};
 #[cfg(doc)]
 use crate::Injector;
 use crate::{Error, InjectRequest};
@@ -22,6 +23,10 @@ pub struct BatchLine {
     pub request: InjectRequest,
     /// Known by its recipient: the recipient's key.
     pub(crate) recipient: Option<u128>,
+    /// Its own send window, zone and expiry (the batch's otherwise).
+    pub(crate) send_window: Option<SendWindow>,
+    pub(crate) time_zone: Option<Zone>,
+    pub(crate) valid_until: Option<SystemTime>,
 }
 
 impl BatchLine {
@@ -32,6 +37,9 @@ impl BatchLine {
             id: id.into(),
             request,
             recipient: None,
+            send_window: None,
+            time_zone: None,
+            valid_until: None,
         }
     }
 
@@ -46,10 +54,31 @@ impl BatchLine {
     pub fn by_recipient(request: InjectRequest) -> BatchLine {
         let key = super::identity::recipient_key(&request);
         BatchLine {
-            id: format!("r:{key:032x}"),
-            request,
             recipient: Some(key),
+            ..BatchLine::new(format!("r:{key:032x}"), request)
         }
+    }
+
+    /// This line's send window, over the batch's
+    /// ([`BatchOptions::send_window`]). Default: the batch's.
+    pub fn send_window(mut self, window: SendWindow) -> BatchLine {
+        self.send_window = Some(window);
+        self
+    }
+
+    /// The zone its recipient lives in, over the batch's
+    /// ([`BatchOptions::time_zone`]) and the one a NANP number's area code
+    /// gives. Default: the batch's.
+    pub fn time_zone(mut self, zone: Zone) -> BatchLine {
+        self.time_zone = Some(zone);
+        self
+    }
+
+    /// When it stops being true, over the batch's
+    /// ([`BatchOptions::valid_until`]). Default: the batch's.
+    pub fn valid_until(mut self, until: SystemTime) -> BatchLine {
+        self.valid_until = Some(until);
+        self
     }
 }
 
@@ -61,7 +90,7 @@ pub struct BatchOptions {
     /// first (it may then be there twice). Default: false.
     pub resend_unknown: bool,
     /// Send again a line an earlier run saw refused for good (400, 403,
-    /// 404). Default: false.
+    /// 404) or expired (if it is valid now). Default: false.
     pub retry_failed: bool,
     /// A bound on the whole run: no wait (a 429's pause, the pace, a
     /// line's delay, typing, lookups) goes past it, a line whose message
@@ -87,6 +116,38 @@ pub struct BatchOptions {
     /// yet finished), for a caller's progress or stop message. Default:
     /// none.
     pub in_flight: Option<Arc<AtomicUsize>>,
+    /// A line goes only while its recipient's local time is inside this
+    /// window (a line's own wins): else it is [`LineOutcome::Deferred`],
+    /// nothing recorded, for a later run inside its window. Its zone: the
+    /// line's, else [`time_zone`](Self::time_zone), else a NANP number's
+    /// area code's (every zone of an area code that spans several: only the
+    /// hours they share); with none, the line is deferred and says so. A
+    /// line that would still be waiting (the pace, a 429) when its window
+    /// closes is deferred then instead. Default: none (any time).
+    pub send_window: Option<SendWindow>,
+    /// The zone send windows are read in for a line without its own.
+    /// Default: none (a NANP number's area code's).
+    pub time_zone: Option<Zone>,
+    /// Keep the run, when lines are deferred to a window that opens before
+    /// the [`deadline`](Self::deadline), until it opens, then send them
+    /// (a stop cuts the wait short). Default: false (they are deferred).
+    pub wait_for_window: bool,
+    /// A line past this time is [`LineOutcome::Expired`]: never sent, and
+    /// recorded so that a later run does not send it either; one whose
+    /// wait (the pace, a 429) would carry it past expires instead of
+    /// waiting (a line's own wins). Default: none.
+    pub valid_until: Option<SystemTime>,
+    /// Recipients never sent to: a line to one is
+    /// [`LineOutcome::Suppressed`], nothing recorded (a later run checks
+    /// the list again). Default: none.
+    pub suppression: Option<Arc<Suppression>>,
+    /// A recipient who got a message from this client less than this long
+    /// ago, in any batch on the injector's state directory, is
+    /// [`LineOutcome::Deferred`]. The directory keeps a keyed hash of each
+    /// recipient and the time, never the address; entries older than the
+    /// largest gap in use are dropped. Needs a state directory. Default:
+    /// none.
+    pub min_gap: Option<Duration>,
 }
 
 /// Where the number of lines in flight starts when
@@ -140,6 +201,42 @@ impl BatchOptions {
         self
     }
 
+    /// See [`send_window`](Self::send_window). Default: none.
+    pub fn send_window(mut self, window: SendWindow) -> Self {
+        self.send_window = Some(window);
+        self
+    }
+
+    /// See [`time_zone`](Self::time_zone). Default: none.
+    pub fn time_zone(mut self, zone: Zone) -> Self {
+        self.time_zone = Some(zone);
+        self
+    }
+
+    /// See [`wait_for_window`](Self::wait_for_window). Default: false.
+    pub fn wait_for_window(mut self, yes: bool) -> Self {
+        self.wait_for_window = yes;
+        self
+    }
+
+    /// See [`valid_until`](Self::valid_until). Default: none.
+    pub fn valid_until(mut self, until: SystemTime) -> Self {
+        self.valid_until = Some(until);
+        self
+    }
+
+    /// See [`suppression`](Self::suppression). Default: none.
+    pub fn suppress(mut self, list: Suppression) -> Self {
+        self.suppression = Some(Arc::new(list));
+        self
+    }
+
+    /// See [`min_gap`](Self::min_gap). Default: none.
+    pub fn min_gap(mut self, gap: Duration) -> Self {
+        self.min_gap = Some(gap);
+        self
+    }
+
     pub(crate) fn stopped(&self) -> bool {
         self.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst))
     }
@@ -182,6 +279,22 @@ pub enum LineOutcome {
     /// content: nothing is sent for it (give the new content a new id, or
     /// the batch a new id).
     Conflict,
+    /// Not now: outside its send window, or its recipient's minimum gap
+    /// has not passed. Nothing recorded: a later run sends it.
+    Deferred {
+        /// Why, and when it could go.
+        why: Deferral,
+    },
+    /// Past its [`valid_until`](BatchOptions::valid_until): never sent,
+    /// recorded, so that a later run does not send it either (unless
+    /// [`BatchOptions::retry_failed`], and it is valid then).
+    Expired {
+        /// An earlier run found it so.
+        earlier: bool,
+    },
+    /// Its recipient is on the [suppression list](BatchOptions::suppression):
+    /// never sent, nothing recorded.
+    Suppressed,
 }
 
 /// One line's report.

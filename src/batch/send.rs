@@ -13,23 +13,77 @@ use crate::request::Route;
 use crate::sync::lock;
 use crate::{Error, InjectRequest, Injector, Outcome};
 
-use super::failure::{classify, reason, NOT_SENT};
-use super::{sent, BatchLine, BatchOptions, LineOutcome, Shared};
+use super::failure::{classify, reason, EXPIRED, NOT_SENT};
+use super::round::Run;
+use super::rules::{Rules, Verdict};
+use super::{sent, BatchLine, LineOutcome};
 
 impl Injector {
-    /// Sends `line` now, recording `attempting` just before the message
-    /// request leaves and the outcome after; 429s are waited out until
-    /// `deadline` (or a stop).
+    /// Sends `line` now, if the batch's rules let it go, recording
+    /// `attempting` just before the message request leaves and the outcome
+    /// after; 429s are waited out until the deadline, the line's expiry or
+    /// its window's close (or a stop).
     #[inline]
     pub(super) fn send(
         &self,
         line: &BatchLine,
         id: &str,
         fingerprint: &str,
-        journal: &Shared<'_>,
-        options: &BatchOptions,
+        run: &Run<'_>,
+    ) -> std::io::Result<Option<LineOutcome>> {
+        let (journal, options) = (run.journal, run.options);
+        let clock = &*self.settings.clock;
+        let bound = match run.rules.check(line, id, options, clock)? {
+            Verdict::Go { bound } => bound,
+            Verdict::Hold(outcome) => {
+                if matches!(outcome, LineOutcome::Expired { .. }) {
+                    lock(journal).write(id, fingerprint, expired())?;
+                }
+                return Ok(Some(outcome));
+            }
+        };
+        // The line's own bound (its expiry, its window's close), when it
+        // comes before the batch's deadline.
+        let limit = bound.filter(|(at, _)| run.deadline.is_none_or(|d| *at < d));
+        let deadline = limit.map(|(at, _)| at).or(run.deadline);
+        let outcome = self.send_bounded(line, id, fingerprint, run, deadline)?;
+        let stopped_by_limit = || {
+            limit
+                .filter(|_| !options.stopped())
+                .map(|(_, limit)| Rules::stopped_by(limit, line, options))
+        };
+        let outcome = match outcome {
+            // Not reached for its own bound: expired, or deferred.
+            None => stopped_by_limit(),
+            Some(LineOutcome::Failed {
+                error: Some(Error::RateLimited { .. }),
+                ..
+            }) if stopped_by_limit().is_some() => stopped_by_limit(),
+            other => other,
+        };
+        match &outcome {
+            Some(LineOutcome::Expired { .. }) => {
+                lock(journal).write(id, fingerprint, expired())?;
+                run.rules.release(line, id)?;
+            }
+            Some(LineOutcome::Sent { .. } | LineOutcome::Unknown { .. }) => {}
+            _ => run.rules.release(line, id)?,
+        }
+        Ok(outcome)
+    }
+
+    /// [`send`](Self::send), once the rules let it go, bounded by
+    /// `deadline`.
+    #[inline]
+    fn send_bounded(
+        &self,
+        line: &BatchLine,
+        id: &str,
+        fingerprint: &str,
+        run: &Run<'_>,
         deadline: Option<Instant>,
     ) -> std::io::Result<Option<LineOutcome>> {
+        let (journal, options) = (run.journal, run.options);
         let clock = &*self.settings.clock;
         self.read_anchor(&line.request, deadline);
         // Whether the journal's last record of the line is `attempting`
@@ -186,5 +240,14 @@ impl Injector {
                 log::debug!(target: "genesys_inject::batch", "the conversation could not be read before the send: {e}")
             }
         }
+    }
+}
+
+/// The record of a line found past its expiry.
+fn expired() -> Record {
+    Record::Failed {
+        class: EXPIRED.into(),
+        retry: false,
+        reason: Default::default(),
     }
 }

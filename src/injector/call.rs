@@ -60,14 +60,15 @@ impl Injector {
         attempts: &mut u32,
     ) -> Result<Answer, Error> {
         let clock = &*self.settings.clock;
-        // With a deadline, no retry waits past it.
+        // With a deadline, no retry waits past it: a wait that would is not
+        // begun (never shortened, so that no retry goes before the
+        // platform's Retry-After).
         let bounded;
         let policy = match call.deadline {
             Some(deadline) => {
                 let left = deadline.saturating_duration_since(clock.now());
                 bounded = policy
                     .clone()
-                    .max_wait(policy.max_wait.min(left))
                     .max_total_wait(policy.max_total_wait.min(left));
                 &bounded
             }

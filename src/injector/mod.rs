@@ -4,6 +4,7 @@
 
 mod api_error;
 mod call;
+mod typing;
 
 pub(crate) use api_error::unreadable;
 pub(crate) use call::{past_deadline, BeforeSend, Call, Wire};
@@ -22,14 +23,14 @@ use crate::http::Http;
 use crate::listing::Since;
 use crate::look::Look;
 use crate::memory::Memory;
-use crate::pace::Pace;
+use crate::pace::{Pace, Senders};
 use crate::request::{Content, PreparedMessage, Route};
 use crate::state::{Outbox, Owner};
 use crate::status::{Resolution, Unresolved};
 use crate::sync::lock;
 use crate::validate::is_guid;
 use crate::webhook::{Webhook, WebhookStats};
-use crate::{Error, InjectRequest, InjectorBuilder, Receipt, RetryPolicy, TypingMode};
+use crate::{Error, InjectRequest, InjectorBuilder, Receipt, TypingMode};
 
 /// Permission named in [`Error::Forbidden`] on the communication route.
 pub(crate) const COMMUNICATION_PERMISSION: &str =
@@ -60,6 +61,8 @@ pub struct Injector {
     webhook: Option<Webhook>,
     /// Pacing to the platform's budget (`None`: off).
     pace: Option<Pace>,
+    /// Each SMS sender number's pace.
+    senders: Senders,
     /// Each conversation's connected agent and what its listing showed
     /// before a send; the message ids that settle an injection; the
     /// message requests on their way.
@@ -146,7 +149,9 @@ impl Injector {
                 settings.state.as_ref().map(|s| (s, pace_key.as_str())),
             )
         });
+        let senders = Senders::new(settings.sender_rate, settings.state.clone());
         Ok(Injector {
+            senders,
             settings,
             http,
             auth,
@@ -350,6 +355,17 @@ impl Injector {
             }
             _ => &prepared.body,
         };
+        // An SMS goes no faster than its sender number carries: each
+        // message request that may reach the carrier takes its turn.
+        let sender_turn = || match &request.route {
+            Route::Agentless { target, .. } if target.messenger == crate::MessengerType::Sms => {
+                self.senders.take(&target.from_address, clock, deadline)
+            }
+            _ => true,
+        };
+        if !sender_turn() {
+            return Err(past_deadline(0));
+        }
         let url = [self.settings.api_base.as_str(), &prepared.path].concat();
         let sent_as = match &request.route {
             Route::Communication {
@@ -365,11 +381,21 @@ impl Injector {
         };
         // When the last message request left, on the injector's clock.
         let left = Cell::new(None);
+        let sms_from = match &request.route {
+            Route::Agentless { target, .. } if target.messenger == crate::MessengerType::Sms => {
+                Some(target.from_address.as_str())
+            }
+            _ => None,
+        };
         let ask = |wire: Wire| {
+            let go = before_send.is_none_or(|f| f(wire, sent_as, self.platform_now()));
+            if let (Wire::Leaving, true, Some(from)) = (wire, go, sms_from) {
+                self.senders.leaving(from, clock);
+            }
             if wire == Wire::Leaving {
                 left.set(Some(clock.now()));
             }
-            before_send.is_none_or(|f| f(wire, sent_as, self.platform_now()))
+            go
         };
         let call = Call {
             url: &url,
@@ -434,6 +460,9 @@ impl Injector {
                     });
                 }
                 Resolution::NotDelivered if resent < policy.connect_retries => {
+                    if !sender_turn() {
+                        return Err(error.before_message());
+                    }
                     resent += 1;
                     log::info!(target: "genesys_inject", "outcome unknown ({error}), and no attempt is in the conversation: sending it again");
                 }
@@ -445,47 +474,6 @@ impl Injector {
                 }
             }
         }
-    }
-
-    /// The typing indicator, as [`TypingMode`] says, waiting at most until
-    /// `deadline`.
-    /// `prepaid`: pace tokens the line took for its indicator and message.
-    fn typing(
-        &self,
-        path: &str,
-        deadline: Option<Instant>,
-        prepaid: &Cell<u32>,
-    ) -> Result<(), Error> {
-        let mode = self.settings.typing;
-        if mode == TypingMode::Off {
-            return Ok(());
-        }
-        let url = [self.settings.api_base.as_str(), path].concat();
-        let call = Call {
-            url: &url,
-            body: Some(br#"{"typing":{"type":"On"}}"#),
-            timeout: Some(self.settings.typing_timeout),
-            permission: COMMUNICATION_PERMISSION,
-            deadline,
-            observer: None,
-            prepaid: Some(prepaid),
-        };
-        let mut attempts = 0;
-        if mode == TypingMode::Required {
-            return self
-                .call(&call, &self.settings.retry_policy, &mut attempts)
-                .map(drop)
-                .map_err(Error::before_message);
-        }
-        if self.gate.is_closed(&*self.settings.clock) {
-            log::debug!(target: "genesys_inject", "typing indicator skipped: rate-limit pause in force");
-            return Ok(());
-        }
-        let once = RetryPolicy::none();
-        if let Err(e) = self.call(&call, &once, &mut attempts) {
-            log::warn!(target: "genesys_inject", "typing indicator failed, sending the message anyway: {e}");
-        }
-        Ok(())
     }
 
     /// Waits until every webhook event queued before this call has been

@@ -1,6 +1,8 @@
 //! The token bucket the pace keeps: a burst of one second's worth, refilled
-//! evenly with the rest of the budget; debt for requests that wait, never
-//! past a window's refill. Pure arithmetic on a time line of nanoseconds.
+//! evenly with the rest of the budget (or, `even`, no burst: one at a time,
+//! evenly spaced, as a sender number's carrier counts); debt for requests
+//! that wait, never past a window's refill. Pure arithmetic on a time line
+//! of nanoseconds.
 
 use std::time::Duration;
 
@@ -15,24 +17,47 @@ pub(super) struct Bucket {
     /// The budget per 60 s in force (the platform's `allowed` replaces the
     /// configured one).
     pub budget: u32,
+    /// No burst: one request at a time, `budget / 60` a second evenly.
+    pub even: bool,
 }
 
 impl Bucket {
-    pub fn burst(budget: u32) -> f64 {
-        f64::from((budget / 60).max(1))
+    pub fn burst(&self) -> f64 {
+        if self.even {
+            1.0
+        } else {
+            f64::from((self.budget / 60).max(1))
+        }
     }
 
     /// Tokens per nanosecond.
-    pub fn refill(budget: u32) -> f64 {
-        let rest = (f64::from(budget) - Self::burst(budget)).max(1.0);
+    pub fn refill(&self) -> f64 {
+        let rest = if self.even {
+            f64::from(self.budget)
+        } else {
+            (f64::from(self.budget) - self.burst()).max(1.0)
+        };
         rest / WINDOW.as_nanos() as f64
     }
 
     pub fn full(budget: u32, now: u64) -> Bucket {
-        Bucket {
-            tokens: Self::burst(budget),
+        let mut bucket = Bucket {
+            tokens: 0.0,
             at: now,
             budget,
+            even: false,
+        };
+        bucket.tokens = bucket.burst();
+        bucket
+    }
+
+    /// As [`full`](Self::full), one at a time (`even`).
+    pub fn even(budget: u32, now: u64) -> Bucket {
+        Bucket {
+            tokens: 1.0,
+            at: now,
+            budget,
+            even: true,
         }
     }
 
@@ -43,7 +68,7 @@ impl Bucket {
         self.refill_to(now);
         let after = self.tokens - f64::from(n);
         let floor = -self.window_debt();
-        let refill = Self::refill(self.budget);
+        let refill = self.refill();
         if after < floor - 1e-9 {
             let short = floor - after;
             let wait = Duration::from_nanos((short / refill) as u64);
@@ -53,21 +78,20 @@ impl Bucket {
         Ok(if after >= 0.0 {
             Duration::ZERO
         } else {
-            Duration::from_nanos((-after / refill) as u64).min(WINDOW)
+            Duration::from_nanos((-after / refill).ceil() as u64).min(WINDOW)
         })
     }
 
     /// The most debt that means anything: a whole window's refill.
     pub fn window_debt(&self) -> f64 {
-        WINDOW.as_nanos() as f64 * Self::refill(self.budget)
+        WINDOW.as_nanos() as f64 * self.refill()
     }
 
     /// Adds the tokens refilled since `at`, up to the burst, and moves `at`
     /// to `now` (never back).
     fn refill_to(&mut self, now: u64) {
         let elapsed = now.saturating_sub(self.at) as f64;
-        self.tokens =
-            (self.tokens + elapsed * Self::refill(self.budget)).min(Self::burst(self.budget));
+        self.tokens = (self.tokens + elapsed * self.refill()).min(self.burst());
         self.at = self.at.max(now);
     }
 
@@ -82,7 +106,7 @@ impl Bucket {
             // one request that waits for it: no wait is longer than a
             // window).
             Some(0) => {
-                let hold = reset.as_nanos() as f64 * Self::refill(budget);
+                let hold = reset.as_nanos() as f64 * self.refill();
                 self.tokens = (self.tokens.min(0.0) - hold).max(1.0 - self.window_debt());
             }
             // Never more at once than the window has left.
@@ -196,13 +220,36 @@ mod tests {
             }
             // And it is used: after the burst, the rest of the budget goes
             // out evenly, (budget - burst) a minute.
-            let rate = (f64::from(budget) - Bucket::burst(budget)).max(1.0);
-            let expected = (f64::from(budget) * 3.0 - Bucket::burst(budget)) / rate * 60.0;
+            let burst = Bucket::full(budget, 0).burst();
+            let rate = (f64::from(budget) - burst).max(1.0);
+            let expected = (f64::from(budget) * 3.0 - burst) / rate * 60.0;
             let took = *times.last().unwrap() as f64 / SEC as f64;
             assert!(
                 took <= expected + 0.001,
                 "budget {budget}: {took} s, not {expected}"
             );
+        }
+    }
+
+    #[test]
+    fn an_even_bucket_never_sends_two_within_its_spacing() {
+        // A sender number's pace: 1, 3 and 10 a second, however many wait.
+        for per_second in [1u32, 3, 10] {
+            let spacing = SEC / u64::from(per_second);
+            for waiters in [1, 8] {
+                let mut bucket = Bucket::even(per_second * 60, 0);
+                let times = together(&mut bucket, waiters * 5);
+                for pair in times.windows(2) {
+                    assert!(
+                        pair[1] - pair[0] >= spacing,
+                        "{per_second}/s: {} ns apart",
+                        pair[1] - pair[0]
+                    );
+                }
+                // And no slower than the rate: n messages in (n - 1) spacings.
+                let span = times.last().unwrap() - times[0];
+                assert!(span <= (times.len() as u64 - 1) * spacing + 1000, "{span}");
+            }
         }
     }
 }

@@ -18,6 +18,8 @@ pub(super) struct PaceFile {
     pub dir: PathBuf,
     pub name: String,
     pub lock: PathBuf,
+    /// A sender number's bucket: one at a time ([`Bucket::even`]).
+    pub even: bool,
 }
 
 fn unix_now() -> u64 {
@@ -69,6 +71,7 @@ impl PaceFile {
                 tokens: micro as f64 / 1e6,
                 at,
                 budget,
+                even: self.even,
             })
         });
         // In debt beyond a window, or stamped more than a second ahead (a
@@ -81,7 +84,10 @@ impl PaceFile {
             }
             sane
         });
-        let mut bucket = stored.unwrap_or_else(|| Bucket::full(DEFAULT_REQUESTS_PER_MINUTE, now));
+        let mut bucket = stored.unwrap_or_else(|| match self.even {
+            true => Bucket::even(DEFAULT_REQUESTS_PER_MINUTE, now),
+            false => Bucket::full(DEFAULT_REQUESTS_PER_MINUTE, now),
+        });
         change(&mut bucket, now);
         let micro = (bucket.tokens * 1e6) as i64;
         let body = format!("{micro} {} {}\n", bucket.at, bucket.budget);
@@ -92,13 +98,15 @@ impl PaceFile {
 }
 
 impl PaceFile {
-    /// The pace file of `key` (a hash of it names the file) in `state`.
-    pub fn new(state: &StateDir, key: &str) -> PaceFile {
+    /// The pace file of `key` (a hash of it names the file) in `state`;
+    /// `even`: a sender number's.
+    pub fn new(state: &StateDir, key: &str, even: bool) -> PaceFile {
         let hash = crate::state::fnv1a(key.as_bytes());
         PaceFile {
             dir: state.path().to_owned(),
             name: format!("pace-{hash:016x}"),
             lock: state.path().join(format!("pace-{hash:016x}.lock")),
+            even,
         }
     }
 }
@@ -112,7 +120,7 @@ mod tests {
         let dir = crate::state::tests::scratch("pace");
         let state = StateDir::open(&dir).unwrap();
         let clock = crate::SystemClock;
-        let file = &PaceFile::new(&state, "key");
+        let file = &PaceFile::new(&state, "key", false);
         let now = unix_now();
         let hour = 3_600_000_000_000u64;
         for body in [

@@ -29,6 +29,10 @@
 
 mod bucket;
 mod file;
+mod sender;
+
+pub use sender::default_sender_rate;
+pub(crate) use sender::Senders;
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -92,9 +96,25 @@ impl Pace {
         clock: &dyn Clock,
         state: Option<(&StateDir, &str)>,
     ) -> Pace {
-        let shared = state.map(|(state, key)| PaceFile::new(state, key));
+        Self::with(Bucket::full(budget, 0), ceiling, clock, state)
+    }
+
+    /// Pacing one request at a time, `per_minute / 60` a second evenly (a
+    /// sender number's carrier): no burst.
+    pub fn even(per_minute: u32, clock: &dyn Clock, state: Option<(&StateDir, &str)>) -> Pace {
+        Self::with(Bucket::even(per_minute, 0), true, clock, state)
+    }
+
+    fn with(
+        bucket: Bucket,
+        ceiling: bool,
+        clock: &dyn Clock,
+        state: Option<(&StateDir, &str)>,
+    ) -> Pace {
+        let shared = state.map(|(state, key)| PaceFile::new(state, key, bucket.even));
+        let budget = bucket.budget;
         Pace {
-            local: Mutex::new(Bucket::full(budget, 0)),
+            local: Mutex::new(bucket),
             origin: clock.now(),
             shared,
             start: budget,

@@ -31,6 +31,8 @@ pub struct FakeClock {
     base: Instant,
     offset: Mutex<Duration>,
     sleeps: Mutex<Vec<Duration>>,
+    /// The wall-clock time at `base`.
+    wall_base: Mutex<std::time::SystemTime>,
 }
 
 impl FakeClock {
@@ -39,7 +41,16 @@ impl FakeClock {
             base: Instant::now(),
             offset: Mutex::new(Duration::ZERO),
             sleeps: Mutex::new(Vec::new()),
+            wall_base: Mutex::new(std::time::SystemTime::now()),
         })
+    }
+
+    /// A fake clock whose wall-clock time is `wall` now (and moves with
+    /// its sleeps).
+    pub fn at_wall(wall: std::time::SystemTime) -> Arc<Self> {
+        let clock = Self::new();
+        *clock.wall_base.lock().unwrap() = wall;
+        clock
     }
 
     /// Every non-zero sleep so far.
@@ -74,6 +85,10 @@ impl Clock for FakeClock {
     fn sleep(&self, d: Duration) {
         self.sleeps.lock().unwrap().push(d);
         self.advance(d);
+    }
+
+    fn wall(&self) -> std::time::SystemTime {
+        *self.wall_base.lock().unwrap() + *self.offset.lock().unwrap()
     }
 }
 
@@ -177,6 +192,7 @@ pub fn genesys_error(status: u16, code: &str, message: &str) -> String {
 
 pub mod conversation;
 pub mod rawserver;
+pub mod sms;
 
 /// A fresh directory under the system's temporary directory, removed on drop.
 pub struct Scratch(pub std::path::PathBuf);

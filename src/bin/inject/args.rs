@@ -80,6 +80,27 @@ pub(crate) struct Args {
     pub audit_log: Option<String>,
     /// `--no-typing`: no typing indicator before the message.
     pub no_typing: bool,
+    /// `--sender-rate N`: SMS a second from each sender number.
+    pub sender_rate: Option<f64>,
+    /// `--send-window HH:MM-HH:MM`: a batch line goes only inside it, in
+    /// its recipient's local time.
+    pub send_window: Option<String>,
+    /// `--tz ZONE`: the zone of lines without their own.
+    pub tz: Option<String>,
+    /// `--tz-column NAME`: the column that holds each line's zone.
+    pub tz_column: Option<String>,
+    /// `--wait-for-window`: keep the run until deferred lines' window
+    /// opens (within `--deadline`).
+    pub wait_for_window: bool,
+    /// `--valid-until TIME`: lines past it expire.
+    pub valid_until: Option<String>,
+    /// `--suppress FILE` (repeatable): recipients never sent to.
+    pub suppress: Vec<String>,
+    /// `--suppress-column NAME`: the column of a CSV suppression list.
+    pub suppress_column: Option<String>,
+    /// `--min-gap DURATION`: the least time between two messages to one
+    /// recipient, in seconds.
+    pub min_gap: Option<u64>,
     /// `-q`: no log lines and no notes, only the result or the error.
     pub quiet: bool,
     /// `-v`: the library's info lines too (each retry, each pause).
@@ -245,8 +266,8 @@ pub(crate) fn parse_args(raw: Vec<OsString>) -> Result<Parsed, String> {
         if raw.contains('=') {
             return Err(unknown(&raw));
         }
-        // --param is the one flag given once per parameter.
-        if name != "param" && !seen.insert(flag.clone()) {
+        // --param and --suppress are given once per parameter or list.
+        if name != "param" && name != "suppress" && !seen.insert(flag.clone()) {
             return Err(format!("{flag} is given twice"));
         }
         let switch = |on: &mut bool| -> Result<(), String> {
@@ -333,6 +354,43 @@ pub(crate) fn parse_args(raw: Vec<OsString>) -> Result<Parsed, String> {
                 once(&mut args.settle_time, &flag, secs)?
             }
             "verbose" => switch(&mut args.verbose)?,
+            "sender-rate" => {
+                let v = cursor.value(&flag)?;
+                let rate: f64 = v
+                    .parse()
+                    .ok()
+                    .filter(|r: &f64| r.is_finite() && *r >= 1.0 / 60.0)
+                    .ok_or_else(|| {
+                        format!("--sender-rate takes messages a second (at least 1/60: 0.017), not {v:?}")
+                    })?;
+                once(&mut args.sender_rate, &flag, rate)?
+            }
+            "send-window" => {
+                let v = cursor.value(&flag)?;
+                v.parse::<genesys_inject::SendWindow>()
+                    .map_err(|e| format!("--send-window: {e}"))?;
+                once(&mut args.send_window, &flag, v)?
+            }
+            "tz" => {
+                let v = cursor.value(&flag)?;
+                genesys_inject::Zone::named(&v).map_err(|e| format!("--tz: {e}"))?;
+                once(&mut args.tz, &flag, v)?
+            }
+            "tz-column" => once(&mut args.tz_column, &flag, cursor.value(&flag)?)?,
+            "wait-for-window" => switch(&mut args.wait_for_window)?,
+            "valid-until" => once(&mut args.valid_until, &flag, cursor.value(&flag)?)?,
+            "suppress" => args.suppress.push(cursor.value(&flag)?),
+            "suppress-column" => once(&mut args.suppress_column, &flag, cursor.value(&flag)?)?,
+            "min-gap" => {
+                let v = cursor.value(&flag)?;
+                let gap = humantime::parse_duration(&v)
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| {
+                        format!("--min-gap takes a duration (20h, 90m, 2d), not {v:?}")
+                    })?;
+                once(&mut args.min_gap, &flag, gap.as_secs().max(1))?
+            }
             _ => return Err(unknown(&raw)),
         }
     }
@@ -341,6 +399,15 @@ pub(crate) fn parse_args(raw: Vec<OsString>) -> Result<Parsed, String> {
     }
     if args.no_state && args.state_dir.is_some() {
         return Err("--state-dir and --no-state cannot be used together".into());
+    }
+    if args.wait_for_window && args.send_window.is_none() {
+        return Err("--wait-for-window waits for the --send-window: give one".into());
+    }
+    if args.tz_column.is_some() && args.send_window.is_none() {
+        return Err("--tz-column gives the zone a --send-window is read in: give one".into());
+    }
+    if args.suppress_column.is_some() && args.suppress.is_empty() {
+        return Err("--suppress-column names a column of a --suppress FILE.csv: give one".into());
     }
     if args.no_safety_rules && args.safety_rules.is_some() {
         return Err("--safety-rules and --no-safety-rules cannot be used together".into());

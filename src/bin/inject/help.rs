@@ -61,7 +61,7 @@ SENDING:
                             node-exporter's textfile format to FILE, atomically:
                             genesys_inject_lines{outcome=...} (sent,
                             sent_earlier, failed, unknown, not_reached,
-                            conflict, invalid),
+                            conflict, deferred, expired, suppressed, invalid),
                             genesys_inject_exit_status,
                             genesys_inject_run_duration_seconds,
                             genesys_inject_last_run_timestamp_seconds and
@@ -161,6 +161,46 @@ BATCH (many messages from one run):
     line starts and every wait ends within a tenth of a second; a message
     already sent gets its answer and is recorded; the summary is printed, exit 130
     (SIGINT) or 143 (SIGTERM); a second signal ends the run at once.
+
+WHEN AND WHETHER A LINE GOES (a batch's rules; deferred, expired and
+suppressed lines exit 0):
+    --sender-rate N         SMS a second from each sender number (any run,
+                            shared on the state directory). Default, as
+                            Genesys documents it: a NANP toll-free number 3,
+                            another NANP number 1, any other number 10
+    --send-window HH:MM-HH:MM
+                            a line goes only while its recipient's local time
+                            is inside (08:00-21:00: US federal hours; 22:00-06:00
+                            spans midnight); outside it, deferred: nothing
+                            recorded, a later run sends it. A line still
+                            waiting (pace, 429) when its window closes is
+                            deferred then. The summary says when the first
+                            deferred line's window opens. A line's send_window
+                            key wins
+    --tz ZONE, --tz-column NAME
+                            the recipient's IANA zone (America/Chicago): the
+                            line's tz key (or the column), else --tz, else a
+                            NANP number's area code (libphonenumber's map; an
+                            area code across zones allows only the hours they
+                            share); without one, the line is deferred and says
+                            how to give one
+    --wait-for-window       keep the run until deferred lines' window opens,
+                            then send them (bounded by --deadline)
+    --valid-until TIME      RFC 3339, or HH:MM today in --tz; a line past it is
+                            expired: never sent, recorded (a re-run does not
+                            send it); one whose wait (pace, 429) would pass it
+                            expires instead of waiting. A line's valid_until
+                            key wins
+    --suppress FILE         recipients never sent to (repeatable): one number,
+                            conversation id or contact id a line (# comments),
+                            or FILE.csv with --suppress-column NAME; numbers
+                            compare in E.164 (--default-country for national
+                            ones). A line to one is suppressed: not sent,
+                            nothing recorded
+    --min-gap DURATION      (20h, 90m, 2d) a recipient who got a message from
+                            this client within it, in any batch on the state
+                            directory, is deferred; the directory keeps a keyed
+                            hash of each recipient, never the address
 
 STATE:
     --state-dir DIR         keep the token and undelivered audit events in DIR

@@ -95,6 +95,9 @@ fn injector(args: &Args, policy: &SafetyPolicy) -> Result<Injector, Error> {
             .map_err(|_| Error::Config(format!("--rate {rate} is more than any budget")))?;
         builder = builder.requests_per_minute(Some(rate));
     }
+    if let Some(per_second) = args.sender_rate {
+        builder = builder.sender_rate(Some(per_second));
+    }
     if args.resolve || args.settle_time.is_some() {
         let mut policy = RetryPolicy::default().resolve_unknown(args.resolve);
         if let Some(secs) = args.settle_time {

@@ -11,18 +11,21 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The outcomes counted, in the order they are written.
-const OUTCOMES: [&str; 7] = [
+const OUTCOMES: [&str; 10] = [
     "sent",
     "sent_earlier",
     "failed",
     "unknown",
     "not_reached",
     "conflict",
+    "deferred",
+    "expired",
+    "suppressed",
     "invalid",
 ];
 
 /// Lines by outcome, as this run counted them.
-static LINES: Mutex<[u64; 7]> = Mutex::new([0; 7]);
+static LINES: Mutex<[u64; OUTCOMES.len()]> = Mutex::new([0; OUTCOMES.len()]);
 /// The exit status this run returns (see [`exit`]).
 static STATUS: AtomicU8 = AtomicU8::new(0);
 
@@ -56,7 +59,13 @@ fn last_success(path: &Path) -> Option<f64> {
 }
 
 /// The file's text for a run that took `took` and ended at `now`.
-fn render(lines: [u64; 7], status: u8, took: Duration, now: f64, success: Option<f64>) -> String {
+fn render(
+    lines: [u64; OUTCOMES.len()],
+    status: u8,
+    took: Duration,
+    now: f64,
+    success: Option<f64>,
+) -> String {
     let mut out = String::from(
         "# HELP genesys_inject_lines Lines (messages) of the last run, by outcome.\n\
          # TYPE genesys_inject_lines gauge\n",
@@ -150,7 +159,7 @@ mod tests {
     #[test]
     fn the_textfile_format() {
         let text = render(
-            [3, 1, 1, 0, 2, 4, 5],
+            [3, 1, 1, 0, 2, 4, 6, 7, 8, 5],
             1,
             Duration::from_millis(1500),
             2000.0,
@@ -159,6 +168,8 @@ mod tests {
         assert!(text.contains("# TYPE genesys_inject_lines gauge\n"));
         assert!(text.contains("genesys_inject_lines{outcome=\"not_reached\"} 2\n"));
         assert!(text.contains("genesys_inject_lines{outcome=\"conflict\"} 4\n"));
+        assert!(text.contains("genesys_inject_lines{outcome=\"deferred\"} 6\n"));
+        assert!(text.contains("genesys_inject_lines{outcome=\"suppressed\"} 8\n"));
         assert!(text.contains("genesys_inject_lines{outcome=\"invalid\"} 5\n"));
         assert!(text.contains("genesys_inject_exit_status 1\n"));
         assert!(text.contains("genesys_inject_run_duration_seconds 1.500\n"));

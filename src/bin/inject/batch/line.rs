@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use genesys_inject::{BatchLine, SafetyPolicy, MESSAGING_MAX_TEXT_CHARS};
+use genesys_inject::{BatchLine, SafetyPolicy, Zone, MESSAGING_MAX_TEXT_CHARS};
 use serde_json::{Map, Value};
 
 use super::read::Table;
@@ -97,13 +97,15 @@ fn line_args(
 /// The lines of `table`, shaped as the command line says. A line with an
 /// `id` (or an `--id-column` cell) is known by it; any other by who
 /// receives it and its rank among the lines to them, so that new wording
-/// is not a new line.
+/// is not a new line. `zone`: the `--tz` a line's `valid_until` of `HH:MM`
+/// is read in when the line gives none.
 pub(crate) fn lines(
     table: Table,
     shape: &Shape,
     dir: &Path,
     policy: &SafetyPolicy,
     country: Option<(&str, &str)>,
+    zone: Option<&Zone>,
 ) -> Vec<Parsed> {
     let csv = table.columns.is_some();
     // Explicit ids, with the line that gave each first.
@@ -138,6 +140,7 @@ pub(crate) fn lines(
                 Some(id) => BatchLine::new(id, request),
                 None => BatchLine::by_recipient(request),
             };
+            let line = super::when::line_rules(line, &mut object, zone)?;
             Ok((line, sms))
         })();
         parsed.push(Parsed {

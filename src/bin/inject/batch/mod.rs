@@ -12,6 +12,7 @@ mod read;
 mod report;
 mod shape;
 mod sms;
+mod when;
 
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
@@ -56,6 +57,14 @@ pub(crate) fn batch_flags(args: &Args) -> Option<&'static str> {
         .or(given("--text-column", args.text_column.is_some()))
         .or(given("--csv-delimiter", args.csv_delimiter.is_some()))
         .or(given("--default-country", args.default_country.is_some()))
+        .or(given("--send-window", args.send_window.is_some()))
+        .or(given("--tz", args.tz.is_some()))
+        .or(given("--tz-column", args.tz_column.is_some()))
+        .or(given("--wait-for-window", args.wait_for_window))
+        .or(given("--valid-until", args.valid_until.is_some()))
+        .or(given("--suppress", !args.suppress.is_empty()))
+        .or(given("--suppress-column", args.suppress_column.is_some()))
+        .or(given("--min-gap", args.min_gap.is_some()))
 }
 
 /// The flags of one message that a batch cannot take as every line's
@@ -147,7 +156,16 @@ fn stage_lines(args: &Args, policy: &SafetyPolicy) -> Result<(Vec<Parsed>, usize
         .map(phone::country)
         .transpose()?;
     let rows = table.records.len();
-    Ok((line::lines(table, &shape, &dir, policy, country), rows))
+    let zone = args
+        .tz
+        .as_deref()
+        .map(genesys_inject::Zone::named)
+        .transpose()
+        .map_err(|e| format!("--tz: {e}"))?;
+    Ok((
+        line::lines(table, &shape, &dir, policy, country, zone.as_ref()),
+        rows,
+    ))
 }
 
 /// A dry run: each line's exact requests (and an SMS text's cost), as text
@@ -254,6 +272,18 @@ pub(crate) fn run(
         Ok(lines) => lines,
         Err(msg) => return usage_error(json_out, &msg),
     };
+    // When and whether lines go: a mistake in a list is said before any
+    // line is sent.
+    let country = args
+        .default_country
+        .as_deref()
+        .map(phone::country)
+        .transpose();
+    let rules = match country.and_then(|country| when::options(BatchOptions::new(), args, country))
+    {
+        Ok(options) => options,
+        Err(e) => return usage_error(json_out, &e),
+    };
     let invalid: Vec<(usize, String)> = parsed
         .iter()
         .filter_map(|p| p.line.as_ref().err().map(|why| (p.number, why.clone())))
@@ -306,7 +336,7 @@ pub(crate) fn run(
     };
     let (stop, signalled) = stop_on_signals();
     let in_flight = Arc::new(AtomicUsize::new(0));
-    let mut options = BatchOptions::new()
+    let mut options = rules
         .resend_unknown(args.resend_unknown)
         .retry_failed(args.retry_failed)
         .stop_when(stop.clone())
@@ -314,6 +344,7 @@ pub(crate) fn run(
     if let Some(secs) = args.deadline {
         options = options.deadline(Duration::from_secs(secs));
     }
+
     // Fixed when given; else following the budget and the round trip.
     if let Some(n) = args.parallel {
         options = options.parallel(n as usize);
@@ -342,10 +373,12 @@ pub(crate) fn run(
         return crate::output::fail(json_out, false, &e);
     }
     // Report.
-    tally.not_reached = lines.len()
-        - (tally.sent + tally.earlier + tally.failed + tally.unknown + tally.conflicts.len());
+    tally.not_reached = lines.len() - tally.done();
     let mut code = tally.exit_code();
     if let Some(said) = tally.conflicts_said(batch_id) {
+        report(&said);
+    }
+    for said in tally.rules_said() {
         report(&said);
     }
     if tally.unreachable_stop() && tally.not_reached > 0 {
@@ -362,9 +395,20 @@ pub(crate) fn run(
         } else {
             "SIGTERM"
         };
-        if tally.not_reached > 0 {
+        // Lines kept waiting for their window are left too.
+        let waiting = if args.wait_for_window {
+            tally.deferred.len()
+        } else {
+            0
+        };
+        if tally.not_reached + waiting > 0 {
+            let deferred = if waiting > 0 {
+                format!(", {waiting} deferred")
+            } else {
+                String::new()
+            };
             report(&format!(
-                "stopped by {name}: {} line(s) not reached; a re-run sends them",
+                "stopped by {name}: {} line(s) not reached{deferred}; a re-run sends them",
                 tally.not_reached
             ));
             code = u8::try_from(signal).unwrap_or(SIGTERM_STATUS);

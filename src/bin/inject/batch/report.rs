@@ -3,9 +3,9 @@
 //! content changed said once, and the summary that names the batch (a
 //! line, or an object of `type` `summary`), its counts and exit status.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use genesys_inject::{LineOutcome, LineReport};
+use genesys_inject::{Deferral, LineOutcome, LineReport};
 use serde_json::{json, Value};
 
 use crate::output::{cli_message, draw_progress, error_json, print, report};
@@ -27,6 +27,11 @@ pub(crate) struct Tally {
     /// Lines an earlier run sent with other content (their numbers).
     pub conflicts: Vec<usize>,
     pub not_reached: usize,
+    /// Lines not sent now for a rule of when they go (their numbers, and
+    /// why), past their expiry, or to a suppressed recipient.
+    pub deferred: Vec<(usize, Deferral)>,
+    pub expired: Vec<usize>,
+    pub suppressed: Vec<usize>,
     /// The most serious line, as (rank, exit status).
     worst: (u8, u8),
     /// When the sending began, and the last progress line.
@@ -51,7 +56,29 @@ fn severity(outcome: &LineOutcome) -> (u8, u8) {
             _ => (2, 1),
         },
         LineOutcome::Conflict => (1, 2),
+        // The rules did what they are for: not a failure.
+        LineOutcome::Deferred { .. } | LineOutcome::Expired { .. } | LineOutcome::Suppressed => {
+            (0, 0)
+        }
         _ => (2, 1),
+    }
+}
+
+/// `t` as RFC 3339, in seconds.
+fn stamp(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// How long from now until `t`, roughly.
+fn from_now(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(SystemTime::now())
+        .unwrap_or_default()
+        .as_secs();
+    match secs {
+        s if s < 120 => format!("in {s} s"),
+        s if s < 7200 => format!("in {} min", s / 60),
+        s => format!("in {} h", s / 3600),
     }
 }
 
@@ -98,8 +125,24 @@ impl Tally {
         }
     }
 
-    fn done(&self) -> usize {
-        self.sent + self.earlier + self.failed + self.unknown + self.conflicts.len()
+    /// The lines that finished, whatever became of them.
+    pub fn done(&self) -> usize {
+        self.sent
+            + self.earlier
+            + self.failed
+            + self.unknown
+            + self.conflicts.len()
+            + self.deferred.len()
+            + self.expired.len()
+            + self.suppressed.len()
+    }
+
+    /// When the first deferred line could go.
+    pub fn first_opens(&self) -> Option<SystemTime> {
+        self.deferred
+            .iter()
+            .filter_map(|(_, why)| why.opens())
+            .min()
     }
 
     /// Counts `line` (number `number` of the file, agentless or not), and
@@ -167,6 +210,36 @@ impl Tally {
                     false,
                 )
             }
+            LineOutcome::Deferred { why } => {
+                self.deferred.push((number, why.clone()));
+                let mut object = error_object("deferred", deferral_said(why), "not_delivered");
+                object["opens"] = why.opens().map(stamp).into();
+                (false, None, Some(object), false)
+            }
+            LineOutcome::Expired { earlier } => {
+                self.expired.push(number);
+                let why = if *earlier {
+                    "expired: an earlier run found it past its valid_until; not sent"
+                } else {
+                    "expired: past its valid_until; not sent, and a re-run does not send it"
+                };
+                (
+                    false,
+                    None,
+                    Some(error_object("expired", why.into(), "not_delivered")),
+                    *earlier,
+                )
+            }
+            LineOutcome::Suppressed => {
+                self.suppressed.push(number);
+                let why = "suppressed: its recipient is on a --suppress list; not sent".to_owned();
+                (
+                    false,
+                    None,
+                    Some(error_object("suppressed", why, "not_delivered")),
+                    false,
+                )
+            }
             LineOutcome::Unknown { why } => {
                 self.unknown += 1;
                 let why =
@@ -202,9 +275,16 @@ impl Tally {
                 "message_id": message_id, "error": error, "earlier": earlier});
             return Some(format!("{out}\n"));
         }
-        let conflict = matches!(line.outcome, LineOutcome::Conflict);
+        // Said once at the end, with the others of their kind.
+        let said_once = matches!(
+            line.outcome,
+            LineOutcome::Conflict
+                | LineOutcome::Deferred { .. }
+                | LineOutcome::Expired { .. }
+                | LineOutcome::Suppressed
+        );
         error
-            .filter(|_| !conflict)
+            .filter(|_| !said_once)
             .and_then(|e| e["message"].as_str().map(|m| format!("line {number}: {m}")))
     }
 
@@ -261,12 +341,66 @@ impl Tally {
         })
     }
 
+    /// The lines the rules held back (deferred, expired, suppressed), said
+    /// once: how many of each, which, and when the first deferred one
+    /// could go.
+    pub fn rules_said(&self) -> Vec<String> {
+        let mut said = Vec::new();
+        // (how many, "line 3" or "lines 3, 7 and 12")
+        let numbers = |of: &mut dyn Iterator<Item = usize>| {
+            let mut n: Vec<usize> = of.collect();
+            n.sort_unstable();
+            let word = if n.len() == 1 { "line" } else { "lines" };
+            (n.len(), format!("{word} {}", numbered(&n)))
+        };
+        type OfKind = fn(&Deferral) -> bool;
+        let kinds: [(&str, OfKind); 3] = [
+            ("outside their send window", |d| matches!(d, Deferral::Window { .. })),
+            ("inside their recipient's --min-gap", |d| matches!(d, Deferral::Gap { .. })),
+            (
+                "without a time zone for the send window: give them a tz key, or --tz-column NAME or --tz ZONE (a NANP number's area code gives one)",
+                |d| matches!(d, Deferral::NoZone { .. }),
+            ),
+        ];
+        for (what, of_kind) in kinds {
+            let (n, lines) = numbers(
+                &mut self
+                    .deferred
+                    .iter()
+                    .filter(|(_, d)| of_kind(d))
+                    .map(|(n, _)| *n),
+            );
+            if n > 0 {
+                said.push(format!("{n} line(s) deferred, {what} ({lines}): nothing recorded, a later run sends them"));
+            }
+        }
+        if let Some(first) = self.first_opens() {
+            said.push(format!(
+                "the first deferred line can go at {} ({})",
+                stamp(first),
+                from_now(first)
+            ));
+        }
+        let (n, lines) = numbers(&mut self.expired.iter().copied());
+        if n > 0 {
+            said.push(format!("{n} line(s) expired ({lines}): past their valid_until, never sent; recorded, so a re-run does not send them"));
+        }
+        let (n, lines) = numbers(&mut self.suppressed.iter().copied());
+        if n > 0 {
+            said.push(format!("{n} line(s) suppressed ({lines}): their recipient is on a --suppress list; nothing recorded"));
+        }
+        said
+    }
+
     /// The summary: a line, or a JSON object; `code` the exit status.
     pub fn summary(&self, batch_id: &str, journal: &str, code: u8, json_out: bool) -> String {
         if json_out {
             let out = json!({"type": "summary", "batch_id": batch_id, "lines": self.rows,
                 "sent": self.sent, "sent_earlier": self.earlier, "failed": self.failed,
                 "unknown": self.unknown, "conflict": self.conflicts.len(),
+                "deferred": self.deferred.len(), "expired": self.expired.len(),
+                "suppressed": self.suppressed.len(),
+                "first_opens": self.first_opens().map(stamp),
                 "invalid": self.invalid.len(), "not_reached": self.not_reached,
                 "exit_code": code, "journal": journal});
             return format!("{out}\n");
@@ -280,6 +414,9 @@ impl Tally {
                 self.conflicts.len(),
                 "with other content than an earlier run sent",
             ),
+            (self.deferred.len(), "deferred"),
+            (self.expired.len(), "expired"),
+            (self.suppressed.len(), "suppressed"),
             (self.invalid.len(), "invalid (skipped)"),
             (self.not_reached, "not reached"),
         ] {
@@ -305,10 +442,21 @@ impl Tally {
             ("unknown", self.unknown),
             ("not_reached", self.not_reached),
             ("conflict", self.conflicts.len()),
+            ("deferred", self.deferred.len()),
+            ("expired", self.expired.len()),
+            ("suppressed", self.suppressed.len()),
             ("invalid", self.invalid.len()),
         ] {
             crate::metrics::count(outcome, n as u64);
         }
+    }
+}
+
+/// Why a line was deferred, in the command line's words.
+fn deferral_said(why: &Deferral) -> String {
+    match why {
+        Deferral::NoZone { zone: None } => "deferred: no time zone to read the send window in: give the line a tz key, or --tz-column NAME or --tz ZONE".into(),
+        other => format!("deferred: {other}"),
     }
 }
 

@@ -28,6 +28,9 @@ pub(crate) const KEYS: &[&str] = &[
     "attach",
     "delay_ms",
     "id",
+    "send_window",
+    "tz",
+    "valid_until",
 ];
 
 /// What the command line adds to every record.
@@ -59,6 +62,7 @@ impl Shape {
             ("contact", &args.contact_column, "--contact-column"),
             ("id", &args.id_column, "--id-column"),
             ("text", &args.text_column, "--text-column"),
+            ("tz", &args.tz_column, "--tz-column"),
         ] {
             if let Some(column) = column {
                 shape.columns.push((key, column.clone(), flag));
@@ -157,7 +161,8 @@ impl Shape {
             };
             let named = self.columns.iter().any(|(k, c, _)| k == key && c == column);
             if !named {
-                let column_flag = ["to", "conversation", "contact", "id", "text"].contains(key);
+                let column_flag =
+                    ["to", "conversation", "contact", "id", "text", "tz"].contains(key);
                 let way_out = if column_flag {
                     format!("take the {key} from it on purpose with --{key}-column {column}")
                 } else {
@@ -204,6 +209,8 @@ impl Shape {
         for (key, column, flag) in &self.columns {
             match fields.get(column) {
                 None => return Err(format!("column {column:?} ({flag}) is missing")),
+                // No zone: the batch's, or the number's area code's.
+                Some(Value::String(s)) if s.trim().is_empty() && *key == "tz" => {}
                 Some(Value::String(s)) if s.trim().is_empty() => {
                     return Err(format!("column {column:?} ({flag}) is empty"))
                 }
