@@ -445,3 +445,54 @@ fn a_signal_ends_the_wait_for_a_window_at_once_and_leaves_the_lines_deferred() {
     assert_eq!(code, 0, "{all}");
     assert_eq!(summary(&out)["sent"], 3, "{all}");
 }
+
+#[test]
+fn killed_with_a_line_in_flight_its_recipient_stays_reserved_and_the_line_once() {
+    use common::conversation::{FakeConversation, OnMessage};
+    let dir = Scratch::new();
+    // Each answer takes a second: the kill lands with the line in flight.
+    let conversation =
+        FakeConversation::start(|_| OnMessage::AcceptAfter(std::time::Duration::from_secs(1)));
+    let file = dir.0.join("lines.jsonl");
+    let lines: String = (0..3)
+        .map(|i| {
+            format!(
+                "{}\n",
+                json!({"conversation": CONV, "text": format!("Your order {i} shipped"), "id": format!("order-{i}")})
+            )
+        })
+        .collect();
+    std::fs::write(&file, lines).unwrap();
+    let flags = ["--min-gap", "20h", "--settle-time", "2", "--parallel", "1"];
+    let mut child = with_state(&conversation.url(), &file, &dir, &flags)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while conversation.texts().is_empty() && started.elapsed().as_secs() < 20 {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    // The re-run finds the line that was in flight, and holds the other
+    // two: one message to the conversation within the gap.
+    let (code, out, all) = run(&mut with_state(&conversation.url(), &file, &dir, &flags));
+    assert_eq!(code, 0, "{all}");
+    let said = summary(&out);
+    assert_eq!(
+        (&said["sent_earlier"], &said["deferred"]),
+        (&json!(1), &json!(2)),
+        "{all}"
+    );
+    // Another batch within the gap: the killed run's reservation stands.
+    let (code, out, all) = run(&mut with_state(
+        &conversation.url(),
+        &file,
+        &dir,
+        &[&flags[..], &["--batch-id", "tomorrow"]].concat(),
+    ));
+    assert_eq!(code, 0, "{all}");
+    assert_eq!(summary(&out)["deferred"], 3, "{all}");
+    assert_eq!(conversation.texts().len(), 1);
+}
