@@ -6,30 +6,94 @@ use std::time::SystemTime;
 /// The `log` target of audit records.
 pub const AUDIT_TARGET: &str = "genesys_inject::audit";
 
-/// The audit record as one line of JSON, fields in the tutorial's order:
-/// `timestamp` (`toISOString()` form), `interactionId`, `status`
-/// (`SUCCESS`/`FAILURE`), `latencyMs`, `messageSize`, `eventType`,
-/// `governanceChannel`.
+/// What an audit record says besides the tutorial's fields: the route's
+/// channel, the batch line it was sent for, the message id, and why it
+/// failed.
+#[derive(Debug, Default)]
+pub(crate) struct Extra<'a> {
+    /// `governanceChannel`: the agentless route's messenger
+    /// (`sms`, `whatsapp`, `open`, `web_messaging`, `apple`), else the
+    /// tutorial's `digital_chat`.
+    pub channel: &'static str,
+    /// `batchId` and `lineId`: the batch line it was sent for.
+    pub line: Option<(&'a str, &'a str)>,
+    /// `messageId`, when the platform gave one.
+    pub message_id: Option<&'a str>,
+    /// On failure: `errorKind`, `httpStatus`, `correlationId`.
+    pub error: Option<&'a crate::Error>,
+}
+
+/// The HTTP status an error carries, if any.
+fn http_status(e: &crate::Error) -> Option<u16> {
+    match e {
+        crate::Error::Api { status, .. } => Some(*status),
+        crate::Error::Auth { status, .. } => *status,
+        crate::Error::Forbidden { .. } => Some(403),
+        crate::Error::RateLimited { .. } => Some(429),
+        _ => None,
+    }
+}
+
+/// Appends `,"key":<value as a JSON string>` to `out`.
+fn push_text(out: &mut String, key: &str, value: &str) {
+    out.push_str(",\"");
+    out.push_str(key);
+    out.push_str("\":");
+    out.push_str(&serde_json::to_string(value).expect("a string serializes"));
+}
+
+/// The audit record as one line of JSON, the tutorial's fields first and
+/// in its order: `timestamp` (`toISOString()` form), `interactionId`,
+/// `status` (`SUCCESS`/`FAILURE`), `latencyMs`, `messageSize`,
+/// `eventType`, `governanceChannel`; then, when known, `batchId`,
+/// `lineId`, `messageId`, and on failure `errorKind`, `httpStatus`,
+/// `correlationId`.
 pub(crate) fn record(
     interaction_id: &str,
     success: bool,
     latency_ms: u64,
     message_size: usize,
+    extra: &Extra<'_>,
 ) -> String {
     // Written by hand rather than through a serde struct: this runs on every
-    // `inject`, and only the id needs escaping.
+    // `inject`, and only the ids need escaping.
     let id = serde_json::to_string(interaction_id).expect("a string serializes");
-    format!(
-        r#"{{"timestamp":"{}","interactionId":{id},"status":"{}","latencyMs":{latency_ms},"messageSize":{message_size},"eventType":"bot_message_injection","governanceChannel":"digital_chat"}}"#,
+    let mut out = format!(
+        r#"{{"timestamp":"{}","interactionId":{id},"status":"{}","latencyMs":{latency_ms},"messageSize":{message_size},"eventType":"bot_message_injection","governanceChannel":"{}""#,
         humantime::format_rfc3339_millis(SystemTime::now()),
         if success { "SUCCESS" } else { "FAILURE" },
-    )
+        if extra.channel.is_empty() {
+            "digital_chat"
+        } else {
+            extra.channel
+        },
+    );
+    if let Some((batch, line)) = extra.line {
+        push_text(&mut out, "batchId", batch);
+        push_text(&mut out, "lineId", line);
+    }
+    if let Some(message) = extra.message_id {
+        push_text(&mut out, "messageId", message);
+    }
+    if let Some(e) = extra.error {
+        push_text(&mut out, "errorKind", e.kind());
+        if let Some(status) = http_status(e) {
+            out.push_str(&format!(",\"httpStatus\":{status}"));
+        }
+        if let Some(id) = e.correlation_id() {
+            push_text(&mut out, "correlationId", id);
+        }
+    }
+    out.push('}');
+    out
 }
 
 /// The webhook POST body: `{"auditEntry": "<record as a string>",
-/// "displayRate": 1 or 0, "latencyMs": n}`.
+/// "displayRate": 1 or 0, "latencyMs": n}`, then the record's fields past
+/// the tutorial's (`batchId`, `lineId`, `messageId`, `errorKind`,
+/// `httpStatus`, `correlationId`), as they are in it.
 pub(crate) fn webhook_body(record: &str, success: bool, latency_ms: u64) -> Vec<u8> {
-    let mut body = Vec::with_capacity(record.len() + 80);
+    let mut body = Vec::with_capacity(record.len() * 2 + 80);
     body.extend_from_slice(br#"{"auditEntry":""#);
     // `record` is JSON written by `record`: it has no control characters, so
     // as a JSON string it only needs `"` and `\` escaped (both ASCII, so
@@ -46,7 +110,16 @@ pub(crate) fn webhook_body(record: &str, success: bool, latency_ms: u64) -> Vec<
         br#"","displayRate":0,"latencyMs":"#
     });
     body.extend_from_slice(latency_ms.to_string().as_bytes());
-    body.push(b'}');
+    // The record's own fields past the tutorial's, as they are written
+    // there (already JSON): everything after `governanceChannel`'s value.
+    let tail = record
+        .find(r#""governanceChannel":""#)
+        .and_then(|at| {
+            let rest = &record[at + r#""governanceChannel":""#.len()..];
+            rest.find('"').map(|end| &rest[end + 1..])
+        })
+        .unwrap_or("}");
+    body.extend_from_slice(tail.as_bytes());
     body
 }
 
@@ -87,7 +160,7 @@ mod tests {
 
     #[test]
     fn record_shape() {
-        let line = record("conv-1", true, 42, 11);
+        let line = record("conv-1", true, 42, 11, &Extra::default());
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         let keys: Vec<_> = line
             .split("\":")
@@ -119,7 +192,7 @@ mod tests {
     #[test]
     fn record_escapes_the_id_and_the_webhook_escapes_the_record() {
         let id = "a\"b\\c\nd\u{1}é";
-        let line = record(id, true, 1, 2);
+        let line = record(id, true, 1, 2, &Extra::default());
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["interactionId"], id);
         let body: serde_json::Value =
@@ -140,12 +213,58 @@ mod tests {
 
     #[test]
     fn webhook_shape() {
-        let line = record("c", false, 7, 0);
+        let line = record("c", false, 7, 0, &Extra::default());
         let body: serde_json::Value =
             serde_json::from_slice(&webhook_body(&line, false, 7)).unwrap();
         assert_eq!(
             body,
             serde_json::json!({"auditEntry": line, "displayRate": 0, "latencyMs": 7})
         );
+    }
+
+    #[test]
+    fn a_record_names_its_channel_line_message_and_failure() {
+        let error = crate::Error::Api {
+            status: 400,
+            code: Some("bad.request".into()),
+            message: "no".into(),
+            correlation_id: Some("corr-1".into()),
+            outcome: crate::Outcome::NotDelivered,
+            sent_at: None,
+            body: None,
+        };
+        let extra = Extra {
+            channel: "sms",
+            line: Some(("2026-12-05", "order-7")),
+            message_id: None,
+            error: Some(&error),
+        };
+        let line = record("c", false, 7, 12, &extra);
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["governanceChannel"], "sms");
+        assert_eq!(v["batchId"], "2026-12-05");
+        assert_eq!(v["lineId"], "order-7");
+        assert_eq!(v["errorKind"], "api");
+        assert_eq!(v["httpStatus"], 400);
+        assert_eq!(v["correlationId"], "corr-1");
+        assert!(v.get("messageId").is_none());
+        let body: serde_json::Value =
+            serde_json::from_slice(&webhook_body(&line, false, 7)).unwrap();
+        assert_eq!(body["auditEntry"], line);
+        assert_eq!(body["httpStatus"], 400);
+        assert_eq!(body["lineId"], "order-7");
+        // A quote in an id is escaped in both.
+        let extra = Extra {
+            channel: "",
+            line: Some(("b\"1", "l")),
+            message_id: Some("m-1"),
+            error: None,
+        };
+        let line = record("c", true, 1, 1, &extra);
+        let body: serde_json::Value =
+            serde_json::from_slice(&webhook_body(&line, true, 1)).unwrap();
+        assert_eq!(body["batchId"], "b\"1");
+        assert_eq!(body["messageId"], "m-1");
+        assert_eq!(body["auditEntry"], line);
     }
 }

@@ -88,7 +88,9 @@
 //! [`SendWindow`] in the recipient's [`Zone`], before its expiry, not to a
 //! [`Suppression`] list, not within a recipient's minimum gap
 //! ([`BatchOptions`]); an SMS no faster than its sender number carries
-//! ([`default_sender_rate`]).
+//! ([`default_sender_rate`]). A journal remembers a line for
+//! [`DEFAULT_KEEP_JOURNALS`] (30 days) after its last record, and never
+//! forgets a line whose outcome is unknown.
 //!
 //! After `inject`: [`Injector::message_status`] and
 //! [`Injector::wait_for_delivery`] tell what became of the message, and
@@ -211,7 +213,7 @@ pub use config::{InjectorBuilder, TypingMode};
 pub use content::{Attachment, MessagingTemplate, DEFAULT_ATTACHMENT_TYPES, MEDIA_MAX_BYTES};
 pub use error::{ApiErrorBody, ApiErrorDetail, Error, Outcome, ValidationError};
 pub use injector::Injector;
-pub use journal::{Journal, DEFAULT_BATCH_ID};
+pub use journal::{Journal, JournalLine, JournalSummary, DEFAULT_BATCH_ID, DEFAULT_KEEP_JOURNALS};
 pub use pace::{default_sender_rate, DEFAULT_REQUESTS_PER_MINUTE};
 pub use receipt::Receipt;
 pub use region::DEFAULT_REGION;

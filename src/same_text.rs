@@ -2,24 +2,40 @@
 //! platform may store it: line ends as LF, surrounding white space
 //! trimmed, Unicode NFC. Reached only through [`TextMatch::NFC`], which
 //! the look for a lost message names: a program that never looks for one
-//! links none of the normalization tables (benches/size measures it).
+//! links none of the normalization tables, nor the look itself, which
+//! `inject` reaches through it too (benches/size measures it).
 
 use std::borrow::Cow;
 use std::fmt;
 
 use unicode_normalization::UnicodeNormalization;
 
-/// How a look compares the text it holds with the text it looks for.
+/// How a look compares the text it holds with the text it looks for, and
+/// the look `inject` runs after a lost answer.
 #[derive(Clone, Copy)]
-pub(crate) struct TextMatch(fn(&str, &str) -> bool);
+pub(crate) struct TextMatch(
+    fn(&str, &str) -> bool,
+    fn(&crate::Injector, &crate::InjectRequest, &crate::look::Look) -> crate::Resolution,
+);
 
 impl TextMatch {
     /// As the platform may store it: LF line ends, trimmed, NFC.
-    pub const NFC: TextMatch = TextMatch(same_text);
+    pub const NFC: TextMatch = TextMatch(same_text, crate::Injector::resolve_since);
 
     /// Whether `stored` is `sent`, as the platform may have stored it.
     pub fn matches(&self, stored: &str, sent: &str) -> bool {
         (self.0)(stored, sent)
+    }
+
+    /// `injector`'s look for `request` (`Injector::resolve_since`), through
+    /// this value: a program whose policy never looks does not link it.
+    pub fn resolve(
+        &self,
+        injector: &crate::Injector,
+        request: &crate::InjectRequest,
+        look: &crate::look::Look,
+    ) -> crate::Resolution {
+        (self.1)(injector, request, look)
     }
 }
 

@@ -219,7 +219,14 @@ fn webhook_body_has_the_tutorials_fields_and_types() {
 
     let body: serde_json::Value = serde_json::from_str(&bodies.lock().unwrap()[0]).unwrap();
     let obj = body.as_object().unwrap();
-    assert_eq!(obj.len(), 3, "{body}");
+    // The tutorial's three, and the record's message id beside them.
+    let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["auditEntry", "displayRate", "latencyMs", "messageId"],
+        "{body}"
+    );
     assert!(body["latencyMs"].is_u64());
     let entry: serde_json::Value =
         serde_json::from_str(body["auditEntry"].as_str().unwrap()).unwrap();
@@ -228,6 +235,7 @@ fn webhook_body_has_the_tutorials_fields_and_types() {
     assert_eq!(entry["messageSize"], 2);
     assert_eq!(entry["latencyMs"], body["latencyMs"]);
     assert_eq!(entry["eventType"], "bot_message_injection");
+    assert_eq!(entry["messageId"], body["messageId"]);
 }
 
 #[test]

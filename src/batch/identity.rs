@@ -61,6 +61,25 @@ pub(crate) fn recipient_text(request: &InjectRequest) -> String {
     }
 }
 
+/// Whom `request` is to, masked for a person to read (`inject journal`):
+/// all but the last four characters of the address, contact or
+/// conversation hidden.
+pub(crate) fn recipient_shown(request: &InjectRequest) -> String {
+    match &request.route {
+        Route::Communication {
+            conversation_id, ..
+        } => format!("conversation {}", crate::agentless::mask(conversation_id)),
+        Route::Agentless { target, .. } => {
+            let who = match (&target.to_address, &target.external_contact_id) {
+                (Some(to), _) => crate::agentless::mask(to),
+                (None, Some(contact)) => format!("contact {}", crate::agentless::mask(contact)),
+                (None, None) => String::new(),
+            };
+            format!("{} {who}", target.messenger.as_str())
+        }
+    }
+}
+
 /// The key of `request`'s recipient: a hash of [`recipient_text`].
 pub(crate) fn recipient_key(request: &InjectRequest) -> u128 {
     fnv1a_128(recipient_text(request).as_bytes())
@@ -245,7 +264,7 @@ mod tests {
     fn ids(recorded: &[(&str, &str)], lines: &[(usize, &str)]) -> Vec<String> {
         let dir = scratch("identity");
         let mut journal = Journal::open(dir.join("j.jsonl"), "b").unwrap();
-        journal.bind("client");
+        journal.bind("client", std::sync::Arc::new(crate::SystemClock));
         for (id, text) in recorded {
             journal
                 .write(id, &fp(text).now, Record::Sent { message_id: None })

@@ -118,7 +118,20 @@ impl Injector {
         options: &BatchOptions,
         mut each: impl FnMut(&LineReport),
     ) -> Result<Vec<LineReport>, Error> {
-        journal.bind(&self.client_key());
+        journal.bind(&self.client_key(), self.settings.clock.clone());
+        // The journal's lifetime: lines past their keeping time forgotten,
+        // the file compacted when worth it, and other batches' journals
+        // untouched that long removed.
+        let keep = options
+            .keep_journals
+            .unwrap_or(crate::journal::DEFAULT_KEEP_JOURNALS);
+        journal.keep(keep).map_err(|e| {
+            Error::Config(format!(
+                "journal {}: cannot be compacted ({e})",
+                journal.path().display()
+            ))
+        })?;
+        journal.sweep(keep);
         // A message a record names settles its line, and no other.
         for id in journal.message_ids() {
             self.memory.claim(id);
@@ -135,6 +148,12 @@ impl Injector {
             .map(|f| f.as_ref().ok().cloned())
             .collect();
         let ids = identity::journal_ids(lines, &known, journal);
+        // Whom each line is to, masked: written with its records.
+        for (line, id) in lines.iter().zip(&ids) {
+            if let Some(id) = id {
+                journal.describe(id, identity::recipient_shown(&line.request));
+            }
+        }
         let (fingerprints, ids) = (&fingerprints, &ids);
         let clock = &*self.settings.clock;
         let deadline = options.deadline.map(|d| later(clock.now(), d));
@@ -145,12 +164,14 @@ impl Injector {
             journal.batch_id(),
             clock,
         )?;
+        let journal_batch = journal.batch_id().to_owned();
         let shared: Shared<'_> = Mutex::new(journal);
         let run = round::Run {
             lines,
             fingerprints,
             ids,
             journal: &shared,
+            journal_batch,
             options,
             deadline,
             rules: &rules,

@@ -148,6 +148,15 @@ pub struct BatchOptions {
     /// largest gap in use are dropped. Needs a state directory. Default:
     /// none.
     pub min_gap: Option<Duration>,
+    /// How long the journal remembers a line after its last record (a
+    /// line sent, failed for good or expired is forgotten then, and a
+    /// re-run would send it again; one attempting or unknown, never), and
+    /// how long another batch's journal in the same state directory may
+    /// stay untouched before a run removes it (unless a line in it is to
+    /// settle). The journal is compacted when lines are forgotten or most
+    /// of its records are superseded. Default: `None`,
+    /// [`DEFAULT_KEEP_JOURNALS`](crate::DEFAULT_KEEP_JOURNALS) (30 days).
+    pub keep_journals: Option<Duration>,
 }
 
 /// Where the number of lines in flight starts when
@@ -234,6 +243,12 @@ impl BatchOptions {
     /// See [`min_gap`](Self::min_gap). Default: none.
     pub fn min_gap(mut self, gap: Duration) -> Self {
         self.min_gap = Some(gap);
+        self
+    }
+
+    /// See [`keep_journals`](Self::keep_journals). Default: 30 days.
+    pub fn keep_journals(mut self, keep: Duration) -> Self {
+        self.keep_journals = Some(keep);
         self
     }
 

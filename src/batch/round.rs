@@ -21,6 +21,8 @@ pub(super) struct Run<'a> {
     pub fingerprints: &'a [Result<Fingerprint, Error>],
     pub ids: &'a [Option<String>],
     pub journal: &'a Shared<'a>,
+    /// The batch's id, named in each line's audit record.
+    pub journal_batch: String,
     pub options: &'a BatchOptions,
     pub deadline: Option<Instant>,
     pub rules: &'a Rules,

@@ -135,7 +135,12 @@ impl Injector {
             };
         let result = loop {
             let tried = sends.get();
-            match self.inject_with(&line.request, Some(&before_send), deadline) {
+            match self.inject_with(
+                &line.request,
+                Some(&before_send),
+                deadline,
+                Some((run.journal_batch.as_str(), id)),
+            ) {
                 // The gate holds every call until the Retry-After instant;
                 // the next inject waits there. With a deadline, only after
                 // a 429 to the message itself, and a pause over by then: a

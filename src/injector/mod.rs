@@ -239,7 +239,7 @@ impl Injector {
     /// See [`Error`]; [`Error::outcome`] tells whether the message may have
     /// been delivered anyway.
     pub fn inject(&self, request: &InjectRequest) -> Result<Receipt, Error> {
-        self.inject_with(request, None, None)
+        self.inject_with(request, None, None, None)
     }
 
     /// [`inject`](Self::inject), asking `before_send` just before each
@@ -247,11 +247,13 @@ impl Injector {
     /// retries) at most until `deadline`: a wait that would pass it is not
     /// begun, and the injection ends [`Error::RateLimited`] with no
     /// attempt. A message request already on its way gets its answer time.
+    /// `line`: the batch and line it is sent for, named in the audit record.
     pub(crate) fn inject_with(
         &self,
         request: &InjectRequest,
         before_send: Option<BeforeSend<'_>>,
         deadline: Option<Instant>,
+        line: Option<(&str, &str)>,
     ) -> Result<Receipt, Error> {
         let clock = &*self.settings.clock;
         let start = clock.now();
@@ -269,7 +271,19 @@ impl Injector {
             _ => request.audit_id(),
         };
         let success = result.is_ok();
-        let record = audit::record(&interaction_id, success, latency_ms, message_size);
+        let extra = audit::Extra {
+            channel: match &request.route {
+                Route::Agentless { target, .. } => match target.messenger {
+                    crate::MessengerType::WebMessaging => "web_messaging",
+                    other => other.as_str(),
+                },
+                Route::Communication { .. } => "",
+            },
+            line,
+            message_id: result.as_ref().ok().and_then(|r| r.message_id.as_deref()),
+            error: result.as_ref().err(),
+        };
+        let record = audit::record(&interaction_id, success, latency_ms, message_size, &extra);
         log::info!(target: AUDIT_TARGET, "{record}");
         if let Some(file) = &self.settings.audit_log {
             file.append(&record);
@@ -450,7 +464,7 @@ impl Injector {
                 deadline,
                 wait: true,
             };
-            let resolution = self.resolve_since(request, &look);
+            let resolution = matcher.resolve(self, request, &look);
             match resolution {
                 Resolution::Delivered(receipt) => {
                     log::info!(target: "genesys_inject", "outcome unknown ({error}), but the message is in the conversation: not sent again");

@@ -9,82 +9,38 @@
 //! another batch or another client (a journal copied from elsewhere) is
 //! never taken for one of this batch. Every record of a line carries the
 //! fingerprint of the content it was written for: the same id with other
-//! content is a conflict, not a line sent earlier.
+//! content is a conflict, not a line sent earlier. It names its batch id,
+//! when it was written and whom the line is to (masked), for `inject
+//! journal` and for the journal's lifetime (`keep`).
 //!
 //! A torn last record (a run killed while writing it) is ignored. One run at
-//! a time: the journal's lock file is held while it is open.
+//! a time: the journal's lock file is held while it is open. Read as a
+//! stream: a journal of any size opens (and `keep` compacts it).
+
+mod keep;
+mod list;
+mod record;
+
+pub use keep::DEFAULT_KEEP_JOURNALS;
+pub use list::{JournalLine, JournalSummary};
+pub(crate) use record::{Attempt, Entry, Reason, Record};
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
 
-use serde_json::{json, Value};
-
-use crate::listing::Anchor;
+use crate::clock::Clock;
 use crate::state::{create_private_dir, fnv1a_128, open_checked_for, try_lock, StateDir};
 use crate::Error;
-
-/// The largest journal read (a line's records are under 400 bytes).
-const MAX_JOURNAL: u64 = 256 << 20;
+use record::Stamped;
 
 /// The batch id of a batch given none: re-runs of the same lines are one
 /// batch, whatever the file's bytes.
 pub const DEFAULT_BATCH_ID: &str = "default";
 
-/// One try to send a line: what a later run needs to look for it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Attempt {
-    /// This machine's clock when the message request was about to leave
-    /// (shown, never trusted to place the message in time).
-    pub at: SystemTime,
-    /// A time on the platform's clock no later than the moment the request
-    /// left (the last `Date` the platform sent, plus the time since):
-    /// `None` when this run had seen none.
-    pub platform_at: Option<SystemTime>,
-    /// The communication it was sent as (`None` on the agentless route).
-    pub communication: Option<String>,
-    /// What the conversation listed before the send, when this run read
-    /// it: a look begins there, whatever the clocks say.
-    pub anchor: Option<Anchor>,
-}
-
-/// Why a line failed, as the platform said it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Reason {
-    pub status: Option<u16>,
-    pub code: Option<String>,
-    pub correlation_id: Option<String>,
-}
-
-/// The last thing a journal says of one line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Record {
-    /// The message request may have left, with no answer recorded.
-    Attempting(Attempt),
-    Sent {
-        message_id: Option<String>,
-    },
-    /// Failed for a reason of this class; `retry`: a later run can succeed.
-    Failed {
-        class: String,
-        retry: bool,
-        reason: Reason,
-    },
-    /// Sent, and no answer came back.
-    Unknown(Attempt),
-}
-
-/// A record and the fingerprint of the content it was written for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Entry {
-    pub record: Record,
-    pub fingerprint: String,
-}
-
 /// An open journal of one batch, locked for this run.
-#[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
     file: File,
@@ -94,19 +50,102 @@ pub struct Journal {
     /// [`bind`](Self::bind).
     scope: String,
     /// Every scope's last record of every line.
-    last: HashMap<(String, String), Entry>,
+    last: HashMap<(String, String), Stamped>,
+    /// Records this release does not read (a later one's): kept as they are
+    /// when the journal is compacted.
+    others: Vec<Vec<u8>>,
+    /// Records in the file, and its size: whether compacting is worth it.
+    records: usize,
+    bytes: u64,
     /// Every message id a record names, oldest first: each settles its
     /// line, and no other.
     message_ids: Vec<String>,
+    /// Whom each line of this run is to (masked), written with its records.
+    recipients: HashMap<String, String>,
+    /// The clock records are stamped with (the injector's, once bound).
+    clock: Option<Arc<dyn Clock>>,
 }
 
-fn millis(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("path", &self.path)
+            .field("batch_id", &self.batch_id)
+            .field("lines", &self.last.len())
+            .finish_non_exhaustive()
+    }
 }
 
-fn from_millis(ms: u64) -> Option<SystemTime> {
-    UNIX_EPOCH.checked_add(Duration::from_millis(ms))
+/// What a journal file holds, read as a stream: each scope's last record of
+/// each line, the records this release does not read, how many records
+/// (and bytes), and whether its last one is torn.
+pub(crate) struct Read {
+    pub last: HashMap<(String, String), Stamped>,
+    pub others: Vec<Vec<u8>>,
+    pub message_ids: Vec<String>,
+    pub records: usize,
+    pub bytes: u64,
+    pub torn: bool,
+    pub batch: Option<String>,
+}
+
+/// Reads a journal's records from `file`; damaged ones are counted in the
+/// warning, never fatal.
+pub(crate) fn read(file: &mut File, path: &Path) -> io::Result<Read> {
+    let mut reader = BufReader::new(file);
+    let mut read = Read {
+        last: HashMap::new(),
+        others: Vec::new(),
+        message_ids: Vec::new(),
+        records: 0,
+        bytes: 0,
+        torn: false,
+        batch: None,
+    };
+    let (mut damaged, mut line) = (0usize, Vec::new());
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line)?;
+        if n == 0 {
+            break;
+        }
+        read.bytes += n as u64;
+        if line.last() != Some(&b'\n') {
+            // The last record, torn: a run was stopped while writing it.
+            read.torn = true;
+            break;
+        }
+        let record = &line[..line.len() - 1];
+        if record.trim_ascii().is_empty() {
+            continue;
+        }
+        read.records += 1;
+        match record::parse(record) {
+            Some((scope, id, stamped)) => {
+                if let Record::Sent {
+                    message_id: Some(m),
+                } = &stamped.entry.record
+                {
+                    read.message_ids.push(m.clone());
+                }
+                if stamped.batch.is_some() {
+                    read.batch.clone_from(&stamped.batch);
+                }
+                read.last.insert((scope, id), stamped);
+            }
+            // A record of a later release: kept, not read.
+            None if serde_json::from_slice::<serde_json::Value>(record)
+                .is_ok_and(|v| v.is_object()) =>
+            {
+                read.others.push(record.to_vec());
+            }
+            None => damaged += 1,
+        }
+    }
+    if damaged > 0 {
+        log::warn!(target: "genesys_inject::batch", "journal {}: {damaged} damaged record(s) ignored", path.display());
+    }
+    Ok(read)
 }
 
 impl Journal {
@@ -136,41 +175,11 @@ impl Journal {
         let mut options = OpenOptions::new();
         options.read(true).append(true).create(true);
         let mut file = open_checked_for(&mut options, &path).map_err(|e| bad(e.to_string()))?;
-        let mut bytes = Vec::new();
-        (&mut file)
-            .take(MAX_JOURNAL + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| bad(format!("cannot be read: {e}")))?;
-        if bytes.len() as u64 > MAX_JOURNAL {
-            return Err(bad(format!("is larger than {MAX_JOURNAL} bytes")));
-        }
-        let complete = match bytes.iter().rposition(|&b| b == b'\n') {
-            Some(end) => &bytes[..end],
-            None => &[][..],
-        };
-        if complete.len() + 1 < bytes.len() || (complete.is_empty() && !bytes.is_empty()) {
+        let read = read(&mut file, &path).map_err(|e| bad(format!("cannot be read: {e}")))?;
+        if read.torn {
             log::warn!(target: "genesys_inject::batch", "journal {}: its last record is torn (a run was stopped while writing it): ignored", path.display());
             // The next record starts on a line of its own.
             file.write_all(b"\n").map_err(|e| bad(e.to_string()))?;
-        }
-        let (mut last, mut damaged, mut message_ids) = (HashMap::new(), 0usize, Vec::new());
-        for line in complete.split(|&b| b == b'\n') {
-            match parse(line) {
-                Some((scope, id, entry)) => {
-                    if let Record::Sent {
-                        message_id: Some(m),
-                    } = &entry.record
-                    {
-                        message_ids.push(m.clone());
-                    }
-                    last.insert((scope, id), entry);
-                }
-                None if line.trim_ascii().is_empty() => {}
-                None => damaged += 1,
-            }
-        }
-        if damaged > 0 {
-            log::warn!(target: "genesys_inject::batch", "journal {}: {damaged} damaged record(s) ignored", path.display());
         }
         Ok(Journal {
             path,
@@ -178,8 +187,13 @@ impl Journal {
             _lock: lock,
             batch_id: batch_id.to_owned(),
             scope: String::new(),
-            last,
-            message_ids,
+            last: read.last,
+            others: read.others,
+            records: read.records,
+            bytes: read.bytes,
+            message_ids: read.message_ids,
+            recipients: HashMap::new(),
+            clock: None,
         })
     }
 
@@ -193,8 +207,7 @@ impl Journal {
         let dir = state.path().join("journal");
         create_private_dir(&dir)
             .map_err(|e| Error::Config(format!("journal directory {}: {e}", dir.display())))?;
-        let hash = fnv1a_128(batch_id.as_bytes());
-        Journal::open(dir.join(format!("{hash:032x}.jsonl")), batch_id)
+        Journal::open(dir.join(file_name(batch_id)), batch_id)
     }
 
     /// Where it is.
@@ -208,10 +221,26 @@ impl Journal {
     }
 
     /// Reads and writes the records of this batch sent by the client known
-    /// as `client` (its token URL and client id).
-    pub(crate) fn bind(&mut self, client: &str) {
+    /// as `client` (its token URL and client id), stamped on `clock`.
+    pub(crate) fn bind(&mut self, client: &str, clock: Arc<dyn Clock>) {
         let scope = fnv1a_128(format!("{client}\n{}", self.batch_id).as_bytes());
         self.scope = format!("{scope:032x}");
+        self.clock = Some(clock);
+    }
+
+    /// Now on the bound clock, in Unix ms.
+    fn now_ms(&self) -> u64 {
+        let now = self
+            .clock
+            .as_ref()
+            .map_or_else(std::time::SystemTime::now, |c| c.wall());
+        record::millis(now)
+    }
+
+    /// Whom the line known as `line` is to (masked): written with its
+    /// records.
+    pub(crate) fn describe(&mut self, line: &str, recipient: String) {
+        self.recipients.insert(line.to_owned(), recipient);
     }
 
     /// Every message id the journal's records name (any batch, any
@@ -225,7 +254,7 @@ impl Journal {
         self.last
             .iter()
             .filter(|((scope, _), _)| *scope == self.scope)
-            .map(|((_, id), entry)| (id.as_str(), entry))
+            .map(|((_, id), stamped)| (id.as_str(), &stamped.entry))
     }
 
     /// This batch's last record of the line known as `id`.
@@ -234,7 +263,9 @@ impl Journal {
     }
 
     pub(crate) fn last(&self, line: &str) -> Option<&Entry> {
-        self.last.get(&(self.scope.clone(), line.to_owned()))
+        self.last
+            .get(&(self.scope.clone(), line.to_owned()))
+            .map(|s| &s.entry)
     }
 
     /// Appends `record` for `line` (whose content has `fingerprint`) and
@@ -246,122 +277,60 @@ impl Journal {
         record: Record,
     ) -> io::Result<()> {
         debug_assert!(!self.scope.is_empty(), "bound before use");
-        let mut value = json!({"scope": self.scope, "line": line, "fp": fingerprint});
-        let fields = value.as_object_mut().expect("an object");
-        let mut attempt = |state: &str, a: &Attempt| {
-            fields.insert("state".into(), state.into());
-            fields.insert("at".into(), millis(a.at).into());
-            fields.insert("platform_at".into(), a.platform_at.map(millis).into());
-            fields.insert("comm".into(), a.communication.clone().into());
-            fields.insert(
-                "anchor".into(),
-                match &a.anchor {
-                    None => Value::Null,
-                    Some(Anchor::Empty) => json!({"id": null, "time": null}),
-                    Some(Anchor::Newest { id, time }) => json!({"id": id, "time": millis(*time)}),
-                },
-            );
-        };
-        match &record {
-            Record::Attempting(a) => attempt("attempting", a),
-            Record::Unknown(a) => attempt("unknown", a),
-            Record::Sent { message_id } => {
-                if let Some(m) = message_id {
-                    self.message_ids.push(m.clone());
-                }
-                fields.insert("state".into(), "sent".into());
-                fields.insert("message_id".into(), message_id.clone().into());
-            }
-            Record::Failed {
-                class,
-                retry,
-                reason,
-            } => {
-                fields.insert("state".into(), "failed".into());
-                fields.insert("class".into(), class.clone().into());
-                fields.insert("retry".into(), (*retry).into());
-                fields.insert("status".into(), reason.status.into());
-                fields.insert("code".into(), reason.code.clone().into());
-                fields.insert(
-                    "correlation_id".into(),
-                    reason.correlation_id.clone().into(),
-                );
-            }
-        }
-        let mut bytes = serde_json::to_vec(&value).expect("a record serializes");
-        bytes.push(b'\n');
+        let key = (self.scope.clone(), line.to_owned());
+        let to = self
+            .recipients
+            .get(line)
+            .cloned()
+            .or_else(|| self.last.get(&key).and_then(|s| s.to.clone()));
+        let t = self.now_ms();
+        let bytes = record::to_json(
+            &self.scope,
+            Some(&self.batch_id),
+            line,
+            fingerprint,
+            &record,
+            t,
+            to.as_deref(),
+        );
         self.file.write_all(&bytes)?;
         self.file.sync_data()?;
+        if let Record::Sent {
+            message_id: Some(m),
+        } = &record
+        {
+            self.message_ids.push(m.clone());
+        }
+        self.records += 1;
+        self.bytes += bytes.len() as u64;
         self.last.insert(
-            (self.scope.clone(), line.to_owned()),
-            Entry {
-                record,
-                fingerprint: fingerprint.to_owned(),
+            key,
+            Stamped {
+                entry: Entry {
+                    record,
+                    fingerprint: fingerprint.to_owned(),
+                },
+                t: Some(t),
+                to,
+                batch: Some(self.batch_id.clone()),
             },
         );
         Ok(())
     }
 }
 
-/// One record: its scope, line and entry; `None` when it is damaged or not
-/// a record of this version.
-fn parse(line: &[u8]) -> Option<(String, String, Entry)> {
-    let v: Value = serde_json::from_slice(line).ok()?;
-    let text = |key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
-    let attempt = || {
-        Some(Attempt {
-            at: from_millis(v.get("at")?.as_u64()?)?,
-            platform_at: match v.get("platform_at")? {
-                Value::Null => None,
-                t => Some(from_millis(t.as_u64()?)?),
-            },
-            communication: text("comm"),
-            anchor: match v.get("anchor") {
-                None | Some(Value::Null) => None,
-                Some(a) => match a.get("id")? {
-                    Value::Null => Some(Anchor::Empty),
-                    id => Some(Anchor::Newest {
-                        id: id.as_str()?.to_owned(),
-                        time: from_millis(a.get("time")?.as_u64()?)?,
-                    }),
-                },
-            },
-        })
-    };
-    let record = match v.get("state")?.as_str()? {
-        "attempting" => Record::Attempting(attempt()?),
-        "unknown" => Record::Unknown(attempt()?),
-        "sent" => Record::Sent {
-            message_id: text("message_id"),
-        },
-        "failed" => Record::Failed {
-            class: text("class")?,
-            retry: v.get("retry")?.as_bool()?,
-            reason: Reason {
-                status: v
-                    .get("status")
-                    .and_then(Value::as_u64)
-                    .and_then(|s| u16::try_from(s).ok()),
-                code: text("code"),
-                correlation_id: text("correlation_id"),
-            },
-        },
-        _ => return None,
-    };
-    Some((
-        text("scope")?,
-        text("line")?,
-        Entry {
-            record,
-            fingerprint: text("fp")?,
-        },
-    ))
+/// The file name of batch `batch_id`'s journal in a state directory.
+pub(crate) fn file_name(batch_id: &str) -> String {
+    format!("{:032x}.jsonl", fnv1a_128(batch_id.as_bytes()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::listing::Anchor;
     use crate::state::tests::scratch;
+    use record::from_millis;
+    use std::fs::OpenOptions;
 
     fn attempt(ms: u64) -> Attempt {
         Attempt {
@@ -382,7 +351,7 @@ mod tests {
         let at = attempt(1_800_000_000_000);
         {
             let mut j = Journal::open(&path, "monday").unwrap();
-            j.bind("client");
+            j.bind("client", Arc::new(crate::SystemClock));
             j.write("a", "f1", Record::Attempting(at.clone())).unwrap();
             j.write(
                 "a",
@@ -404,7 +373,7 @@ mod tests {
         f.write_all(br#"{"line":"b","state":"se"#).unwrap();
         drop(f);
         let mut j = Journal::open(&path, "monday").unwrap();
-        j.bind("client");
+        j.bind("client", Arc::new(crate::SystemClock));
         assert_eq!(
             j.last("a").map(|e| &e.record),
             Some(&Record::Sent {
@@ -425,7 +394,7 @@ mod tests {
         j.write("b", "f2", failed.clone()).unwrap();
         drop(j);
         let mut j = Journal::open(&path, "monday").unwrap();
-        j.bind("client");
+        j.bind("client", Arc::new(crate::SystemClock));
         assert_eq!(j.last("b").unwrap().record, failed);
         #[cfg(unix)]
         {
@@ -442,18 +411,18 @@ mod tests {
         let path = dir.join("b.jsonl");
         {
             let mut j = Journal::open(&path, "monday").unwrap();
-            j.bind("client");
+            j.bind("client", Arc::new(crate::SystemClock));
             j.write("r-1", "f", Record::Sent { message_id: None })
                 .unwrap();
         }
         let mut tuesday = Journal::open(&path, "tuesday").unwrap();
-        tuesday.bind("client");
+        tuesday.bind("client", Arc::new(crate::SystemClock));
         assert_eq!(tuesday.last("r-1"), None);
         drop(tuesday);
         let mut other = Journal::open(&path, "monday").unwrap();
-        other.bind("another client");
+        other.bind("another client", Arc::new(crate::SystemClock));
         assert_eq!(other.last("r-1"), None);
-        other.bind("client");
+        other.bind("client", Arc::new(crate::SystemClock));
         assert!(other.last("r-1").is_some());
         std::fs::remove_dir_all(&dir).unwrap();
     }

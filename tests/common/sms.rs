@@ -70,7 +70,8 @@ impl SmsPlatform {
             if req.path != AGENTLESS {
                 return Action::status(404, "");
             }
-            if let Some(action) = answer(posts.fetch_add(1, Ordering::SeqCst)) {
+            let post = posts.fetch_add(1, Ordering::SeqCst);
+            if let Some(action) = answer(post) {
                 return action;
             }
             let at = clock
@@ -94,7 +95,7 @@ impl SmsPlatform {
             } else {
                 taken.push(sms.clone());
             }
-            let n = taken.len();
+            let n = post + 1;
             Action::status(
                 202,
                 &serde_json::json!({

@@ -76,6 +76,8 @@ pub(crate) struct Args {
     /// `--metrics-file FILE`: the run's metrics, node-exporter's textfile
     /// format.
     pub metrics_file: Option<String>,
+    /// `--metrics-label NAME=VALUE` (repeatable): labels on every series.
+    pub metrics_labels: Vec<(String, String)>,
     /// `--audit-log FILE`: each audit record appended as a JSON line.
     pub audit_log: Option<String>,
     /// `--no-typing`: no typing indicator before the message.
@@ -101,6 +103,10 @@ pub(crate) struct Args {
     /// `--min-gap DURATION`: the least time between two messages to one
     /// recipient, in seconds.
     pub min_gap: Option<u64>,
+    /// `inject journal`: what the state directory's journals say.
+    pub journal_view: bool,
+    /// `--keep-journals DAYS`: how long a batch's journal remembers a line.
+    pub keep_journals: Option<u64>,
     /// `-q`: no log lines and no notes, only the result or the error.
     pub quiet: bool,
     /// `-v`: the library's info lines too (each retry, each pause).
@@ -209,9 +215,15 @@ impl Cursor {
     }
 }
 
-/// Parses the arguments (without the program's name).
-pub(crate) fn parse_args(raw: Vec<OsString>) -> Result<Parsed, String> {
+/// Parses the arguments (without the program's name). A first argument
+/// `journal` is the `inject journal` command (a TEXT `journal` goes after
+/// `--`, or after the flags).
+pub(crate) fn parse_args(mut raw: Vec<OsString>) -> Result<Parsed, String> {
     let mut args = Args::default();
+    if raw.first().is_some_and(|a| a == "journal") {
+        raw.remove(0);
+        args.journal_view = true;
+    }
     let mut cursor = Cursor {
         parser: lexopt::Parser::from_args(raw),
         read: 0,
@@ -266,8 +278,9 @@ pub(crate) fn parse_args(raw: Vec<OsString>) -> Result<Parsed, String> {
         if raw.contains('=') {
             return Err(unknown(&raw));
         }
-        // --param and --suppress are given once per parameter or list.
-        if name != "param" && name != "suppress" && !seen.insert(flag.clone()) {
+        // --param, --suppress and --metrics-label are given once each.
+        let repeatable = ["param", "suppress", "metrics-label"].contains(&name.as_str());
+        if !repeatable && !seen.insert(flag.clone()) {
             return Err(format!("{flag} is given twice"));
         }
         let switch = |on: &mut bool| -> Result<(), String> {
@@ -354,6 +367,13 @@ pub(crate) fn parse_args(raw: Vec<OsString>) -> Result<Parsed, String> {
                 once(&mut args.settle_time, &flag, secs)?
             }
             "verbose" => switch(&mut args.verbose)?,
+            "keep-journals" => {
+                let days = number(&flag, cursor.value(&flag)?, "days")?;
+                if days == 0 {
+                    return Err("--keep-journals takes at least 1 day".into());
+                }
+                once(&mut args.keep_journals, &flag, days)?
+            }
             "sender-rate" => {
                 let v = cursor.value(&flag)?;
                 let rate: f64 = v
@@ -380,6 +400,22 @@ pub(crate) fn parse_args(raw: Vec<OsString>) -> Result<Parsed, String> {
             "wait-for-window" => switch(&mut args.wait_for_window)?,
             "valid-until" => once(&mut args.valid_until, &flag, cursor.value(&flag)?)?,
             "suppress" => args.suppress.push(cursor.value(&flag)?),
+            "metrics-label" => {
+                let v = cursor.value(&flag)?;
+                let (label, value) = v
+                    .split_once('=')
+                    .ok_or_else(|| format!("--metrics-label takes NAME=VALUE, not {v:?}"))?;
+                if !crate::metrics::label_name_ok(label) {
+                    return Err(format!(
+                        "--metrics-label {label:?}: a label name is letters, digits and _, not first a digit, not __... nor outcome"
+                    ));
+                }
+                if args.metrics_labels.iter().any(|(l, _)| l == label) {
+                    return Err(format!("--metrics-label {label} is given twice"));
+                }
+                args.metrics_labels
+                    .push((label.to_owned(), value.to_owned()));
+            }
             "suppress-column" => once(&mut args.suppress_column, &flag, cursor.value(&flag)?)?,
             "min-gap" => {
                 let v = cursor.value(&flag)?;
@@ -393,6 +429,9 @@ pub(crate) fn parse_args(raw: Vec<OsString>) -> Result<Parsed, String> {
             }
             _ => return Err(unknown(&raw)),
         }
+    }
+    if !args.metrics_labels.is_empty() && args.metrics_file.is_none() {
+        return Err("--metrics-label labels the --metrics-file's series: give one".into());
     }
     if args.quiet && args.verbose {
         return Err("--quiet and --verbose cannot be used together".into());

@@ -9,6 +9,7 @@ USAGE:
     inject --agentless TYPE --from ADDRESS (--to ADDRESS | --contact ID) [OPTIONS] TEXT...
     inject --agentless whatsapp --from ID --to WHATSAPP_ID --template ID [--param NAME=VALUE]...
     inject --batch FILE [--batch-id ID] [--journal FILE] [OPTIONS]
+    inject journal [--batch-id ID] [--json] [--state-dir DIR]
 
 Each TEXT is one content block. Two that meet with no white space on
 either side get one space between them, as the shell's words were typed
@@ -66,7 +67,11 @@ SENDING:
                             genesys_inject_run_duration_seconds,
                             genesys_inject_last_run_timestamp_seconds and
                             genesys_inject_last_success_timestamp_seconds (the
-                            last run that exited 0, kept across failed runs)
+                            last run that exited 0, kept across failed runs).
+                            A dry run writes none
+    --metrics-label NAME=VALUE
+                            a label on every series (repeatable): give each job
+                            its own (job=reminders), never the day
     --audit-log FILE        append each injection's audit record (the JSON the
                             log carries) to FILE as one line (created 0600,
                             never through a link); a write that fails is said
@@ -118,7 +123,9 @@ BATCH (many messages from one run):
     --conversation, --communication, --contact, --new-conversation,
     --template, --attach, --delay-ms) are every line's defaults: a line's
     own key wins. (--param and --wait are not: give params in each line.)
-    --skip-invalid          send the valid lines anyway (still exit 2)
+    --skip-invalid          send the valid lines anyway; the lines skipped on
+                            purpose fail nothing (exit 0 when the rest went
+                            out), counted invalid
     --batch-id ID           the batch's identity (default: \"default\"): a line
                             is sent once per batch id, so re-running the same
                             lines, whatever the file, sends nothing twice. To
@@ -133,6 +140,11 @@ BATCH (many messages from one run):
                             answer was lost (on the communication it was sent
                             as), and sends it again only if it is proved absent
     --resend-unknown        send such a line again without looking (may duplicate)
+    --keep-journals DAYS    remember a line DAYS after its last record (default
+                            30): past that a line sent is forgotten (a file
+                            still holding it sends it again); a line attempting
+                            or unknown never is. Another batch's journal
+                            untouched that long, with none, is removed
     --retry-failed          send again lines refused for good (400, 403, 404);
                             failures that can pass (401, no connected agent,
                             429, 5xx) are sent again by any re-run
@@ -201,6 +213,11 @@ suppressed lines exit 0):
                             this client within it, in any batch on the state
                             directory, is deferred; the directory keeps a keyed
                             hash of each recipient, never the address
+
+JOURNAL (inject journal):
+    the batches in the state directory: id, lines, count per state, last
+    record; with --batch-id ID, each line of that batch: id, state, time,
+    message id, recipient masked. --json: one object a line.
 
 STATE:
     --state-dir DIR         keep the token and undelivered audit events in DIR

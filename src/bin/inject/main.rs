@@ -10,6 +10,7 @@
 mod args;
 mod batch;
 mod help;
+mod journal;
 mod metrics;
 mod output;
 mod request;
@@ -223,8 +224,13 @@ fn main() -> ExitCode {
     output::set_quiet(args.quiet);
     let started = std::time::Instant::now();
     let code = run(&args, json_out);
-    if let Some(path) = &args.metrics_file {
-        metrics::write(std::path::Path::new(path), started.elapsed());
+    // A dry run is not a run: its metrics would hide a failing job.
+    if let (Some(path), false) = (&args.metrics_file, args.dry_run) {
+        metrics::write(
+            std::path::Path::new(path),
+            started.elapsed(),
+            &args.metrics_labels,
+        );
     }
     code
 }
@@ -235,6 +241,9 @@ fn run(args: &Args, json_out: bool) -> ExitCode {
         Ok(policy) => policy,
         Err(msg) => return usage_error(json_out, &msg),
     };
+    if args.journal_view {
+        return journal::run(args, json_out, state_dir_path(args));
+    }
     if args.batch.is_none() {
         if let Some(flag) = batch::batch_flags(args) {
             return usage_error(json_out, &format!("{flag} goes with --batch"));

@@ -51,33 +51,70 @@ fn seconds(t: SystemTime) -> f64 {
 fn last_success(path: &Path) -> Option<f64> {
     let text = std::fs::read_to_string(path).ok()?;
     text.lines()
-        .find_map(|l| l.strip_prefix("genesys_inject_last_success_timestamp_seconds "))?
+        .find(|l| l.starts_with("genesys_inject_last_success_timestamp_seconds"))?
+        .rsplit(' ')
+        .next()?
         .trim()
         .parse()
         .ok()
         .filter(|t: &f64| t.is_finite() && *t > 0.0)
 }
 
-/// The file's text for a run that took `took` and ended at `now`.
+/// Whether `name` may be a label of ours: Prometheus' form
+/// (`[a-zA-Z_][a-zA-Z0-9_]*`), not reserved (`__`), not `outcome`.
+pub(crate) fn label_name_ok(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with("__")
+        && name != "outcome"
+}
+
+/// `labels` as Prometheus writes them inside braces, each value escaped
+/// (`\\`, `\"`, `\n`), with a trailing comma when there are any.
+fn label_text(labels: &[(String, String)]) -> String {
+    labels
+        .iter()
+        .map(|(name, value)| {
+            let value = value
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
+            format!("{name}=\"{value}\",")
+        })
+        .collect()
+}
+
+/// The file's text for a run that took `took` and ended at `now`, every
+/// series with `labels`.
 fn render(
     lines: [u64; OUTCOMES.len()],
     status: u8,
     took: Duration,
     now: f64,
     success: Option<f64>,
+    labels: &[(String, String)],
 ) -> String {
+    let labelled = label_text(labels);
     let mut out = String::from(
         "# HELP genesys_inject_lines Lines (messages) of the last run, by outcome.\n\
          # TYPE genesys_inject_lines gauge\n",
     );
     for (outcome, n) in OUTCOMES.iter().zip(lines) {
         out.push_str(&format!(
-            "genesys_inject_lines{{outcome=\"{outcome}\"}} {n}\n"
+            "genesys_inject_lines{{{labelled}outcome=\"{outcome}\"}} {n}\n"
         ));
     }
+    let braces = if labels.is_empty() {
+        String::new()
+    } else {
+        format!("{{{}}}", labelled.trim_end_matches(','))
+    };
     let mut gauge = |name: &str, help: &str, value: String| {
         out.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{braces} {value}\n"
         ));
     };
     gauge(
@@ -105,9 +142,10 @@ fn render(
     out
 }
 
-/// Writes the metrics of this run, which took `took`, to `path`. A failure
-/// is said on standard error; it changes nothing else.
-pub(crate) fn write(path: &Path, took: Duration) {
+/// Writes the metrics of this run, which took `took`, to `path`, every
+/// series with `labels`. A failure is said on standard error; it changes
+/// nothing else.
+pub(crate) fn write(path: &Path, took: Duration, labels: &[(String, String)]) {
     let status = STATUS.load(Ordering::SeqCst);
     let lines = *LINES.lock().unwrap_or_else(|e| e.into_inner());
     let now = seconds(SystemTime::now());
@@ -116,7 +154,7 @@ pub(crate) fn write(path: &Path, took: Duration) {
     } else {
         last_success(path)
     };
-    let text = render(lines, status, took, now, success);
+    let text = render(lines, status, took, now, success, labels);
     if let Err(e) = replace(path, text.as_bytes()) {
         crate::output::report(&format!(
             "--metrics-file {}: cannot be written: {e}",
@@ -164,6 +202,7 @@ mod tests {
             Duration::from_millis(1500),
             2000.0,
             Some(1000.0),
+            &[],
         );
         assert!(text.contains("# TYPE genesys_inject_lines gauge\n"));
         assert!(text.contains("genesys_inject_lines{outcome=\"not_reached\"} 2\n"));
@@ -178,5 +217,25 @@ mod tests {
             let (_, value) = line.rsplit_once(' ').unwrap();
             assert!(value.parse::<f64>().is_ok(), "{line}");
         }
+    }
+
+    #[test]
+    fn labels_set_a_jobs_series_apart_and_are_escaped() {
+        let labels = vec![("job_name".to_owned(), "re\"mind\\ers\n".to_owned())];
+        let text = render(
+            [0; OUTCOMES.len()],
+            0,
+            Duration::ZERO,
+            2.0,
+            Some(2.0),
+            &labels,
+        );
+        assert!(text.contains(
+            "genesys_inject_lines{job_name=\"re\\\"mind\\\\ers\\n\",outcome=\"sent\"} 0\n"
+        ));
+        assert!(text.contains("genesys_inject_exit_status{job_name=\"re\\\"mind\\\\ers\\n\"} 0\n"));
+        assert!(label_name_ok("job") && label_name_ok("_x1"));
+        assert!(!label_name_ok("1x") && !label_name_ok("__name") && !label_name_ok("outcome"));
+        assert!(!label_name_ok("a-b") && !label_name_ok(""));
     }
 }

@@ -65,6 +65,7 @@ pub(crate) fn batch_flags(args: &Args) -> Option<&'static str> {
         .or(given("--suppress", !args.suppress.is_empty()))
         .or(given("--suppress-column", args.suppress_column.is_some()))
         .or(given("--min-gap", args.min_gap.is_some()))
+        .or(given("--keep-journals", args.keep_journals.is_some()))
 }
 
 /// The flags of one message that a batch cannot take as every line's
@@ -232,19 +233,24 @@ fn dry_run_output(
 
 /// Says, once and at once, that a signal is stopping the run: how many
 /// lines are in flight, and that a second signal ends it now. Ends when
-/// `finished` is set.
+/// `finished` is set (saying a stop set before it, still).
 fn watch_stop(
     stop: Arc<AtomicBool>,
     in_flight: Arc<AtomicUsize>,
     finished: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        while !finished.load(Ordering::SeqCst) {
+        loop {
+            // The stop first: a run that a signal ends before this thread
+            // wakes is still told it (the caller joins before its summary).
             if stop.load(Ordering::SeqCst) {
                 report(&format!(
                     "stopping: {} line(s) in flight finish (a message already sent gets its answer; the others are not reached); a second signal ends now",
                     in_flight.load(Ordering::SeqCst)
                 ));
+                return;
+            }
+            if finished.load(Ordering::SeqCst) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -345,6 +351,9 @@ pub(crate) fn run(
         options = options.deadline(Duration::from_secs(secs));
     }
 
+    if let Some(days) = args.keep_journals {
+        options = options.keep_journals(Duration::from_secs(days.saturating_mul(24 * 3600)));
+    }
     // Fixed when given; else following the budget and the round trip.
     if let Some(n) = args.parallel {
         options = options.parallel(n as usize);

@@ -315,14 +315,12 @@ impl Tally {
     }
 
     /// The run's exit status: the most serious line's; 1 when lines were
-    /// not reached; 2 when invalid lines were skipped.
+    /// not reached. Invalid lines skipped on purpose (`--skip-invalid`)
+    /// fail nothing: they are counted.
     pub fn exit_code(&self) -> u8 {
         let mut code = self.worst.1;
         if code == 0 && self.not_reached > 0 {
             code = 1;
-        }
-        if code == 0 && !self.invalid.is_empty() {
-            code = 2;
         }
         code
     }
