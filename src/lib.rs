@@ -205,8 +205,8 @@ mod webhook;
 pub use agentless::{AgentlessTarget, MessengerType};
 pub use audit::AUDIT_TARGET;
 pub use batch::{
-    BatchLine, BatchOptions, Deferral, LineOutcome, LineReport, SendWindow, Suppression, Zone,
-    DEFAULT_PARALLEL, MAX_PARALLEL, UNREACHABLE_IN_A_ROW,
+    BatchLine, BatchOptions, BatchSummary, Deferral, FailureClass, LineOutcome, LineReport,
+    SendWindow, Suppression, Zone, DEFAULT_PARALLEL, MAX_PARALLEL, UNREACHABLE_IN_A_ROW,
 };
 pub use clock::{Clock, SystemClock};
 pub use config::{InjectorBuilder, TypingMode};

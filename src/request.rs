@@ -88,6 +88,31 @@ impl InjectRequest {
         }
     }
 
+    /// One text, sent as the communication `communication_id` into the
+    /// conversation `conversation_id`: [`new`](Self::new) with one
+    /// [`ContentBlock::text`].
+    ///
+    /// ```
+    /// use genesys_inject::InjectRequest;
+    /// let request = InjectRequest::text(
+    ///     "ec35f2a8-289b-42d4-8893-c50eaf81a3c1",
+    ///     "0b2d9a4e-6f1c-4c7e-9a55-1d3f8e2b7c90",
+    ///     "Your parcel is on its way",
+    /// );
+    /// assert_eq!(request.blocks()[0].as_str(), "Your parcel is on its way");
+    /// ```
+    pub fn text(
+        conversation_id: impl Into<String>,
+        communication_id: impl Into<String>,
+        text: impl Into<String>,
+    ) -> Self {
+        Self::new(
+            conversation_id,
+            communication_id,
+            vec![ContentBlock::text(text)],
+        )
+    }
+
     /// A text message sent as the conversation's connected agent, whose
     /// communication the injector looks up when it sends
     /// (`GET /api/v2/conversations/{conversationId}`: the participant whose

@@ -13,27 +13,110 @@ pub(super) const NOT_SENT: &str = "not_sent";
 /// and a later run does not send it either.
 pub(super) const EXPIRED: &str = "expired";
 
-/// The class of a failure to reach the platform at all (connection
-/// refused, DNS, TLS): lines that meet it in a row stop the batch.
-pub(super) const UNREACHABLE: &str = "unreachable";
+/// What kind of failure a [`LineOutcome::Failed`](crate::LineOutcome::Failed)
+/// line met, and so whether a later run sends it again. Refused for good
+/// (a later run does not send it unless
+/// [`retry_failed`](crate::BatchOptions::retry_failed)): `Invalid`,
+/// `Refused`, `Forbidden`; can pass (any later run sends it): the others.
+/// Its [`as_str`](Self::as_str) is the name the journal, `--json` and the
+/// metrics use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FailureClass {
+    /// The line is not a valid request with this injector's settings.
+    Invalid,
+    /// The platform refused it: HTTP 400, 403 or 404 from the API.
+    Refused,
+    /// The client may not do this ([`Error::Forbidden`]): the batch stops.
+    Forbidden,
+    /// The token was refused (401): the batch stops; a fixed secret passes.
+    Auth,
+    /// The conversation has no connected agent to send as.
+    NoAgent,
+    /// HTTP 429 past the retries or the bounds.
+    RateLimited,
+    /// HTTP 5xx.
+    Server,
+    /// The platform could not be reached at all (connection refused, DNS,
+    /// TLS): [`UNREACHABLE_IN_A_ROW`](crate::UNREACHABLE_IN_A_ROW) in a row
+    /// stop the batch.
+    Unreachable,
+    /// Not delivered for another reason the platform gave.
+    NotDelivered,
+    /// A class this release does not know: an earlier failure recorded by
+    /// a later release.
+    Other,
+}
+
+impl FailureClass {
+    /// Its name: `invalid`, `refused`, `forbidden`, `auth`, `no_agent`,
+    /// `rate_limited`, `server`, `unreachable`, `not_delivered`, `other`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureClass::Invalid => "invalid",
+            FailureClass::Refused => "refused",
+            FailureClass::Forbidden => "forbidden",
+            FailureClass::Auth => "auth",
+            FailureClass::NoAgent => "no_agent",
+            FailureClass::RateLimited => "rate_limited",
+            FailureClass::Server => "server",
+            FailureClass::Unreachable => "unreachable",
+            FailureClass::NotDelivered => "not_delivered",
+            FailureClass::Other => "other",
+        }
+    }
+
+    /// The class of this name (as the journal records it); `Other` for a
+    /// name this release does not know.
+    pub(crate) fn from_name(name: &str) -> FailureClass {
+        [
+            FailureClass::Invalid,
+            FailureClass::Refused,
+            FailureClass::Forbidden,
+            FailureClass::Auth,
+            FailureClass::NoAgent,
+            FailureClass::RateLimited,
+            FailureClass::Server,
+            FailureClass::Unreachable,
+            FailureClass::NotDelivered,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == name)
+        .unwrap_or(FailureClass::Other)
+    }
+
+    /// Whether the batch stops at once: every later line would fail the
+    /// same way (`Auth`, `Forbidden`).
+    pub fn stops_the_batch(self) -> bool {
+        matches!(self, FailureClass::Auth | FailureClass::Forbidden)
+    }
+}
+
+impl std::fmt::Display for FailureClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// The class of a failure, and whether a later run can succeed.
-pub(super) fn classify(e: &Error) -> (&'static str, bool) {
+pub(super) fn classify(e: &Error) -> (FailureClass, bool) {
     match e {
-        Error::Validation(_) | Error::Config(_) => ("invalid", false),
+        Error::Validation(_) | Error::Config(_) => (FailureClass::Invalid, false),
         // A secret that is wrong today may be fixed by the next run.
-        Error::Auth { .. } => ("auth", true),
-        Error::Forbidden { .. } => ("forbidden", false),
-        Error::RateLimited { .. } => ("rate_limited", true),
+        Error::Auth { .. } => (FailureClass::Auth, true),
+        Error::Forbidden { .. } => (FailureClass::Forbidden, false),
+        Error::RateLimited { .. } => (FailureClass::RateLimited, true),
         // An agent may join the conversation before the next run.
-        Error::NoConnectedAgent { .. } => ("no_agent", true),
+        Error::NoConnectedAgent { .. } => (FailureClass::NoAgent, true),
         Error::Api {
             status: 400 | 403 | 404,
             ..
-        } => ("refused", false),
-        Error::Api { status, .. } if *status >= 500 => ("server", true),
-        Error::Transport { .. } if e.outcome() == Outcome::NotDelivered => (UNREACHABLE, true),
-        _ => ("not_delivered", true),
+        } => (FailureClass::Refused, false),
+        Error::Api { status, .. } if *status >= 500 => (FailureClass::Server, true),
+        Error::Transport { .. } if e.outcome() == Outcome::NotDelivered => {
+            (FailureClass::Unreachable, true)
+        }
+        _ => (FailureClass::NotDelivered, true),
     }
 }
 

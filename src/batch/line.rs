@@ -6,7 +6,7 @@ use crate::status::Resolution;
 use crate::sync::lock;
 use crate::Injector;
 
-use super::failure::EXPIRED;
+use super::failure::{FailureClass, EXPIRED};
 use super::identity::Fingerprint;
 use super::round::Run;
 use super::{sent, BatchLine, LineOutcome};
@@ -47,7 +47,7 @@ impl Injector {
                 retry: false,
                 reason,
             } if !options.retry_failed => LineOutcome::Failed {
-                class,
+                class: FailureClass::from_name(&class),
                 error: None,
                 retry: false,
                 earlier: reason.shown(),

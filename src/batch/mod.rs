@@ -15,6 +15,7 @@
 //! in flight and reports them.
 
 mod failure;
+pub use failure::FailureClass;
 mod flight;
 mod identity;
 mod line;
@@ -23,6 +24,8 @@ mod round;
 mod rules;
 mod send;
 mod settle;
+mod summary;
+pub use summary::BatchSummary;
 
 pub use options::{
     BatchLine, BatchOptions, LineOutcome, LineReport, DEFAULT_PARALLEL, MAX_PARALLEL,
@@ -111,6 +114,36 @@ impl Injector {
     /// # Errors
     /// [`Error::Config`] when the journal cannot be written: nothing more is
     /// sent, since a send that cannot be recorded could be repeated.
+    ///
+    /// # Example
+    /// A daily job of SMS reminders, each line known by its order id; a
+    /// re-run the same day sends nothing twice:
+    /// ```no_run
+    /// use genesys_inject::{
+    ///     AgentlessTarget, BatchLine, BatchOptions, BatchSummary, ContentBlock, InjectRequest,
+    ///     Injector, Journal,
+    /// };
+    ///
+    /// let injector = Injector::from_env()?;
+    /// let orders = [("order-1041", "+13175550101"), ("order-1042", "+13175550102")];
+    /// let lines: Vec<BatchLine> = orders
+    ///     .iter()
+    ///     .map(|(id, to)| {
+    ///         let sms = AgentlessTarget::sms("+18005550100", *to);
+    ///         let text = vec![ContentBlock::text("Your parcel arrives today")];
+    ///         BatchLine::new(*id, InjectRequest::agentless(sms, text))
+    ///     })
+    ///     .collect();
+    /// let mut journal = Journal::in_state_dir("/var/lib/genesys-inject", "2026-12-05")?;
+    /// let options = BatchOptions::new().send_window("08:00-21:00".parse()?);
+    /// let reports = injector.inject_batch(&lines, &mut journal, &options, |line| {
+    ///     eprintln!("{}: {:?}", line.id, line.outcome);
+    /// })?;
+    /// let summary = BatchSummary::of(lines.len(), &reports);
+    /// println!("{} sent, {} failed", summary.sent, summary.failed);
+    /// std::process::exit(summary.exit_status().into());
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// ```
     pub fn inject_batch(
         &self,
         lines: &[BatchLine],

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::rules::{Deferral, SendWindow, Suppression, Zone};
+use super::FailureClass;
 #[cfg(doc)]
 use crate::Injector;
 use crate::{Error, InjectRequest};
@@ -272,10 +273,8 @@ pub enum LineOutcome {
     /// failure of `class`, not retried. `retry`: a later run sends it again
     /// without being asked.
     Failed {
-        /// The failure's class: refused for good: `invalid`, `refused`
-        /// (400, 404), `forbidden` (403); can pass: `auth` (401),
-        /// `no_agent`, `rate_limited`, `server`, `not_delivered`.
-        class: String,
+        /// The failure's class (see [`FailureClass`]).
+        class: FailureClass,
         /// This run's error, if this run tried.
         error: Option<Error>,
         /// Whether a later run sends it again.

@@ -13,7 +13,7 @@ use crate::{Error, Injector};
 use super::flight::Flight;
 use super::identity::Fingerprint;
 use super::rules::Rules;
-use super::{failure, BatchLine, BatchOptions, LineOutcome, Shared, UNREACHABLE_IN_A_ROW};
+use super::{BatchLine, BatchOptions, FailureClass, LineOutcome, Shared, UNREACHABLE_IN_A_ROW};
 
 /// What a batch's rounds share.
 pub(super) struct Run<'a> {
@@ -86,7 +86,7 @@ impl Run<'_> {
                             // Invalid with this injector's settings: the
                             // error, again (errors are not Clone).
                             _ => Ok(LineOutcome::Failed {
-                                class: "invalid".into(),
+                                class: FailureClass::Invalid,
                                 error: injector.prepare(&self.lines[index].request).err(),
                                 retry: false,
                                 earlier: None,
@@ -99,7 +99,7 @@ impl Run<'_> {
                                 class,
                                 error: Some(_),
                                 ..
-                            }) => class == "auth" || class == "forbidden",
+                            }) => class.stops_the_batch(),
                             Ok(_) => false,
                             Err(_) => true,
                         };
@@ -114,7 +114,7 @@ impl Run<'_> {
                                     class,
                                     error: Some(_),
                                     ..
-                                } if class == failure::UNREACHABLE => {
+                                } if *class == FailureClass::Unreachable => {
                                     self.unreachable.fetch_add(1, Ordering::SeqCst) + 1
                                 }
                                 _ => {
@@ -145,7 +145,7 @@ impl Run<'_> {
                         continue;
                     }
                 };
-                let auth = matches!(&outcome, LineOutcome::Failed { class, error: Some(_), .. } if class == "auth" || class == "forbidden");
+                let auth = matches!(&outcome, LineOutcome::Failed { class, error: Some(_), .. } if class.stops_the_batch());
                 report(index, outcome);
                 if auth {
                     // A failure the caller reports itself, as the line each

@@ -13,7 +13,7 @@ use crate::request::Route;
 use crate::sync::lock;
 use crate::{Error, InjectRequest, Injector, Outcome};
 
-use super::failure::{classify, reason, EXPIRED, NOT_SENT};
+use super::failure::{classify, reason, FailureClass, EXPIRED, NOT_SENT};
 use super::round::Run;
 use super::rules::{Rules, Verdict};
 use super::{sent, BatchLine, LineOutcome};
@@ -188,19 +188,19 @@ impl Injector {
             }
             Err(e) => {
                 let (class, retry) = classify(&e);
-                if class != "invalid" {
+                if class != FailureClass::Invalid {
                     lock(journal).write(
                         id,
                         fingerprint,
                         Record::Failed {
-                            class: class.into(),
+                            class: class.as_str().into(),
                             retry,
                             reason: reason(&e),
                         },
                     )?;
                 }
                 LineOutcome::Failed {
-                    class: class.into(),
+                    class,
                     error: Some(e),
                     retry,
                     earlier: None,

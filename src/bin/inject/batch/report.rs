@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use genesys_inject::{Deferral, LineOutcome, LineReport};
+use genesys_inject::{BatchSummary, Deferral, FailureClass, LineOutcome, LineReport};
 use serde_json::{json, Value};
 
 use crate::output::{cli_message, draw_progress, error_json, print, report};
@@ -32,36 +32,14 @@ pub(crate) struct Tally {
     pub deferred: Vec<(usize, Deferral)>,
     pub expired: Vec<usize>,
     pub suppressed: Vec<usize>,
-    /// The most serious line, as (rank, exit status).
-    worst: (u8, u8),
+    /// The library's count, which decides the exit status.
+    summary: BatchSummary,
     /// When the sending began, and the last progress line.
     started: Option<Instant>,
     last_draw: Option<Instant>,
     /// Lines in a row (as they finished) that could not reach the
     /// platform.
     unreachable: usize,
-}
-
-/// The exit status of a line, by seriousness: 5 (unknown), 3
-/// (authentication or permission), 4 (rate limited), 1, 2 (invalid, or
-/// content that changed since an earlier run sent the line).
-fn severity(outcome: &LineOutcome) -> (u8, u8) {
-    match outcome {
-        LineOutcome::Sent { .. } => (0, 0),
-        LineOutcome::Unknown { .. } => (5, 5),
-        LineOutcome::Failed { class, .. } => match class.as_str() {
-            "auth" | "forbidden" => (4, 3),
-            "rate_limited" => (3, 4),
-            "invalid" => (1, 2),
-            _ => (2, 1),
-        },
-        LineOutcome::Conflict => (1, 2),
-        // The rules did what they are for: not a failure.
-        LineOutcome::Deferred { .. } | LineOutcome::Expired { .. } | LineOutcome::Suppressed => {
-            (0, 0)
-        }
-        _ => (2, 1),
-    }
 }
 
 /// `t` as RFC 3339, in seconds.
@@ -120,6 +98,7 @@ impl Tally {
     pub fn new(rows: usize, invalid: Vec<(usize, String)>) -> Tally {
         Tally {
             rows,
+            summary: BatchSummary::new(rows - invalid.len()),
             invalid,
             ..Tally::default()
         }
@@ -176,7 +155,7 @@ impl Tally {
             } => {
                 self.failed += 1;
                 let mut object = error_json(e, agentless)["error"].take();
-                if class == "auth" || class == "forbidden" {
+                if class.stops_the_batch() {
                     object["message"] = format!(
                         "{}; the batch stops here: every later line would fail the same way",
                         cli_message(e, agentless)
@@ -196,7 +175,7 @@ impl Tally {
                 (
                     false,
                     None,
-                    Some(error_object(class, why, "not_delivered")),
+                    Some(error_object(class.as_str(), why, "not_delivered")),
                     false,
                 )
             }
@@ -261,13 +240,13 @@ impl Tally {
                 )
             }
         };
-        self.worst = self.worst.max(severity(&line.outcome));
+        self.summary.add(&line.outcome);
         self.unreachable = match &line.outcome {
             LineOutcome::Failed {
                 class,
                 error: Some(_),
                 ..
-            } if class == "unreachable" => self.unreachable + 1,
+            } if *class == FailureClass::Unreachable => self.unreachable + 1,
             _ => 0,
         };
         if json_out {
@@ -318,7 +297,7 @@ impl Tally {
     /// not reached. Invalid lines skipped on purpose (`--skip-invalid`)
     /// fail nothing: they are counted.
     pub fn exit_code(&self) -> u8 {
-        let mut code = self.worst.1;
+        let mut code = self.summary.exit_status();
         if code == 0 && self.not_reached > 0 {
             code = 1;
         }
