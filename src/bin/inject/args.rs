@@ -122,8 +122,12 @@ pub(crate) enum Text {
 
 /// What the command line asks for.
 pub(crate) enum Parsed {
-    /// `-h`, `--help`.
-    Help,
+    /// `-h` (`long`: false), `--help` (true).
+    Help {
+        long: bool,
+    },
+    /// `--generate KIND`: a man page or a shell completion.
+    Generate(String),
     /// `-V`, `--version`.
     Version,
     Run(Box<Args>),
@@ -266,7 +270,7 @@ pub(crate) fn parse_args(mut raw: Vec<OsString>) -> Result<Parsed, String> {
                 continue;
             }
             // Only `-h` and `-V` are short, and never in a cluster.
-            Arg::Short('h') if raw == "-h" => return Ok(Parsed::Help),
+            Arg::Short('h') if raw == "-h" => return Ok(Parsed::Help { long: false }),
             Arg::Short('V') if raw == "-V" => return Ok(Parsed::Version),
             Arg::Short('q') if raw == "-q" => "quiet".to_owned(),
             Arg::Short('v') if raw == "-v" => "verbose".to_owned(),
@@ -288,7 +292,8 @@ pub(crate) fn parse_args(mut raw: Vec<OsString>) -> Result<Parsed, String> {
             Ok(())
         };
         match name.as_str() {
-            "help" => return Ok(Parsed::Help),
+            "help" => return Ok(Parsed::Help { long: true }),
+            "generate" => return Ok(Parsed::Generate(cursor.value(&flag)?)),
             "version" => return Ok(Parsed::Version),
             "conversation" => once(&mut args.conversation, &flag, cursor.value(&flag)?)?,
             "communication" => once(&mut args.communication, &flag, cursor.value(&flag)?)?,
@@ -472,7 +477,11 @@ mod tests {
 
     #[test]
     fn the_tokenizers_rules_hold() {
-        assert!(matches!(parse(&["-h"]), Ok(Parsed::Help)));
+        assert!(matches!(parse(&["-h"]), Ok(Parsed::Help { long: false })));
+        assert!(matches!(
+            parse(&["--help"]),
+            Ok(Parsed::Help { long: true })
+        ));
         assert!(matches!(parse(&["--version"]), Ok(Parsed::Version)));
         assert!(matches!(parse(&["-V"]), Ok(Parsed::Version)));
         assert_eq!(

@@ -269,7 +269,10 @@ OPTIONS:
     -q, --quiet             print only the result or the error: no warnings,
                             no notes on standard error
     -v, --verbose           also print each retry and pause (the library's info lines)
-    -h, --help              print this help
+    -h, --help              -h a short help with examples, --help this manual
+    --generate KIND         print a man page (man) or a shell completion
+                            (complete-bash, complete-zsh, complete-fish,
+                            complete-powershell), from the same flag table
     -V, --version           print the version
 
 ENVIRONMENT:

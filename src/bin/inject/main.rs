@@ -4,11 +4,14 @@
 //! `inject --help` (or `cargo run --features cli --bin inject -- --help`)
 //! for the whole manual. The files: `args` (the command line, on lexopt),
 //! `request` (from the arguments to an `InjectRequest`), `output`
-//! (everything printed, and exit statuses), `help` (the manual); this one
-//! wires them to the library.
+//! (everything printed, and exit statuses), `help` (the manual), `flags`
+//! (the table of flags) and `generate` (`-h`, the man page and the
+//! completions, from that table); this one wires them to the library.
 
 mod args;
 mod batch;
+mod flags;
+mod generate;
 mod help;
 mod journal;
 mod metrics;
@@ -212,7 +215,14 @@ fn main() -> ExitCode {
     let raw: Vec<OsString> = std::env::args_os().skip(1).collect();
     let json_out = raw.iter().any(|a| a == "--json");
     let args = match parse_args(raw) {
-        Ok(Parsed::Help) => return output(HELP),
+        Ok(Parsed::Help { long: true }) => return output(HELP),
+        Ok(Parsed::Help { long: false }) => return output(&generate::short_help()),
+        Ok(Parsed::Generate(kind)) => {
+            return match generate::generate(&kind) {
+                Ok(text) => output(&text),
+                Err(msg) => usage_error(false, &msg),
+            }
+        }
         Ok(Parsed::Version) => return output(concat!("inject ", env!("CARGO_PKG_VERSION"), "\n")),
         Ok(Parsed::Run(args)) => args,
         Err(msg) => {
