@@ -2,6 +2,11 @@
 #![allow(dead_code)]
 
 pub mod batch;
+pub mod cli;
+pub mod exactly_once;
+pub mod recipients;
+pub mod state;
+pub mod status;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

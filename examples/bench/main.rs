@@ -27,6 +27,14 @@ use std::time::{Duration, Instant};
 use genesys_inject::{validate, ContentBlock, InjectRequest, Injector, SafetyPolicy};
 use serde_json::{json, Value};
 
+mod cpu;
+mod server;
+mod validate;
+
+use cpu::*;
+use server::*;
+use validate::*;
+
 const SIDES: [&str; 3] = ["library", "library+state", "floor"];
 const CONV: &str = "ec35f2a8-289b-42d4-8893-c50eaf81a3c1";
 const COMM: &str = "0b2d9a4e-6f1c-4c7e-9a55-1d3f8e2b7c90";
@@ -91,187 +99,6 @@ fn options() -> Result<Options, String> {
         return Err("--base-url and --webhook-url go together".into());
     }
     Ok(o)
-}
-
-/// Counts what the in-process server received.
-#[derive(Default)]
-struct Counts {
-    connections: AtomicU64,
-    token: AtomicU64,
-    typing: AtomicU64,
-    messages: AtomicU64,
-    webhooks: AtomicU64,
-}
-
-/// A keep-alive HTTP/1.1 server answering like the platform: one thread per
-/// connection, each connection serving requests until the client closes it.
-/// (tiny_http was tried first: its task pool can leave a new connection
-/// queued behind busy keep-alive connections, stalling a client until its
-/// timeout.)
-fn start_server(counts: Arc<Counts>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-    let port = listener.local_addr().expect("local address").port();
-    std::thread::Builder::new()
-        .name("bench-server".into())
-        .spawn(move || {
-            for stream in listener.incoming().flatten() {
-                counts.connections.fetch_add(1, Relaxed);
-                let counts = counts.clone();
-                let _ = std::thread::Builder::new()
-                    .name("bench-server".into())
-                    .spawn(move || serve(stream, &counts));
-            }
-        })
-        .expect("spawn server thread");
-    format!("http://127.0.0.1:{port}")
-}
-
-fn serve(stream: TcpStream, counts: &Counts) {
-    let _ = stream.set_nodelay(true);
-    let mut writer = match stream.try_clone() {
-        Ok(w) => w,
-        Err(_) => return,
-    };
-    let mut reader = BufReader::new(stream);
-    let message = format!(
-        r#"{{"id":"9f3c6a52-51f1-4d6e-a2b3-6c1d2e3f4a5b","status":"queued","conversationId":"{CONV}","direction":"outbound","messengerType":"webmessaging"}}"#
-    );
-    let (mut line, mut body) = (String::new(), Vec::new());
-    loop {
-        line.clear();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let path = line
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or_default()
-            .to_owned();
-        let mut length = 0;
-        loop {
-            line.clear();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            if line == "\r\n" {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                if name.eq_ignore_ascii_case("content-length") {
-                    length = value.trim().parse().unwrap_or(0);
-                }
-            }
-        }
-        body.resize(length, 0);
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let (status, answer) = if path == "/oauth/token" {
-            counts.token.fetch_add(1, Relaxed);
-            (
-                "200 OK",
-                r#"{"access_token":"bench-token","token_type":"bearer","expires_in":86399}"#,
-            )
-        } else if path.ends_with("/typing") {
-            counts.typing.fetch_add(1, Relaxed);
-            ("204 No Content", "")
-        } else if path.ends_with("/messages") {
-            counts.messages.fetch_add(1, Relaxed);
-            ("200 OK", message.as_str())
-        } else if path == "/webhook" {
-            counts.webhooks.fetch_add(1, Relaxed);
-            ("200 OK", "")
-        } else {
-            ("404 Not Found", "")
-        };
-        let head = if status.starts_with("204") {
-            format!("HTTP/1.1 {status}\r\n\r\n")
-        } else {
-            format!("HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}", answer.len())
-        };
-        if writer.write_all(head.as_bytes()).is_err() {
-            return;
-        }
-    }
-}
-
-/// User+system CPU time of the process (Unix; zero elsewhere: the figures
-/// are then not measured).
-#[cfg(unix)]
-fn process_cpu() -> Duration {
-    rusage(libc::RUSAGE_SELF)
-}
-
-#[cfg(not(unix))]
-fn process_cpu() -> Duration {
-    Duration::ZERO
-}
-
-/// User+system CPU time of the calling thread (Linux; zero elsewhere).
-#[cfg(target_os = "linux")]
-fn thread_cpu() -> Duration {
-    rusage(libc::RUSAGE_THREAD)
-}
-
-#[cfg(not(target_os = "linux"))]
-fn thread_cpu() -> Duration {
-    Duration::ZERO
-}
-
-#[cfg(unix)]
-fn rusage(who: libc::c_int) -> Duration {
-    // SAFETY: getrusage only writes into the struct we pass.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(who, &mut usage) };
-    let tv = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
-    tv(usage.ru_utime) + tv(usage.ru_stime)
-}
-
-/// CPU time of this process's threads whose name starts with `prefix`
-/// (from /proc, in clock ticks).
-#[cfg(not(unix))]
-fn threads_cpu(_prefix: &str) -> Duration {
-    Duration::ZERO
-}
-
-/// CPU time of this process's threads whose name starts with `prefix`
-/// (from /proc, in clock ticks; Linux).
-#[cfg(unix)]
-fn threads_cpu(prefix: &str) -> Duration {
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let mut total = 0.0;
-    for task in std::fs::read_dir("/proc/self/task")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if !comm.trim_end().starts_with(prefix) {
-            continue;
-        }
-        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.split_whitespace().collect())
-            .unwrap_or_default();
-        if fields.len() > 12 {
-            total +=
-                fields[11].parse::<f64>().unwrap_or(0.0) + fields[12].parse::<f64>().unwrap_or(0.0);
-        }
-    }
-    Duration::from_secs_f64(total / ticks)
-}
-
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// A 2-block, 200-character message; `i` makes each one unique.
@@ -461,75 +288,6 @@ fn run_floor(n: usize, k: usize, base: &str, webhook: &str) -> Run {
         cpu_client,
         connections: None,
         delivered: None,
-    }
-}
-
-/// 2000 bytes of a notification's words; with `digits`, every third word a
-/// number (times, order numbers, phone numbers) for the card and SSN
-/// detectors to look at.
-fn notification_text(digits: bool) -> String {
-    let words = [
-        "order", "shipped", "arrive", "tomorrow", "between", "nine", "noon", "track", "reply",
-        "delivery", "change", "help",
-    ];
-    let numbers = ["10:30", "4111-2222", "+1 317 555 1234", "#20261202", "42"];
-    let mut text = String::new();
-    let mut i = 0;
-    while text.len() < 2000 {
-        if digits && i % 3 == 2 {
-            text.push_str(numbers[i % numbers.len()]);
-        } else {
-            text.push_str(words[i % words.len()]);
-        }
-        text.push(' ');
-        i += 1;
-    }
-    text.truncate(2000);
-    text
-}
-
-/// Nanoseconds a `validate` call of `text` takes under `policy`.
-fn validate_ns_with(policy: &SafetyPolicy, text: &str) -> f64 {
-    let blocks = [ContentBlock::text(text)];
-    assert_eq!(
-        validate(&blocks, 2000, policy).expect("valid").utf16_len(),
-        2000
-    );
-    let iterations = 20_000;
-    let start = Instant::now();
-    for _ in 0..iterations {
-        std::hint::black_box(validate(std::hint::black_box(&blocks), 2000, policy).expect("valid"));
-    }
-    start.elapsed().as_nanos() as f64 / iterations as f64
-}
-
-fn validate_ns() -> f64 {
-    validate_ns_with(&SafetyPolicy::default(), &notification_text(false))
-}
-
-/// `--validate`: the safety rules' cost a message, the tutorial's three
-/// words (the default before 0.1's content rules) against today's default
-/// (the words at word boundaries, and the card number and SSN detectors),
-/// on text without and with numbers; the median of five runs each.
-fn print_validate_figures() {
-    let tutorial = ["password", "ssn", "credit.card"]
-        .iter()
-        .try_fold(SafetyPolicy::empty(), |p, r| p.deny(r))
-        .expect("valid rules");
-    let current = SafetyPolicy::default();
-    for digits in [false, true] {
-        let text = notification_text(digits);
-        let median = |policy: &SafetyPolicy| {
-            let mut runs: Vec<f64> = (0..5).map(|_| validate_ns_with(policy, &text)).collect();
-            runs.sort_by(f64::total_cmp);
-            runs[2]
-        };
-        let (before, after) = (median(&tutorial), median(&current));
-        println!(
-            "validate, 2000 UTF-16 units {}: tutorial rules {before:.0} ns, default rules {after:.0} ns ({:+.0} ns a message)",
-            if digits { "with numbers" } else { "of words" },
-            after - before
-        );
     }
 }
 
