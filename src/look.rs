@@ -11,12 +11,12 @@
 //! look came at least the settling time after the attempt; sooner, it
 //! waits (within the deadline) or says "not settled".
 
+use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::clock::later;
 use crate::listing::{self, Anchor, Since, Window};
 use crate::request::{Content, Route};
-use crate::same_text::TextMatch;
 use crate::status::{self, Resolution, Unresolved};
 use crate::{Error, InjectRequest, Injector, Receipt};
 
@@ -275,7 +275,7 @@ impl Injector {
                     return Err(incomplete("a bulk answer is not a message listing"));
                 };
                 for message in &page.entities {
-                    match status::has_text(message, text, look.matcher) {
+                    match has_text(message, text, look.matcher) {
                         Some(true) => found.push(Receipt {
                             message_id: message.id.clone(),
                             attempts: 0,
@@ -313,5 +313,62 @@ impl Injector {
             }
         }
         Ok(found)
+    }
+}
+
+/// Whether `message` is an outbound message whose text is `text`, as
+/// `matcher` compares them: `None` when it carries no text to compare
+/// (then nothing proves it is not ours).
+fn has_text(message: &status::MessageData, text: &str, matcher: TextMatch) -> Option<bool> {
+    let body = message.text_body.as_deref()?;
+    let outbound = message
+        .direction
+        .as_deref()
+        .is_none_or(|d| d.eq_ignore_ascii_case("outbound"));
+    Some(outbound && matcher.matches(body, text))
+}
+
+/// How a look compares the text it holds with the text it looks for, and
+/// the look `inject` runs after a lost answer.
+#[derive(Clone, Copy)]
+pub(crate) struct TextMatch(
+    fn(&str, &str) -> bool,
+    fn(&crate::Injector, &crate::InjectRequest, &Look) -> crate::Resolution,
+);
+
+impl TextMatch {
+    /// As the platform may store it: LF line ends, trimmed, NFC.
+    pub const NFC: TextMatch =
+        TextMatch(crate::same_text::same_text, crate::Injector::resolve_since);
+
+    /// Whether `stored` is `sent`, as the platform may have stored it.
+    pub fn matches(&self, stored: &str, sent: &str) -> bool {
+        (self.0)(stored, sent)
+    }
+
+    /// `injector`'s look for `request` (`Injector::resolve_since`), through
+    /// this value: a program whose policy never looks does not link it.
+    pub fn resolve(
+        &self,
+        injector: &crate::Injector,
+        request: &crate::InjectRequest,
+        look: &Look,
+    ) -> crate::Resolution {
+        (self.1)(injector, request, look)
+    }
+}
+
+impl PartialEq for TextMatch {
+    /// There is one comparison: every `TextMatch` is it.
+    fn eq(&self, _: &TextMatch) -> bool {
+        true
+    }
+}
+
+impl Eq for TextMatch {}
+
+impl fmt::Debug for TextMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TextMatch(NFC)")
     }
 }

@@ -41,7 +41,7 @@ pub struct RetryPolicy {
     pub(crate) resolve_unknown: bool,
     /// How the look compares texts: set with `resolve_unknown`, so that a
     /// program that never looks links no normalization tables.
-    pub(crate) matcher: Option<crate::same_text::TextMatch>,
+    pub(crate) matcher: Option<crate::look::TextMatch>,
     pub(crate) settle_time: Duration,
 }
 
@@ -141,7 +141,7 @@ impl RetryPolicy {
     /// `conversation:webmessaging:view`). Default: false.
     pub fn resolve_unknown(mut self, yes: bool) -> Self {
         self.resolve_unknown = yes;
-        self.matcher = yes.then_some(crate::same_text::TextMatch::NFC);
+        self.matcher = yes.then_some(crate::look::TextMatch::NFC);
         self
     }
 

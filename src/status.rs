@@ -7,7 +7,6 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::same_text::TextMatch;
 use crate::{Error, Receipt};
 
 /// The permission the status and lookup calls need (any one of the two), as
@@ -305,18 +304,6 @@ pub(crate) fn bulk_page(body: &[u8]) -> Option<BulkPage> {
         entities: entities.iter().map(MessageData::from_json).collect(),
         next: text(&listing, "nextUri").filter(|n| !n.is_empty()),
     })
-}
-
-/// Whether `message` is an outbound message whose text is `text`, as
-/// `matcher` compares them: `None` when it carries no text to compare
-/// (then nothing proves it is not ours).
-pub(crate) fn has_text(message: &MessageData, text: &str, matcher: TextMatch) -> Option<bool> {
-    let body = message.text_body.as_deref()?;
-    let outbound = message
-        .direction
-        .as_deref()
-        .is_none_or(|d| d.eq_ignore_ascii_case("outbound"));
-    Some(outbound && matcher.matches(body, text))
 }
 
 #[cfg(test)]

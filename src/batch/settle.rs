@@ -9,8 +9,8 @@ use std::time::Instant;
 use crate::journal::Attempt;
 use crate::listing::Since;
 use crate::look::Look;
+use crate::look::TextMatch;
 use crate::request::Route;
-use crate::same_text::TextMatch;
 use crate::status::{Resolution, Unresolved};
 use crate::Injector;
 

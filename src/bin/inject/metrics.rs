@@ -143,9 +143,13 @@ fn render(
 }
 
 /// Writes the metrics of this run, which took `took`, to `path`, every
-/// series with `labels`. A failure is said on standard error; it changes
-/// nothing else.
-pub(crate) fn write(path: &Path, took: Duration, labels: &[(String, String)]) {
+/// series with `labels`. `Err`: what to say on standard error (a failure
+/// changes nothing else).
+pub(crate) fn write(
+    path: &Path,
+    took: Duration,
+    labels: &[(String, String)],
+) -> Result<(), String> {
     let status = STATUS.load(Ordering::SeqCst);
     let lines = *LINES.lock().unwrap_or_else(|e| e.into_inner());
     let now = seconds(SystemTime::now());
@@ -155,12 +159,8 @@ pub(crate) fn write(path: &Path, took: Duration, labels: &[(String, String)]) {
         last_success(path)
     };
     let text = render(lines, status, took, now, success, labels);
-    if let Err(e) = replace(path, text.as_bytes()) {
-        crate::output::report(&format!(
-            "--metrics-file {}: cannot be written: {e}",
-            path.display()
-        ));
-    }
+    replace(path, text.as_bytes())
+        .map_err(|e| format!("--metrics-file {}: cannot be written: {e}", path.display()))
 }
 
 /// Writes `bytes` to a new file beside `path` and renames it over `path`.

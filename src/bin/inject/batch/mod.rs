@@ -2,35 +2,35 @@
 //! are the command line's own flags; a thin layer over
 //! `Injector::inject_batch`, in named stages: read the file (`read`), shape
 //! each record and say the file's mistakes once (`shape`), make and check
-//! each line (`line`, with `phone` and `sms`), run the batch, report
-//! (`report`). Every line is checked before anything is sent; a journal
-//! makes a re-run safe.
+//! each line (`line`, with `phone` and `sms`), validate them and the
+//! rules' flags (`when`), run the batch (`send`), report each line
+//! (`report`) and the run's end (`finish`). Every line is checked before
+//! anything is sent; a journal makes a re-run safe.
 
+mod finish;
 mod line;
 mod phone;
 mod read;
 mod report;
+mod send;
 mod shape;
 mod sms;
 mod when;
 
-use std::io::{IsTerminal, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
 
 use genesys_inject::{
-    BatchLine, BatchOptions, Injector, Journal, LineReport, SafetyPolicy, DEFAULT_BATCH_ID,
+    BatchLine, BatchOptions, Injector, Journal, SafetyPolicy, DEFAULT_BATCH_ID,
     MESSAGING_MAX_TEXT_CHARS,
 };
 use serde_json::json;
 
 use crate::args::Args;
-use crate::output::{dry_run, end_progress, json_summary, report, usage_error};
+use crate::output::{dry_run, report, usage_error};
 use line::Parsed;
-use report::{invalid_said, out, Tally};
+use report::{invalid_said, Tally};
 use shape::Shape;
 
 /// The largest batch file read.
@@ -80,32 +80,6 @@ pub(crate) fn message_flags(args: &Args) -> Option<&'static str> {
 pub(crate) const SIGINT_STATUS: u8 = 130;
 /// See [`SIGINT_STATUS`].
 pub(crate) const SIGTERM_STATUS: u8 = 143;
-
-/// Makes SIGINT and SIGTERM stop the batch between lines: the first sets
-/// the returned flag (and records which signal in the second); a second
-/// signal ends the process at once, with the same status a kill would have.
-fn stop_on_signals() -> (Arc<AtomicBool>, Arc<AtomicUsize>) {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    use signal_hook::flag;
-    let (stop, which) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicUsize::new(0)),
-    );
-    for (signal, status) in [(SIGINT, SIGINT_STATUS), (SIGTERM, SIGTERM_STATUS)] {
-        // The order matters: the conditional exit sees the flag as the
-        // signal before this one left it.
-        let registered =
-            flag::register_conditional_shutdown(signal, i32::from(status), stop.clone())
-                .and_then(|_| flag::register_usize(signal, which.clone(), usize::from(status)))
-                .and_then(|_| flag::register(signal, stop.clone()));
-        if let Err(e) = registered {
-            report(&format!(
-                "warning: a signal will stop the batch at once, mid-line: {e}"
-            ));
-        }
-    }
-    (stop, which)
-}
 
 /// The batch file's bytes, its name and the folder its `attach` paths are
 /// relative to; `Err`: a usage error's words.
@@ -231,34 +205,10 @@ fn dry_run_output(
     crate::output::output(&text)
 }
 
-/// Says, once and at once, that a signal is stopping the run: how many
-/// lines are in flight, and that a second signal ends it now. Ends when
-/// `finished` is set (saying a stop set before it, still).
-fn watch_stop(
-    stop: Arc<AtomicBool>,
-    in_flight: Arc<AtomicUsize>,
-    finished: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        loop {
-            // The stop first: a run that a signal ends before this thread
-            // wakes is still told it (the caller joins before its summary).
-            if stop.load(Ordering::SeqCst) {
-                report(&format!(
-                    "stopping: {} line(s) in flight finish (a message already sent gets its answer; the others are not reached); a second signal ends now",
-                    in_flight.load(Ordering::SeqCst)
-                ));
-                return;
-            }
-            if finished.load(Ordering::SeqCst) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    })
-}
-
-/// Runs `inject --batch`.
+/// Runs `inject --batch`, in stages: read and shape the file
+/// (`stage_lines`), validate its lines and the rules' flags (`validate`),
+/// open the journal and the injector (`open`), send (`send::send`), and
+/// say how it ended (`finish::finish`).
 pub(crate) fn run(
     args: &Args,
     json_out: bool,
@@ -273,38 +223,14 @@ pub(crate) fn run(
         );
     }
     let batch_id = args.batch_id.as_deref().unwrap_or(DEFAULT_BATCH_ID);
-    // Read, shape, check.
     let (parsed, rows) = match stage_lines(args, policy) {
         Ok(lines) => lines,
         Err(msg) => return usage_error(json_out, &msg),
     };
-    // When and whether lines go: a mistake in a list is said before any
-    // line is sent.
-    let country = args
-        .default_country
-        .as_deref()
-        .map(phone::country)
-        .transpose();
-    let rules = match country.and_then(|country| when::options(BatchOptions::new(), args, country))
-    {
-        Ok(options) => options,
-        Err(e) => return usage_error(json_out, &e),
+    let (rules, invalid) = match validate(args, &parsed, rows) {
+        Ok(valid) => valid,
+        Err(msg) => return usage_error(json_out, &msg),
     };
-    let invalid: Vec<(usize, String)> = parsed
-        .iter()
-        .filter_map(|p| p.line.as_ref().err().map(|why| (p.number, why.clone())))
-        .collect();
-    if !invalid.is_empty() && !args.skip_invalid {
-        let msg = format!(
-            "{} invalid line(s) of {rows}, nothing sent (--skip-invalid sends the others):\n{}",
-            invalid.len(),
-            invalid_said(&invalid, rows)
-        );
-        return usage_error(json_out, &msg);
-    }
-    if !invalid.is_empty() {
-        report(&format!("skipped: {}", invalid_said(&invalid, rows)));
-    }
     if args.dry_run {
         return dry_run_output(&parsed, rows, invalid.len(), batch_id, policy, json_out);
     }
@@ -312,140 +238,90 @@ pub(crate) fn run(
         .into_iter()
         .filter_map(|p| p.line.ok().map(|(l, _)| (p.number, l)))
         .unzip();
-    // The journal and the injector.
+    let (mut journal, injector) = match open(args, state_dir, batch_id, injector, json_out) {
+        Ok(opened) => opened,
+        Err(code) => return code,
+    };
+    let tally = Tally::new(rows, invalid);
+    let sent = send::send(
+        args,
+        &injector,
+        &lines,
+        &numbers,
+        &mut journal,
+        rules,
+        tally,
+        json_out,
+    );
+    let code = match sent {
+        Ok(sent) => finish::finish(args, sent, lines.len(), batch_id, &journal, json_out),
+        Err(e) => crate::output::fail(json_out, false, &e),
+    };
+    // Dropping the injector here posts any queued webhook events.
+    drop(injector);
+    code
+}
+
+/// The rules' flags as options, and the invalid lines (with their
+/// numbers); `Err`: a usage error's words (a mistake in a list, or invalid
+/// lines without `--skip-invalid`), said before any line is sent.
+fn validate(
+    args: &Args,
+    parsed: &[Parsed],
+    rows: usize,
+) -> Result<(BatchOptions, Vec<(usize, String)>), String> {
+    let country = args
+        .default_country
+        .as_deref()
+        .map(phone::country)
+        .transpose();
+    let rules = country.and_then(|country| when::options(BatchOptions::new(), args, country))?;
+    let invalid: Vec<(usize, String)> = parsed
+        .iter()
+        .filter_map(|p| p.line.as_ref().err().map(|why| (p.number, why.clone())))
+        .collect();
+    if !invalid.is_empty() && !args.skip_invalid {
+        return Err(format!(
+            "{} invalid line(s) of {rows}, nothing sent (--skip-invalid sends the others):\n{}",
+            invalid.len(),
+            invalid_said(&invalid, rows)
+        ));
+    }
+    if !invalid.is_empty() {
+        report(&format!("skipped: {}", invalid_said(&invalid, rows)));
+    }
+    Ok((rules, invalid))
+}
+
+/// The batch's journal and the injector; `Err`: the exit status of the
+/// error, said.
+fn open(
+    args: &Args,
+    state_dir: Option<PathBuf>,
+    batch_id: &str,
+    injector: impl FnOnce() -> Result<Injector, genesys_inject::Error>,
+    json_out: bool,
+) -> Result<(Journal, Injector), ExitCode> {
     let journal = match (&args.journal, state_dir) {
         (Some(path), _) => Journal::open(path, batch_id),
         (None, Some(dir)) => Journal::in_state_dir(dir, batch_id),
         (None, None) if args.no_state => {
-            return usage_error(
+            return Err(usage_error(
                 json_out,
                 "a batch needs a journal, so that a re-run sends nothing twice: give --journal FILE, or a state directory (not --no-state)",
-            )
+            ))
         }
         (None, None) => {
-            return usage_error(
+            return Err(usage_error(
                 json_out,
                 &format!(
                     "a batch needs a journal, so that a re-run sends nothing twice, and no state directory can be found to keep it ({} is not set, as under cron): give --state-dir DIR or --journal FILE, or set GENESYS_STATE_DIR",
-                    crate::state_base_variable(std::env::consts::OS)
+                    crate::state::state_base_variable(std::env::consts::OS)
                 ),
-            )
+            ))
         }
     };
-    let mut journal = match journal {
-        Ok(journal) => journal,
-        Err(e) => return crate::output::fail(json_out, false, &e),
-    };
-    let injector = match injector() {
-        Ok(injector) => injector,
-        Err(e) => return crate::output::fail(json_out, false, &e),
-    };
-    let (stop, signalled) = stop_on_signals();
-    let in_flight = Arc::new(AtomicUsize::new(0));
-    let mut options = rules
-        .resend_unknown(args.resend_unknown)
-        .retry_failed(args.retry_failed)
-        .stop_when(stop.clone())
-        .count_in_flight(in_flight.clone());
-    if let Some(secs) = args.deadline {
-        options = options.deadline(Duration::from_secs(secs));
-    }
-
-    if let Some(days) = args.keep_journals {
-        options = options.keep_journals(Duration::from_secs(days.saturating_mul(24 * 3600)));
-    }
-    // Fixed when given; else following the budget and the round trip.
-    if let Some(n) = args.parallel {
-        options = options.parallel(n as usize);
-    }
-    // Run; a signal is said at once, from a thread of its own.
-    let finished = Arc::new(AtomicBool::new(false));
-    let watcher = watch_stop(stop, in_flight, finished.clone());
-    let progress = !args.quiet && (args.progress || std::io::stderr().is_terminal());
-    let mut tally = Tally::new(rows, invalid);
-    let mut printed = true;
-    let result = injector.inject_batch(&lines, &mut journal, &options, |line: &LineReport| {
-        let agentless = lines[line.index].request.is_agentless();
-        match tally.line(numbers[line.index], line, agentless, json_out) {
-            Some(text) if json_out => printed &= out(&text),
-            Some(text) => report(&text),
-            None => {}
-        }
-        if progress {
-            tally.progress(lines.len());
-        }
-    });
-    finished.store(true, Ordering::SeqCst);
-    let _ = watcher.join();
-    end_progress();
-    if let Err(e) = result {
-        return crate::output::fail(json_out, false, &e);
-    }
-    // Report.
-    tally.not_reached = lines.len() - tally.done();
-    let mut code = tally.exit_code();
-    if let Some(said) = tally.conflicts_said(batch_id) {
-        report(&said);
-    }
-    for said in tally.rules_said() {
-        report(&said);
-    }
-    if tally.unreachable_stop() && tally.not_reached > 0 {
-        report(&format!(
-            "the platform could not be reached for {} lines in a row: stopped there; {} line(s) not reached, a re-run sends them",
-            genesys_inject::UNREACHABLE_IN_A_ROW,
-            tally.not_reached
-        ));
-    }
-    let signal = signalled.load(Ordering::SeqCst);
-    if signal != 0 {
-        let name = if signal == usize::from(SIGINT_STATUS) {
-            "SIGINT"
-        } else {
-            "SIGTERM"
-        };
-        // Lines kept waiting for their window are left too.
-        let waiting = if args.wait_for_window {
-            tally.deferred.len()
-        } else {
-            0
-        };
-        if tally.not_reached + waiting > 0 {
-            let deferred = if waiting > 0 {
-                format!(", {waiting} deferred")
-            } else {
-                String::new()
-            };
-            report(&format!(
-                "stopped by {name}: {} line(s) not reached{deferred}; a re-run sends them",
-                tally.not_reached
-            ));
-            code = u8::try_from(signal).unwrap_or(SIGTERM_STATUS);
-        } else {
-            // Every line had started: what happened to them is the status.
-            report(&format!(
-                "{name} came after the last line started: nothing is left"
-            ));
-        }
-    }
-    tally.count();
-    let summary = tally.summary(
-        batch_id,
-        &journal.path().display().to_string(),
-        code,
-        json_out,
-    );
-    if json_out && code != 0 {
-        let said = tally.summary(batch_id, "", code, false);
-        json_summary(&format!(
-            "{} (exit {code})",
-            said.lines().next().unwrap_or_default()
-        ));
-    }
-    printed &= out(&summary);
-    if !printed && code == 0 {
-        code = 1;
-    }
-    // Dropping the injector here posts any queued webhook events.
-    crate::metrics::exit(code)
+    let journal = journal.map_err(|e| crate::output::fail(json_out, false, &e))?;
+    let injector = injector().map_err(|e| crate::output::fail(json_out, false, &e))?;
+    Ok((journal, injector))
 }
