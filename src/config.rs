@@ -265,7 +265,7 @@ impl InjectorBuilder {
     /// [`Error::Config`], a directory (or a file in it) that another user
     /// owns or that group or others can write, as ssh does (Unix; on Windows
     /// the user profile's ACLs protect it). Many processes may share one
-    /// directory; keep one directory per host (see the README's "Running
+    /// directory; keep one directory per host (see docs/cron.md, "Running
     /// from cron"). Default: none, nothing is written to disk.
     pub fn state_dir(mut self, path: impl Into<PathBuf>) -> Self {
         self.state_dir = Some(path.into());

@@ -225,3 +225,10 @@ pub use validate::{
     validate, ContentBlock, ValidatedText, MESSAGING_MAX_TEXT_CHARS, SMS_MAX_TEXT_CHARS,
 };
 pub use webhook::WebhookStats;
+
+/// The README's and the guide's Rust examples, compiled as doctests (so
+/// that a renamed API breaks them here, not in a reader's hands).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+#[doc = include_str!("../docs/library.md")]
+struct ReadmeExamples;

@@ -25,7 +25,7 @@ pub const INVALID_INTERACTION_ID: &str = "invalid";
 /// One message to inject: where it goes, what it carries, and an optional
 /// delivery delay.
 ///
-/// Two routes exist (see the README's "Which route?"):
+/// Two routes exist (see docs/library.md, "Which route?"):
 /// [`InjectRequest::new`] sends text as a participant of the conversation
 /// (its communication), with a typing indicator first, and
 /// [`InjectRequest::attachment`] a file the same way;

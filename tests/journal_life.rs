@@ -103,7 +103,7 @@ fn a_daily_job_under_one_batch_id_for_a_year_stays_small() {
     println!("a year of {per_day} lines a day: {size} bytes now, {largest} at most");
     assert!(largest < 256 << 10, "{largest}");
     // Past its keeping time, a line is forgotten: the same line, sent again
-    // (as the README says of a re-run after that).
+    // (as docs/cron.md says of a re-run after that).
     let again = run(&injector, &dir, "default", &orders(0, 1));
     assert_eq!(sent_now(&again), 1);
 }

@@ -38,7 +38,7 @@ use validate::*;
 const SIDES: [&str; 3] = ["library", "library+state", "floor"];
 const CONV: &str = "ec35f2a8-289b-42d4-8893-c50eaf81a3c1";
 const COMM: &str = "0b2d9a4e-6f1c-4c7e-9a55-1d3f8e2b7c90";
-/// The library's per-phase timeouts, used by the floor too (see the README).
+/// The library's per-phase timeouts, used by the floor too (see docs/performance.md).
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// The library's default `max_idle_connections` (per host).
 const POOL: usize = 64;

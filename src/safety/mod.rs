@@ -35,7 +35,7 @@ mod card;
 /// only, with or without `\b` at both ends (the three default words are),
 /// is matched without the regex engine, with the same meaning; a pattern
 /// that needs the engine costs tens of microseconds a message (see the
-/// README's performance section).
+/// guide's performance page, docs/performance.md).
 #[derive(Clone)]
 pub struct SafetyPolicy {
     rules: Vec<(String, Rule)>,

@@ -432,7 +432,7 @@ fn separators_and_digits_as_people_type_them() {
     assert!(separator('\u{2009}') && !separator('.') && !separator('\t'));
 }
 
-/// The refusal rates the README gives: 10,000 random order numbers of 13
+/// The refusal rates docs/cli.md (content rules) gives: 10,000 random order numbers of 13
 /// to 19 digits (a fixed seed: the same numbers each run), and the schemes'
 /// published test numbers. `cargo test --lib refusal_rates -- --nocapture`
 /// prints them.
