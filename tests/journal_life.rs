@@ -224,6 +224,33 @@ fn another_batchs_journal_untouched_past_its_keeping_time_is_removed() {
 }
 
 #[test]
+fn a_journal_a_run_holds_is_never_swept_and_a_killed_compactions_leftover_is() {
+    let dir = Scratch::new();
+    let clock = FakeClock::at_wall(SystemTime::now());
+    let platform = SmsPlatform::start(Some(clock.clone()));
+    let injector = injector(&platform, &clock, &dir);
+    run(&injector, &dir, "held", &orders(1, 1));
+    run(&injector, &dir, "idle", &orders(2, 1));
+    // What a compaction killed before its rename leaves beside the journal.
+    let journals = dir.state().join("journal");
+    let leftover = journals.join(format!(".{}.jsonl.0123.tmp", "0".repeat(32)));
+    std::fs::write(&leftover, b"{}\n").unwrap();
+    clock.advance(31 * DAY);
+    // Another run holds "held": its journal is open, its lock taken.
+    let holder = Journal::in_state_dir(dir.state(), "held").unwrap();
+    run(&injector, &dir, "today", &orders(3, 1));
+    let mut left: Vec<Option<String>> = Journal::list(dir.state())
+        .unwrap()
+        .into_iter()
+        .map(|b| b.batch_id)
+        .collect();
+    left.sort();
+    assert_eq!(left, [Some("held".to_owned()), Some("today".to_owned())]);
+    assert!(!leftover.exists());
+    drop(holder);
+}
+
+#[test]
 fn inject_journal_lists_the_batches_and_a_batchs_lines() {
     let dir = Scratch::new();
     let platform = SmsPlatform::start(None);

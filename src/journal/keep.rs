@@ -134,29 +134,40 @@ impl Journal {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
         };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let ours = path == self.path;
-            let journal_name = name.len() == 38
-                && name.ends_with(".jsonl")
-                && name[..32].bytes().all(|b| b.is_ascii_hexdigit());
-            if ours || !journal_name {
-                continue;
-            }
-            let untouched = std::fs::symlink_metadata(&path)
+        // A regular file whose last change is more than `keep` ago.
+        let untouched = |path: &Path| {
+            std::fs::symlink_metadata(path)
                 .ok()
                 .filter(|m| m.is_file())
                 .and_then(|m| m.modified().ok())
                 .and_then(|t| now.duration_since(t).ok())
-                .is_some_and(|idle| idle > keep);
-            if !untouched {
+                .is_some_and(|idle| idle > keep)
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // A compaction's temporary file that a kill left behind (the
+            // journal itself is the old file or the new one, whole).
+            if name.starts_with('.') && name.ends_with(".tmp") && untouched(&path) {
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
+            let ours = path == self.path;
+            let journal_name = name.len() == 38
+                && name.ends_with(".jsonl")
+                && name[..32].bytes().all(|b| b.is_ascii_hexdigit());
+            if ours || !journal_name || !untouched(&path) {
                 continue;
             }
             let lock_path = dir.join(format!("{name}.lock"));
             let Ok(Some(lock)) = try_lock(&lock_path) else {
                 continue;
             };
+            // Again under its lock: a run may have written to it between
+            // the look above and the lock.
+            if !untouched(&path) {
+                continue;
+            }
             let mut options = OpenOptions::new();
             options.read(true);
             let settled = open_checked_for(&mut options, &path)
