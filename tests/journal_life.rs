@@ -22,6 +22,15 @@ use genesys_inject::{
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
 fn injector(platform: &SmsPlatform, clock: &std::sync::Arc<FakeClock>, dir: &Scratch) -> Injector {
+    builder(platform, clock, dir).build().unwrap()
+}
+
+/// Unpaced, on `clock`, with `dir`'s state directory.
+fn builder(
+    platform: &SmsPlatform,
+    clock: &std::sync::Arc<FakeClock>,
+    dir: &Scratch,
+) -> genesys_inject::InjectorBuilder {
     Injector::builder()
         .base_url(platform.url())
         .credentials(CLIENT_ID, CLIENT_SECRET)
@@ -29,6 +38,17 @@ fn injector(platform: &SmsPlatform, clock: &std::sync::Arc<FakeClock>, dir: &Scr
         .requests_per_minute(None)
         .sender_rate(Some(1000.0))
         .state_dir(dir.state())
+}
+
+/// As [`injector`], with answers lost after 300 ms: the agentless route
+/// cannot look for them, so such a line stays unknown.
+fn losing_answers(
+    platform: &SmsPlatform,
+    clock: &std::sync::Arc<FakeClock>,
+    dir: &Scratch,
+) -> Injector {
+    builder(platform, clock, dir)
+        .message_timeout(Duration::from_millis(300))
         .build()
         .unwrap()
 }
@@ -148,16 +168,7 @@ fn nothing_is_forgotten_while_a_line_is_attempting_or_unknown() {
     let platform = SmsPlatform::answering(Some(clock.clone()), |n| {
         (n == 0).then(|| Action::Stall(Duration::from_secs(3)))
     });
-    let injector = Injector::builder()
-        .base_url(platform.url())
-        .credentials(CLIENT_ID, CLIENT_SECRET)
-        .clock(clock.clone())
-        .requests_per_minute(None)
-        .sender_rate(Some(1000.0))
-        .message_timeout(Duration::from_millis(300))
-        .state_dir(dir.state())
-        .build()
-        .unwrap();
+    let injector = losing_answers(&platform, &clock, &dir);
     let lines = orders(0, 40);
     let outcomes = run(&injector, &dir, "default", &lines);
     assert!(
@@ -184,16 +195,7 @@ fn another_batchs_journal_untouched_past_its_keeping_time_is_removed() {
     let platform = SmsPlatform::answering(Some(clock.clone()), |n| {
         (n == 1).then(|| Action::Stall(Duration::from_secs(3)))
     });
-    let injector = Injector::builder()
-        .base_url(platform.url())
-        .credentials(CLIENT_ID, CLIENT_SECRET)
-        .clock(clock.clone())
-        .requests_per_minute(None)
-        .sender_rate(Some(1000.0))
-        .message_timeout(Duration::from_millis(300))
-        .state_dir(dir.state())
-        .build()
-        .unwrap();
+    let injector = losing_answers(&platform, &clock, &dir);
     // Day 0: a dated batch, all sent; another whose line is unknown.
     run(&injector, &dir, "2026-01-01", &orders(1, 1));
     run(&injector, &dir, "monday", &orders(2, 1));
