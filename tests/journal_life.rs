@@ -320,3 +320,51 @@ fn inject_journal_lists_the_batches_and_a_batchs_lines() {
     assert_eq!(code, 2);
     assert!(err.contains("inject journal takes"), "{err}");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_run_killed_while_it_compacts_the_journal_leaves_it_whole() {
+    use common::batch::{batch_cmd, run as run_cli, summary, write_batch};
+    use common::conversation::{FakeConversation, OnMessage};
+    let dir = Scratch::new();
+    let conversation = FakeConversation::start(|_| OnMessage::Accept);
+    let file = dir.0.join("lines.jsonl");
+    let journal = dir.0.join("journal.jsonl");
+    write_batch(&file, "Compacted", 200);
+    let (code, _, all) = run_cli(&mut batch_cmd(
+        &conversation.url(),
+        &file,
+        &journal,
+        &["--json"],
+    ));
+    assert_eq!(code, 0, "{all}");
+    // Two records a line, half of them superseded, past 64 KiB: the next
+    // run compacts it first thing.
+    let before = std::fs::read(&journal).unwrap();
+    assert!(before.len() > 64 << 10, "{}", before.len());
+    let mut killed_mid_run = 0;
+    for ms in [0u64, 1, 2, 3, 5, 8, 12, 20, 30, 50, 80] {
+        std::fs::write(&journal, &before).unwrap();
+        let mut child = batch_cmd(&conversation.url(), &file, &journal, &["--json"])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(ms));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        killed_mid_run += usize::from(status.code().is_none());
+        // The old file or the new one, whole: every line sent once, by an
+        // earlier run, and nothing sent now.
+        let (code, objects, all) = run_cli(&mut batch_cmd(
+            &conversation.url(),
+            &file,
+            &journal,
+            &["--json"],
+        ));
+        assert_eq!(code, 0, "killed after {ms} ms: {all}");
+        assert_eq!(summary(&objects)["sent_earlier"], 200, "{all}");
+        assert_eq!(conversation.texts().len(), 200, "killed after {ms} ms");
+        assert!(std::fs::read(&journal).unwrap().len() < before.len());
+    }
+    println!("killed mid-run {killed_mid_run} times of 11");
+    assert!(killed_mid_run > 0);
+}
