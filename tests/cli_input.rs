@@ -8,6 +8,7 @@ use common::cli::*;
 use common::*;
 use mockito::Matcher;
 use serde_json::{json, Value};
+#[cfg(unix)]
 use std::process::Command;
 
 /// Runs the CLI once against `server` with `HOME` (and `extra`) set.

@@ -7,7 +7,6 @@
 mod common;
 
 use std::process::Command;
-use std::time::Duration;
 
 use common::sms::SmsPlatform;
 use common::*;
@@ -86,6 +85,7 @@ fn inject_journal_lists_the_batches_and_a_batchs_lines() {
 fn a_run_killed_while_it_compacts_the_journal_leaves_it_whole() {
     use common::batch::{batch_cmd, run as run_cli, summary, write_batch};
     use common::conversation::{FakeConversation, OnMessage};
+    use std::time::Duration;
     let dir = Scratch::new();
     let conversation = FakeConversation::start(|_| OnMessage::Accept);
     let file = dir.0.join("lines.jsonl");

@@ -8,7 +8,6 @@ mod common;
 use common::rawserver::{Action, RawServer, Received};
 use common::state::*;
 use common::*;
-#[cfg(unix)]
 use mockito::ServerGuard;
 use std::collections::HashMap;
 use std::path::Path;

@@ -1,7 +1,6 @@
 //! Helpers the state tests share.
 
 use super::*;
-#[cfg(unix)]
 use mockito::ServerGuard;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
