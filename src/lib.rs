@@ -108,14 +108,16 @@
 //!
 //! # Modules
 //! The crate is flat: everything public is re-exported here, and every
-//! module is private. One concern a file (`ARCHITECTURE.md` says what each
+//! module is private but [`lines`] (feature `lines`: a file as a batch's
+//! lines, as `inject --batch` reads it). One concern a file (`ARCHITECTURE.md` says what each
 //! must not do, and the invariants that cross them):
 //!
 //! | module | owns |
 //! |---|---|
 //! | `audit_log` | the audit file: each record appended as a JSON line ([`InjectorBuilder::audit_log`]) |
 //! | `batch` | `impl Injector`: [`Injector::inject_batch`], each [`BatchLine`] at most once across runs (`options`, `identity`, `failure`, `line`, `settle`, `send`, `flight`, `round`), and whether and when it goes (`rules`: [`SendWindow`], [`Zone`], [`Suppression`], [`Deferral`]) |
-//! | `journal` | a batch's [`Journal`]: what became of each line, on disk |
+//! | `journal` | a batch's [`Journal`]: what became of each line, on disk (`record`, `keep`: its lifetime, `list`) |
+//! | `lines` | (feature `lines`) a file of JSON Lines or CSV as [`BatchLine`]s, with `inject --batch`'s defaults, template, columns and identities |
 //! | `injector` | [`Injector`]: the pipeline of one `inject`, the typing call; `injector::call`, one API call with token, gate and retries; `injector::api_error`, API error mapping |
 //! | `delivery` | `impl Injector`: [`Injector::message_status`], [`Injector::wait_for_delivery`] and the lookups |
 //! | `look` | `impl Injector`: [`Injector::resolve`], the look for a lost message that `inject` and a batch share |
@@ -180,6 +182,8 @@ mod gate;
 mod http;
 mod injector;
 mod journal;
+#[cfg(feature = "lines")]
+pub mod lines;
 mod listing;
 mod look;
 mod memory;

@@ -113,12 +113,7 @@ pub(crate) struct Args {
     pub verbose: bool,
 }
 
-/// One content block from the command line.
-pub(crate) enum Text {
-    Literal(String),
-    /// `-`: read from standard input.
-    Stdin,
-}
+pub(crate) use genesys_inject::lines::Text;
 
 /// What the command line asks for.
 pub(crate) enum Parsed {

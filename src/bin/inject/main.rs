@@ -14,9 +14,9 @@ mod flags;
 mod generate;
 mod help;
 mod journal;
+mod line_flags;
 mod metrics;
 mod output;
-mod request;
 mod state;
 
 use std::ffi::OsString;
@@ -34,7 +34,6 @@ use help::HELP;
 use output::{
     delivery_error, dry_run, fail, output, print, printable, receipt_json, report, usage_error,
 };
-use request::build_request;
 use state::{state_base_variable, state_dir_for, state_dir_path};
 
 /// A wait from this long on is announced on standard error.
@@ -229,7 +228,7 @@ fn run(args: &Args, json_out: bool) -> ExitCode {
         });
     }
     let agentless = args.agentless.is_some();
-    let request = match build_request(args) {
+    let request = match genesys_inject::lines::request(&args.line_flags()).map_err(|e| e.0) {
         Ok(request) => request,
         Err(msg) => return usage_error(json_out, &msg),
     };

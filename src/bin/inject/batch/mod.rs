@@ -8,19 +8,15 @@
 //! anything is sent; a journal makes a re-run safe.
 
 mod finish;
-mod line;
-mod phone;
-mod read;
 mod report;
 mod send;
-mod shape;
-mod sms;
 mod when;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use genesys_inject::lines::{self, FileLine};
 use genesys_inject::{
     BatchLine, BatchOptions, Injector, Journal, SafetyPolicy, DEFAULT_BATCH_ID,
     MESSAGING_MAX_TEXT_CHARS,
@@ -29,9 +25,7 @@ use serde_json::json;
 
 use crate::args::Args;
 use crate::output::{dry_run, report, usage_error};
-use line::Parsed;
 use report::{invalid_said, Tally};
-use shape::Shape;
 
 /// The largest batch file read.
 const MAX_BATCH: u64 = 64 << 20;
@@ -111,42 +105,18 @@ fn read_source(args: &Args) -> Result<(Vec<u8>, String, PathBuf), String> {
 
 /// Read, shape and check: the file's lines, or a usage error's words (a
 /// mistake of the whole file, said once).
-fn stage_lines(args: &Args, policy: &SafetyPolicy) -> Result<(Vec<Parsed>, usize), String> {
+fn stage_lines(args: &Args, policy: &SafetyPolicy) -> Result<(Vec<FileLine>, usize), String> {
     let (bytes, source, dir) = read_source(args)?;
     let csv = source.to_ascii_lowercase().ends_with(".csv");
-    let delimiter = match &args.csv_delimiter {
-        Some(_) if !csv => return Err("--csv-delimiter goes with a CSV batch (FILE.csv)".into()),
-        Some(given) => Some(read::delimiter(given)?),
-        None => None,
-    };
-    let table =
-        read::read(&bytes, csv, delimiter).map_err(|e| format!("the batch {source}: {e}"))?;
-    let shape = Shape::from_args(args)?;
-    shape
-        .check(table.columns.as_deref())
+    let lines = lines::read_lines(&bytes, csv, &dir, &args.line_flags(), policy)
         .map_err(|e| format!("the batch {source}: {e}"))?;
-    let country = args
-        .default_country
-        .as_deref()
-        .map(phone::country)
-        .transpose()?;
-    let rows = table.records.len();
-    let zone = args
-        .tz
-        .as_deref()
-        .map(genesys_inject::Zone::named)
-        .transpose()
-        .map_err(|e| format!("--tz: {e}"))?;
-    Ok((
-        line::lines(table, &shape, &dir, policy, country, zone.as_ref()),
-        rows,
-    ))
+    Ok((lines.lines, lines.rows))
 }
 
 /// A dry run: each line's exact requests (and an SMS text's cost), as text
 /// or JSON Lines ending in a summary object.
 fn dry_run_output(
-    parsed: &[Parsed],
+    parsed: &[FileLine],
     rows: usize,
     invalid: usize,
     batch_id: &str,
@@ -155,7 +125,9 @@ fn dry_run_output(
 ) -> ExitCode {
     let mut text = String::new();
     for p in parsed {
-        let Ok((line, sms)) = &p.line else { continue };
+        let (Ok(line), sms) = (&p.line, &p.sms) else {
+            continue;
+        };
         let prepared = line
             .request
             .prepare(MESSAGING_MAX_TEXT_CHARS, policy)
@@ -236,7 +208,7 @@ pub(crate) fn run(
     }
     let (numbers, lines): (Vec<usize>, Vec<BatchLine>) = parsed
         .into_iter()
-        .filter_map(|p| p.line.ok().map(|(l, _)| (p.number, l)))
+        .filter_map(|p| p.line.ok().map(|l| (p.number, l)))
         .unzip();
     let (mut journal, injector) = match open(args, state_dir, batch_id, injector, json_out) {
         Ok(opened) => opened,
@@ -267,14 +239,15 @@ pub(crate) fn run(
 /// lines without `--skip-invalid`), said before any line is sent.
 fn validate(
     args: &Args,
-    parsed: &[Parsed],
+    parsed: &[FileLine],
     rows: usize,
 ) -> Result<(BatchOptions, Vec<(usize, String)>), String> {
     let country = args
         .default_country
         .as_deref()
-        .map(phone::country)
-        .transpose();
+        .map(lines::Country::new)
+        .transpose()
+        .map_err(|e| e.0);
     let rules = country.and_then(|country| when::options(BatchOptions::new(), args, country))?;
     let invalid: Vec<(usize, String)> = parsed
         .iter()

@@ -5,51 +5,22 @@
 //! today in the line's or the batch's zone. Sends nothing.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use genesys_inject::{BatchLine, BatchOptions, SendWindow, Suppression, Zone};
-use serde_json::{Map, Value};
+use genesys_inject::{BatchOptions, SendWindow, Suppression, Zone};
+
+use genesys_inject::lines::{time, Country};
 
 use crate::args::Args;
 
 /// The largest suppression list read.
 const MAX_LIST: u64 = 64 << 20;
 
-/// `value` as a time: RFC 3339 (`2026-12-05T18:00:00-05:00`), or `HH:MM`
-/// today in `zone`; `what` names it in the error.
-pub(crate) fn time(value: &str, zone: Option<&Zone>, what: &str) -> Result<SystemTime, String> {
-    let value = value.trim();
-    if let Ok(at) = value.parse::<jiff::Timestamp>() {
-        return SystemTime::try_from(at).map_err(|e| format!("{what} {value:?}: {e}"));
-    }
-    let hm = value
-        .split_once(':')
-        .filter(|(h, m)| h.len() == 2 && m.len() == 2)
-        .and_then(|(h, m)| Some((h.parse::<i8>().ok()?, m.parse::<i8>().ok()?)))
-        .filter(|(h, m)| (0..24).contains(h) && (0..60).contains(m));
-    let Some((hour, minute)) = hm else {
-        return Err(format!(
-            "{what} {value:?}: give an RFC 3339 time (2026-12-05T18:00:00-05:00) or HH:MM"
-        ));
-    };
-    let Some(zone) = zone else {
-        return Err(format!(
-            "{what} {value:?} is a time of day: give the zone it is in (--tz ZONE, or the line's tz), or an RFC 3339 time"
-        ));
-    };
-    let tz = jiff::tz::TimeZone::get(zone.name()).map_err(|e| format!("{what}: {e}"))?;
-    let today = tz.to_datetime(jiff::Timestamp::now()).date();
-    tz.to_timestamp(today.at(hour, minute, 0, 0))
-        .ok()
-        .and_then(|t| SystemTime::try_from(t).ok())
-        .ok_or_else(|| format!("{what} {value:?}: not a time today in {}", zone.name()))
-}
-
 /// The batch's options for these rules; an error is a usage error.
 pub(crate) fn options(
     mut options: BatchOptions,
     args: &Args,
-    country: Option<(&str, &str)>,
+    country: Option<Country>,
 ) -> Result<BatchOptions, String> {
     let zone = args.tz.as_deref().map(Zone::named).transpose();
     let zone = zone.map_err(|e| format!("--tz: {e}"))?;
@@ -74,50 +45,16 @@ pub(crate) fn options(
     Ok(options)
 }
 
-/// `line` with its own `send_window`, `tz` and `valid_until` (taken out of
-/// `object`); `batch_zone`: the `--tz` an `HH:MM` is read in when the
-/// line gives no zone.
-pub(crate) fn line_rules(
-    mut line: BatchLine,
-    object: &mut Map<String, Value>,
-    batch_zone: Option<&Zone>,
-) -> Result<BatchLine, String> {
-    let mut text = |key: &str| -> Result<Option<String>, String> {
-        match object.remove(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(format!("{key} must be a string")),
-        }
-    };
-    let (window, tz, until) = (text("send_window")?, text("tz")?, text("valid_until")?);
-    if let Some(window) = window {
-        let window: SendWindow = window.parse().map_err(|e| format!("send_window: {e}"))?;
-        line = line.send_window(window);
-    }
-    let zone = tz
-        .map(|tz| Zone::named(&tz).map_err(|e| format!("tz: {e}")))
-        .transpose()?;
-    if let Some(until) = until {
-        let zone = zone.as_ref().or(batch_zone);
-        line = line.valid_until(time(&until, zone, "valid_until")?);
-    }
-    if let Some(zone) = zone {
-        line = line.time_zone(zone);
-    }
-    Ok(line)
-}
-
 /// An entry of a suppression list as it is compared: a phone number in
 /// E.164 (national ones in `--default-country`), anything else as given.
-fn entry(raw: &str, country: Option<(&str, &str)>, at: &str) -> Result<String, String> {
+fn entry(raw: &str, country: Option<Country>, at: &str) -> Result<String, String> {
     let raw = raw.trim();
     let phone_like = raw
         .chars()
         .all(|c| c.is_ascii_digit() || " +.-()/\u{a0}".contains(c))
         && raw.chars().filter(char::is_ascii_digit).count() >= 7;
     if phone_like {
-        super::phone::e164(raw, at, country)
+        genesys_inject::lines::phone_number(raw, at, country).map_err(|e| e.0)
     } else {
         Ok(raw.to_owned())
     }
@@ -125,7 +62,7 @@ fn entry(raw: &str, country: Option<(&str, &str)>, at: &str) -> Result<String, S
 
 /// The recipients of the `--suppress` lists: one a line (`#` comments),
 /// or a CSV's `--suppress-column`.
-fn suppression(args: &Args, country: Option<(&str, &str)>) -> Result<Suppression, String> {
+fn suppression(args: &Args, country: Option<Country>) -> Result<Suppression, String> {
     let mut list = Suppression::new();
     let mut csv_seen = false;
     for file in &args.suppress {
@@ -212,7 +149,7 @@ mod tests {
 
     #[test]
     fn list_entries_are_numbers_in_e164_or_ids_as_given() {
-        let us = Some(("1", "1"));
+        let us = Some(Country::new("US").unwrap());
         assert_eq!(entry("(317) 555-0101", us, "l").unwrap(), "+13175550101");
         assert_eq!(entry("+1 317 555 0101", None, "l").unwrap(), "+13175550101");
         assert_eq!(

@@ -5,12 +5,12 @@
 use std::io::Read;
 use std::time::Duration;
 
-use genesys_inject::{
+use crate::{
     AgentlessTarget, Attachment, ContentBlock, InjectRequest, MessagingTemplate,
     MESSAGING_MAX_TEXT_CHARS,
 };
 
-use crate::args::{Args, Text};
+use super::{LineFlags as Args, Text};
 
 /// Reads one block from standard input: at most what the longest message
 /// can hold (3 UTF-8 bytes a UTF-16 unit, and a line break), then refuses.

@@ -6,13 +6,13 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use genesys_inject::{BatchLine, SafetyPolicy, Zone, MESSAGING_MAX_TEXT_CHARS};
+use crate::{BatchLine, SafetyPolicy, Zone, MESSAGING_MAX_TEXT_CHARS};
 use serde_json::{Map, Value};
 
 use super::read::Table;
+use super::request::build_request;
 use super::shape::{Shape, KEYS};
-use crate::args::{Args, Text};
-use crate::request::build_request;
+use super::{LineFlags as Args, Text};
 
 /// A line: its number in the file (from 1), and its line (the SMS text's
 /// segments, when it is one), or why it is invalid.
@@ -140,7 +140,7 @@ pub(crate) fn lines(
                 Some(id) => BatchLine::new(id, request),
                 None => BatchLine::by_recipient(request),
             };
-            let line = super::when::line_rules(line, &mut object, zone)?;
+            let line = super::rules::line_rules(line, &mut object, zone)?;
             Ok((line, sms))
         })();
         parsed.push(Parsed {

@@ -11,7 +11,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::args::{Args, Text};
+use super::{LineFlags as Args, Text};
 
 /// The keys a line may have.
 pub(crate) const KEYS: &[&str] = &[
@@ -376,14 +376,30 @@ mod tests {
         assert!(placeholders("{}").is_err());
     }
 
+    /// The flags `args` give, as `inject` reads them: `--name VALUE`
+    /// pairs, and bare words as TEXT blocks.
     fn shape(args: &[&str]) -> Result<Shape, String> {
-        let mut argv = vec!["--batch".to_owned(), "x.csv".to_owned()];
-        argv.extend(args.iter().map(|a| (*a).to_owned()));
-        let argv: Vec<std::ffi::OsString> = argv.into_iter().map(Into::into).collect();
-        match crate::args::parse_args(argv) {
-            Ok(crate::args::Parsed::Run(args)) => Shape::from_args(&args),
-            _ => panic!("{args:?}"),
+        let mut flags = Args::default();
+        let mut words = args.iter();
+        while let Some(word) = words.next() {
+            let Some(name) = word.strip_prefix("--") else {
+                flags.texts.push(Text::Literal((*word).to_owned()));
+                continue;
+            };
+            let value = words.next().map(|v| (*v).to_owned());
+            match name {
+                "agentless" => flags.agentless = value,
+                "from" => flags.from = value,
+                "to" => flags.to = value,
+                "conversation" => flags.conversation = value,
+                "to-column" => flags.to_column = value,
+                "text-column" => flags.text_column = value,
+                "id-column" => flags.id_column = value,
+                "tz-column" => flags.tz_column = value,
+                other => panic!("--{other}: not a flag these tests give"),
+            }
         }
+        Shape::from_args(&flags)
     }
 
     fn columns(names: &[&str]) -> Vec<String> {
