@@ -13,7 +13,7 @@ use common::batch::{run as run_cli, summary};
 use common::sms::SmsPlatform;
 use common::*;
 use genesys_inject::lines::{read_lines, LineFlags, Text};
-use genesys_inject::{BatchOptions, BatchSummary, Injector, Journal, SafetyPolicy};
+use genesys_inject::{BatchLine, BatchOptions, BatchSummary, Injector, Journal, SafetyPolicy};
 
 /// A CRM export: national numbers, a notes column, a name for the
 /// template; the third row lacks its phone.
@@ -58,6 +58,24 @@ fn cli(platform: &SmsPlatform, file: &std::path::Path, dir: &Scratch) -> Command
     cmd
 }
 
+/// The program sends `lines` on `dir`'s state directory, batch "default"
+/// (as `inject --batch` without `--batch-id`).
+fn program_sends(platform: &SmsPlatform, dir: &Scratch, lines: &[BatchLine]) -> BatchSummary {
+    let injector = Injector::builder()
+        .base_url(platform.url())
+        .credentials(CLIENT_ID, CLIENT_SECRET)
+        .requests_per_minute(None)
+        .sender_rate(Some(1000.0))
+        .state_dir(dir.state())
+        .build()
+        .unwrap();
+    let mut journal = Journal::in_state_dir(dir.state(), "default").unwrap();
+    let reports = injector
+        .inject_batch(lines, &mut journal, &BatchOptions::new(), |_| {})
+        .unwrap();
+    BatchSummary::of(lines.len(), &reports)
+}
+
 #[test]
 fn what_a_program_sent_from_a_file_the_command_line_finds_sent() {
     let dir = Scratch::new();
@@ -86,20 +104,7 @@ fn what_a_program_sent_from_a_file_the_command_line_finds_sent() {
         .into_iter()
         .filter_map(|l| l.line.ok())
         .collect();
-    let injector = Injector::builder()
-        .base_url(platform.url())
-        .credentials(CLIENT_ID, CLIENT_SECRET)
-        .requests_per_minute(None)
-        .sender_rate(Some(1000.0))
-        .state_dir(dir.state())
-        .build()
-        .unwrap();
-    let mut journal = Journal::in_state_dir(dir.state(), "default").unwrap();
-    let reports = injector
-        .inject_batch(&valid, &mut journal, &BatchOptions::new(), |_| {})
-        .unwrap();
-    drop(journal);
-    let summary_of_program = BatchSummary::of(valid.len(), &reports);
+    let summary_of_program = program_sends(&platform, &dir, &valid);
     assert_eq!(
         (summary_of_program.sent, summary_of_program.exit_status()),
         (2, 0)
@@ -137,19 +142,7 @@ fn what_the_command_line_sent_a_program_reading_the_file_finds_sent() {
         .into_iter()
         .filter_map(|l| l.line.ok())
         .collect();
-    let injector = Injector::builder()
-        .base_url(platform.url())
-        .credentials(CLIENT_ID, CLIENT_SECRET)
-        .requests_per_minute(None)
-        .sender_rate(Some(1000.0))
-        .state_dir(dir.state())
-        .build()
-        .unwrap();
-    let mut journal = Journal::in_state_dir(dir.state(), "default").unwrap();
-    let reports = injector
-        .inject_batch(&valid, &mut journal, &BatchOptions::new(), |_| {})
-        .unwrap();
-    let summary = BatchSummary::of(valid.len(), &reports);
+    let summary = program_sends(&platform, &dir, &valid);
     assert_eq!((summary.sent, summary.sent_earlier), (0, 2));
     assert_eq!(platform.recipients().len(), 2);
 }
