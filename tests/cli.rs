@@ -2,6 +2,10 @@
 //! output.
 
 mod common;
+#[path = "cli/delivery.rs"]
+mod delivery;
+#[path = "cli/input.rs"]
+mod input;
 
 use common::cli::*;
 use common::*;

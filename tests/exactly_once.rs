@@ -5,6 +5,8 @@
 //! copies the conversation holds.
 
 mod common;
+#[path = "exactly_once/kills.rs"]
+mod kills;
 
 use common::batch::*;
 use common::conversation::{FakeConversation, OnMessage};

@@ -1,6 +1,8 @@
 //! Connections that misbehave: each fault, the error it gives, and that a
 //! sent message is never sent twice.
 
+#[path = "faults/answers.rs"]
+mod answers;
 mod common;
 
 use common::rawserver::{platform, platform_handler, Action, ConnectProxy, RawServer};

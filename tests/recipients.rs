@@ -4,6 +4,8 @@
 //! child process against a fake platform on 127.0.0.1.
 
 mod common;
+#[path = "recipients/csv.rs"]
+mod csv;
 
 use common::batch::*;
 use common::conversation::{FakeConversation, OnMessage};

@@ -3,6 +3,8 @@
 //! on a fresh temporary directory.
 
 mod common;
+#[path = "state/outbox.rs"]
+mod outbox;
 
 use common::rawserver::{platform_handler, Action, RawServer, Received};
 use common::state::*;

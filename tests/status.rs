@@ -2,6 +2,8 @@
 //! delivery; resolving an unknown outcome with a lookup.
 
 mod common;
+#[path = "status/resolve.rs"]
+mod resolve;
 
 use common::status::*;
 use common::*;

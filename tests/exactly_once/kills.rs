@@ -3,13 +3,11 @@
 //! in flight, a failure that can pass is sent by a later run, and a run
 //! with no platform time asks for one first.
 
-mod common;
-
-use common::batch::*;
-use common::conversation::{FakeConversation, OnMessage};
-use common::exactly_once::*;
-use common::rawserver::{with_date, Action};
-use common::*;
+use crate::common::batch::*;
+use crate::common::conversation::{FakeConversation, OnMessage};
+use crate::common::exactly_once::*;
+use crate::common::rawserver::{with_date, Action};
+use crate::common::*;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
@@ -58,7 +56,7 @@ fn a_run_killed_before_the_message_left_leaves_nothing_to_settle() {
     // Killed in the pacing wait: two SMS lines at one request a minute, the
     // second waiting for the budget (the library says so at debug level).
     let dir = Scratch::new();
-    let platform = common::rawserver::platform(|req| {
+    let platform = crate::common::rawserver::platform(|req| {
         if req.path.ends_with("/agentless") {
             Action::ok(&message_ok("m"))
         } else {
@@ -105,7 +103,7 @@ fn a_run_killed_before_the_message_left_leaves_nothing_to_settle() {
             std::sync::Arc::new(AtomicUsize::new(0)),
         );
         let (a, m) = (asked.clone(), sent.clone());
-        let platform = common::rawserver::RawServer::start(move |req| {
+        let platform = crate::common::rawserver::RawServer::start(move |req| {
             let is_held = match held {
                 "lookup" => req.path == format!("/api/v2/conversations/{CONV}"),
                 _ => req.path.ends_with("/typing"),
@@ -114,7 +112,9 @@ fn a_run_killed_before_the_message_left_leaves_nothing_to_settle() {
                 return Action::Stall(Duration::from_secs(20));
             }
             if req.path == "/oauth/token" || req.path.ends_with("/typing") {
-                return common::rawserver::platform_handler(|_| Action::status(404, ""))(req);
+                return crate::common::rawserver::platform_handler(|_| Action::status(404, ""))(
+                    req,
+                );
             }
             if req.path == format!("/api/v2/conversations/{CONV}") {
                 return with_date(Action::ok(
@@ -207,7 +207,7 @@ fn sigint_and_sigterm_finish_the_lines_in_flight_and_print_the_summary() {
 fn a_401_or_a_missing_agent_passes_and_a_later_run_sends_the_line() {
     let dir = Scratch::new();
     // The token call refuses any secret but the right one.
-    let platform = common::rawserver::strict_platform();
+    let platform = crate::common::rawserver::strict_platform();
     let file = dir.0.join("b.jsonl");
     let journal = dir.0.join("journal.jsonl");
     write_lines(

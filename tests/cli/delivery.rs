@@ -1,10 +1,8 @@
 //! What the `inject` command line says while and after it sends: `--wait`,
 //! `--resolve`, a failure told once, the notes of a long wait.
 
-mod common;
-
-use common::cli::*;
-use common::*;
+use crate::common::cli::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::process::Command;
 
@@ -44,7 +42,7 @@ fn wait_prints_the_final_delivery_status_and_a_failed_delivery_exits_6() {
 
 #[test]
 fn resolve_finds_a_message_whose_answer_was_lost_and_does_not_send_it_again() {
-    use common::conversation::{FakeConversation, OnMessage};
+    use crate::common::conversation::{FakeConversation, OnMessage};
     let conversation = FakeConversation::start(|_| OnMessage::RecordAndAnswer(504));
     let env = vec![
         ("GENESYS_CLIENT_ID", CLIENT_ID.to_string()),
@@ -74,7 +72,7 @@ fn resolve_finds_a_message_whose_answer_was_lost_and_does_not_send_it_again() {
 
 #[test]
 fn resolve_with_a_listing_that_lacks_the_data_exits_5_and_sends_once() {
-    use common::conversation::{FakeConversation, Lookups, OnMessage};
+    use crate::common::conversation::{FakeConversation, Lookups, OnMessage};
     for lookups in [Lookups::NoParticipants, Lookups::EmptyBulk, Lookups::NoDate] {
         let conversation = FakeConversation::start_with(lookups, std::time::Duration::ZERO, |_| {
             OnMessage::RecordAndAnswer(504)

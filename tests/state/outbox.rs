@@ -3,11 +3,9 @@
 //! tests run the `burst` example as child processes, each on a fresh
 //! temporary directory.
 
-mod common;
-
-use common::rawserver::{Action, RawServer, Received};
-use common::state::*;
-use common::*;
+use crate::common::rawserver::{Action, RawServer, Received};
+use crate::common::state::*;
+use crate::common::*;
 use mockito::ServerGuard;
 use std::collections::HashMap;
 use std::path::Path;

@@ -2,10 +2,8 @@
 //! environment, the secret, the state directory, templates and
 //! attachments.
 
-mod common;
-
-use common::cli::*;
-use common::*;
+use crate::common::cli::*;
+use crate::common::*;
 use mockito::Matcher;
 use serde_json::{json, Value};
 #[cfg(unix)]

@@ -3,11 +3,9 @@
 //! numbers as exports hold them, output that names the batch, and 20,000
 //! rows read in one pass.
 
-mod common;
-
-use common::batch::*;
-use common::recipients::*;
-use common::*;
+use crate::common::batch::*;
+use crate::common::recipients::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::path::Path;
 

@@ -3,11 +3,9 @@
 //! resend when it proves it absent, unknown whenever an answer lacks the
 //! data or the clock cannot be trusted.
 
-mod common;
-
-use common::conversation::{FakeConversation, Lookups, OnMessage, CUSTOMER_COMM};
-use common::status::*;
-use common::*;
+use crate::common::conversation::{FakeConversation, Lookups, OnMessage, CUSTOMER_COMM};
+use crate::common::status::*;
+use crate::common::*;
 use genesys_inject::{Resolution, RetryPolicy, TypingMode, Unresolved};
 use mockito::Matcher;
 use serde_json::json;
@@ -60,7 +58,8 @@ fn now_date() -> Option<String> {
 fn with_resolve_unknown_a_timeout_after_the_platform_recorded_it_is_one_post_and_success() {
     let conversation =
         FakeConversation::start(|_| OnMessage::RecordAndStall(Duration::from_secs(2)));
-    let hook = common::rawserver::RawServer::start(|_| common::rawserver::Action::ok(""));
+    let hook =
+        crate::common::rawserver::RawServer::start(|_| crate::common::rawserver::Action::ok(""));
     let clock = FakeClock::new();
     let injector = genesys_inject::Injector::builder()
         .base_url(conversation.url())

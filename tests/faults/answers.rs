@@ -1,9 +1,7 @@
 //! Answers that misbehave: server errors, garbage, unusable `Retry-After`,
 //! the shared rate-limit gate, a pooled connection reset, extreme settings.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use genesys_inject::{Error, InjectorBuilder, Outcome, RetryPolicy};
 use mockito::Matcher;
 use std::time::Duration;
