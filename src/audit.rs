@@ -23,17 +23,6 @@ pub(crate) struct Extra<'a> {
     pub error: Option<&'a crate::Error>,
 }
 
-/// The HTTP status an error carries, if any.
-fn http_status(e: &crate::Error) -> Option<u16> {
-    match e {
-        crate::Error::Api { status, .. } => Some(*status),
-        crate::Error::Auth { status, .. } => *status,
-        crate::Error::Forbidden { .. } => Some(403),
-        crate::Error::RateLimited { .. } => Some(429),
-        _ => None,
-    }
-}
-
 /// Appends `,"key":<value as a JSON string>` to `out`.
 fn push_text(out: &mut String, key: &str, value: &str) {
     out.push_str(",\"");
@@ -77,7 +66,7 @@ pub(crate) fn record(
     }
     if let Some(e) = extra.error {
         push_text(&mut out, "errorKind", e.kind());
-        if let Some(status) = http_status(e) {
+        if let Some(status) = e.http_status() {
             out.push_str(&format!(",\"httpStatus\":{status}"));
         }
         if let Some(id) = e.correlation_id() {

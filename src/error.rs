@@ -258,6 +258,19 @@ impl Error {
         }
     }
 
+    /// The HTTP status the platform answered with, if it did: an API
+    /// error's, the token endpoint's, 403 for [`Error::Forbidden`], 429 for
+    /// [`Error::RateLimited`]; `None` for the others.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            Error::Api { status, .. } => Some(*status),
+            Error::Auth { status, .. } => *status,
+            Error::Forbidden { .. } => Some(403),
+            Error::RateLimited { .. } => Some(429),
+            _ => None,
+        }
+    }
+
     /// When this machine began sending the request whose outcome this error
     /// reports ([`Error::Transport`] and [`Error::Api`] only).
     pub fn sent_at(&self) -> Option<SystemTime> {

@@ -122,15 +122,13 @@ pub(super) fn classify(e: &Error) -> (FailureClass, bool) {
 
 /// What the platform said of a failure, to keep in the journal.
 pub(super) fn reason(e: &Error) -> Reason {
-    let (status, code) = match e {
-        Error::Api { status, code, .. } => (Some(*status), code.clone()),
-        Error::Auth { status, error, .. } => (*status, error.clone()),
-        Error::Forbidden { .. } => (Some(403), None),
-        Error::RateLimited { .. } => (Some(429), None),
-        _ => (None, None),
+    let code = match e {
+        Error::Api { code, .. } => code.clone(),
+        Error::Auth { error, .. } => error.clone(),
+        _ => None,
     };
     Reason {
-        status,
+        status: e.http_status(),
         code,
         correlation_id: e.correlation_id().map(str::to_owned),
     }

@@ -64,13 +64,7 @@ pub(crate) fn cli_message(e: &Error, agentless: bool) -> String {
 }
 
 pub(crate) fn error_json(e: &Error, agentless: bool) -> Value {
-    let status = match e {
-        Error::Api { status, .. } => Some(*status),
-        Error::Auth { status, .. } => *status,
-        Error::Forbidden { .. } => Some(403),
-        Error::RateLimited { .. } => Some(429),
-        _ => None,
-    };
+    let status = e.http_status();
     json!({
         "ok": false,
         "error": {

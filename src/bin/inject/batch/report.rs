@@ -20,10 +20,6 @@ pub(crate) struct Tally {
     pub rows: usize,
     /// Invalid rows skipped (`--skip-invalid`): (line number, why).
     pub invalid: Vec<(usize, String)>,
-    pub sent: usize,
-    pub earlier: usize,
-    pub failed: usize,
-    pub unknown: usize,
     /// Lines an earlier run sent with other content (their numbers).
     pub conflicts: Vec<usize>,
     pub not_reached: usize,
@@ -32,7 +28,8 @@ pub(crate) struct Tally {
     pub deferred: Vec<(usize, Deferral)>,
     pub expired: Vec<usize>,
     pub suppressed: Vec<usize>,
-    /// The library's count, which decides the exit status.
+    /// The library's count of each outcome: the counts shown, and the
+    /// exit status.
     summary: BatchSummary,
     /// When the sending began, and the last progress line.
     started: Option<Instant>,
@@ -106,14 +103,7 @@ impl Tally {
 
     /// The lines that finished, whatever became of them.
     pub fn done(&self) -> usize {
-        self.sent
-            + self.earlier
-            + self.failed
-            + self.unknown
-            + self.conflicts.len()
-            + self.deferred.len()
-            + self.expired.len()
-            + self.suppressed.len()
+        self.summary.done()
     }
 
     /// When the first deferred line could go.
@@ -140,20 +130,12 @@ impl Tally {
             LineOutcome::Sent {
                 message_id,
                 earlier,
-            } => {
-                *if *earlier {
-                    &mut self.earlier
-                } else {
-                    &mut self.sent
-                } += 1;
-                (true, message_id.clone(), None, *earlier)
-            }
+            } => (true, message_id.clone(), None, *earlier),
             LineOutcome::Failed {
                 class,
                 error: Some(e),
                 ..
             } => {
-                self.failed += 1;
                 let mut object = error_json(e, agentless)["error"].take();
                 if class.stops_the_batch() {
                     object["message"] = format!(
@@ -165,7 +147,6 @@ impl Tally {
                 (false, None, Some(object), false)
             }
             LineOutcome::Failed { class, earlier, .. } => {
-                self.failed += 1;
                 let why = format!(
                     "refused earlier ({class}{}); --retry-failed sends it again",
                     earlier
@@ -220,7 +201,6 @@ impl Tally {
                 )
             }
             LineOutcome::Unknown { why } => {
-                self.unknown += 1;
                 let why =
                     format!("outcome unknown: {why}; not sent again (--resend-unknown sends it)");
                 (
@@ -230,15 +210,12 @@ impl Tally {
                     false,
                 )
             }
-            _ => {
-                self.failed += 1;
-                (
-                    false,
-                    None,
-                    Some(error_object("other", "?".into(), "not_delivered")),
-                    false,
-                )
-            }
+            _ => (
+                false,
+                None,
+                Some(error_object("other", "?".into(), "not_delivered")),
+                false,
+            ),
         };
         self.summary.add(&line.outcome);
         self.unreachable = match &line.outcome {
@@ -279,10 +256,10 @@ impl Tally {
             let elapsed = self.started.map_or(Duration::ZERO, |s| s.elapsed());
             draw_progress(&format!(
                 "inject: {done}/{total} lines: {} sent, {} failed, {} unknown; {}",
-                self.sent + self.earlier,
-                self.failed + self.conflicts.len(),
-                self.unknown,
-                pace_shown(self.sent, total - done, elapsed)
+                self.summary.sent + self.summary.sent_earlier,
+                self.summary.failed + self.conflicts.len(),
+                self.summary.unknown,
+                pace_shown(self.summary.sent, total - done, elapsed)
             ));
         }
     }
@@ -373,8 +350,8 @@ impl Tally {
     pub fn summary(&self, batch_id: &str, journal: &str, code: u8, json_out: bool) -> String {
         if json_out {
             let out = json!({"type": "summary", "batch_id": batch_id, "lines": self.rows,
-                "sent": self.sent, "sent_earlier": self.earlier, "failed": self.failed,
-                "unknown": self.unknown, "conflict": self.conflicts.len(),
+                "sent": self.summary.sent, "sent_earlier": self.summary.sent_earlier, "failed": self.summary.failed,
+                "unknown": self.summary.unknown, "conflict": self.conflicts.len(),
                 "deferred": self.deferred.len(), "expired": self.expired.len(),
                 "suppressed": self.suppressed.len(),
                 "first_opens": self.first_opens().map(stamp),
@@ -384,7 +361,7 @@ impl Tally {
         }
         let mut text = format!(
             "batch {batch_id:?}: {} line(s): {} sent now, {} sent by an earlier run, {} failed, {} unknown",
-            self.rows, self.sent, self.earlier, self.failed, self.unknown
+            self.rows, self.summary.sent, self.summary.sent_earlier, self.summary.failed, self.summary.unknown
         );
         for (n, what) in [
             (
@@ -402,7 +379,9 @@ impl Tally {
             }
         }
         text.push('\n');
-        if self.earlier > 0 && self.earlier + self.invalid.len() == self.rows {
+        if self.summary.sent_earlier > 0
+            && self.summary.sent_earlier + self.invalid.len() == self.rows
+        {
             text.push_str(&format!(
                 "every line of batch {batch_id:?} was sent by an earlier run: nothing was sent now. To send the same content again, give a new --batch-id (the date, say)\n"
             ));
@@ -413,10 +392,10 @@ impl Tally {
     /// Counts the run's lines for the metrics file.
     pub fn count(&self) {
         for (outcome, n) in [
-            ("sent", self.sent),
-            ("sent_earlier", self.earlier),
-            ("failed", self.failed),
-            ("unknown", self.unknown),
+            ("sent", self.summary.sent),
+            ("sent_earlier", self.summary.sent_earlier),
+            ("failed", self.summary.failed),
+            ("unknown", self.summary.unknown),
             ("not_reached", self.not_reached),
             ("conflict", self.conflicts.len()),
             ("deferred", self.deferred.len()),
